@@ -1,0 +1,181 @@
+//! Configuration: every option has a flag, an environment variable and a default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The port the original Flask app listened on.
+pub const DEFAULT_PORT: u16 = 4567;
+/// How long `GET /toy` waits before it answers.
+pub const DEFAULT_DELAY: Duration = Duration::from_secs(1);
+/// How long in-flight requests get to finish once shutdown starts.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request head may take to arrive once its first byte has.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may sit idle between requests.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing one response may take.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and header fields) accepted.
+pub const DEFAULT_MAX_HEAD_SIZE: usize = 8 * 1024;
+/// The listen backlog asked of the kernel (which caps it at net.core.somaxconn).
+pub const DEFAULT_BACKLOG: u32 = 4096;
+/// Descriptors kept free for the process itself when the connection cap is derived
+/// from the open-file limit.
+pub const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// smol-toy: `GET /toy` waits one second and answers {"result":1}.
+///
+/// One small binary: a smol executor on a thread pool, async-h1 parsing HTTP/1.x.
+/// Waiting requests hold no thread. Logs go to stderr; set the level with RUST_LOG
+/// (e.g. RUST_LOG=warn hides the access lines).
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SMOL_TOY_HOST", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub host: IpAddr,
+
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, short, env = "SMOL_TOY_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Worker threads that run the executor [default: the number of CPUs].
+    #[arg(long, env = "SMOL_TOY_THREADS")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// How long /toy waits before answering, e.g. 1s, 250ms, 0.
+    #[arg(long, env = "SMOL_TOY_DELAY", default_value_t = DEFAULT_DELAY.into())]
+    pub delay: humantime::Duration,
+
+    /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
+    #[arg(long, env = "SMOL_TOY_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.into())]
+    pub shutdown_timeout: humantime::Duration,
+
+    /// How long a request head may take to arrive once its first byte has (slowloris guard).
+    #[arg(long, env = "SMOL_TOY_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT.into(),
+          value_parser = positive_duration)]
+    pub header_timeout: humantime::Duration,
+
+    /// How long a connection may sit idle between requests.
+    #[arg(long, env = "SMOL_TOY_KEEP_ALIVE_TIMEOUT", default_value_t = DEFAULT_KEEP_ALIVE_TIMEOUT.into(),
+          value_parser = positive_duration)]
+    pub keep_alive_timeout: humantime::Duration,
+
+    /// How long writing one response may take before the connection is dropped.
+    #[arg(long, env = "SMOL_TOY_WRITE_TIMEOUT", default_value_t = DEFAULT_WRITE_TIMEOUT.into(),
+          value_parser = positive_duration)]
+    pub write_timeout: humantime::Duration,
+
+    /// Largest request head in bytes (request line plus header fields); larger gets 431.
+    #[arg(long, env = "SMOL_TOY_MAX_HEAD_SIZE", default_value_t = DEFAULT_MAX_HEAD_SIZE,
+          value_parser = head_size)]
+    pub max_head_size: usize,
+
+    /// Most connections open at once; more wait in the listen backlog
+    /// [default: the open-file limit less 64].
+    #[arg(long, env = "SMOL_TOY_MAX_CONNECTIONS")]
+    pub max_connections: Option<NonZeroUsize>,
+
+    /// Length of the listen backlog (the kernel caps it at net.core.somaxconn).
+    #[arg(long, env = "SMOL_TOY_BACKLOG", default_value_t = DEFAULT_BACKLOG,
+          value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    pub backlog: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: DEFAULT_PORT,
+            threads: None,
+            delay: DEFAULT_DELAY.into(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT.into(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT.into(),
+            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT.into(),
+            write_timeout: DEFAULT_WRITE_TIMEOUT.into(),
+            max_head_size: DEFAULT_MAX_HEAD_SIZE,
+            max_connections: None,
+            backlog: DEFAULT_BACKLOG,
+        }
+    }
+}
+
+impl Config {
+    /// The address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// The number of executor threads: the configured one, else one per CPU.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get)
+    }
+
+    /// The connection cap: the configured one, else what the open-file limit allows.
+    pub fn connection_limit(&self) -> usize {
+        match self.max_connections {
+            Some(n) => n.get(),
+            None => descriptor_budget(),
+        }
+    }
+}
+
+/// The soft open-file limit less a reserve for the listener, the reactor and stdio.
+fn descriptor_budget() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let budget = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    usize::try_from(budget).unwrap_or(usize::MAX)
+}
+
+/// Parses a head size limit: at least 256 bytes, at most 1 MiB.
+fn head_size(text: &str) -> Result<usize, String> {
+    let size: usize = text.parse().map_err(|e| format!("{e}"))?;
+    if !(256..=1024 * 1024).contains(&size) {
+        return Err("must be from 256 to 1048576 bytes".to_string());
+    }
+    Ok(size)
+}
+
+/// Parses a duration that must be longer than zero.
+fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if duration.is_zero() {
+        return Err("must be longer than 0".to_string());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_command_line_defaults() {
+        let parsed = Config::try_parse_from(["smol-toy"]).expect("no arguments parse");
+        let default = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn durations_accept_units_and_zero() {
+        let config = Config::try_parse_from(["smol-toy", "--delay", "250ms"]).unwrap();
+        assert_eq!(*config.delay, Duration::from_millis(250));
+        let config = Config::try_parse_from(["smol-toy", "--delay", "0"]).unwrap();
+        assert_eq!(*config.delay, Duration::ZERO);
+        assert!(Config::try_parse_from(["smol-toy", "--delay", "soon"]).is_err());
+        assert!(Config::try_parse_from(["smol-toy", "--header-timeout", "0"]).is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! The smol-toy binary: parse the options, start logging, serve until a signal.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use smol_toy::{Config, Shutdown, Stopped, Toy, bind, run, signals};
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+
+    let addr = config.listen_addr();
+    let listener = match bind(addr, config.backlog) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("smol-toy: cannot listen on {addr}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(local) => println!("listening on http://{local}"),
+        Err(error) => eprintln!("smol-toy: cannot read the listening address: {error}"),
+    }
+
+    let shutdown = Shutdown::new();
+    if let Err(error) = signals::handle_signals(shutdown.clone()) {
+        eprintln!("smol-toy: cannot install signal handlers: {error}");
+        return ExitCode::FAILURE;
+    }
+    log::info!(
+        "serving /toy (delay {}) on {} thread(s), up to {} connections",
+        humantime::format_duration(*config.delay),
+        config.thread_count(),
+        config.connection_limit()
+    );
+    match run(listener, &config, Toy::new(*config.delay), shutdown) {
+        Ok(Stopped::Drained) => ExitCode::SUCCESS,
+        Ok(Stopped::TimedOut { .. }) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("smol-toy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
