@@ -1,0 +1,206 @@
+//! Black-box tests of the built binary, as a user runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_smol-toy");
+
+fn smol_toy(args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SMOL_TOY_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// A running server; killed if a test fails before it exits.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Running {
+    /// Starts the binary on a free port and reads the address it prints.
+    fn start(args: &[&str]) -> Running {
+        let mut child = smol_toy(&[&["--host", "127.0.0.1", "--port", "0"], args].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start smol-toy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .parse()
+            .expect("an address");
+        Running { child, addr }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its exit code and its stderr.
+    fn wait(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+                return (status.code(), stderr);
+            }
+            assert!(started.elapsed() < timeout, "still running after {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn help_lists_every_option_with_its_environment_variable() {
+    let output = smol_toy(&["--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (flag, env) in [
+        ("--host", "SMOL_TOY_HOST"),
+        ("--port", "SMOL_TOY_PORT"),
+        ("--threads", "SMOL_TOY_THREADS"),
+        ("--delay", "SMOL_TOY_DELAY"),
+        ("--shutdown-timeout", "SMOL_TOY_SHUTDOWN_TIMEOUT"),
+        ("--header-timeout", "SMOL_TOY_HEADER_TIMEOUT"),
+        ("--keep-alive-timeout", "SMOL_TOY_KEEP_ALIVE_TIMEOUT"),
+        ("--write-timeout", "SMOL_TOY_WRITE_TIMEOUT"),
+        ("--max-head-size", "SMOL_TOY_MAX_HEAD_SIZE"),
+        ("--max-connections", "SMOL_TOY_MAX_CONNECTIONS"),
+        ("--backlog", "SMOL_TOY_BACKLOG"),
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+    assert!(help.contains("[default: 4567]"));
+    assert!(help.contains("[default: 1s]"));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let output = smol_toy(&["--version"]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.trim(), format!("smol-toy {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_option_values_exit_2_with_a_message() {
+    for args in [
+        &["--port", "70000"][..],
+        &["--delay", "soon"],
+        &["--threads", "0"],
+        &["--host", "localhost:1"],
+        &["--max-head-size", "10"],
+        &["--no-such-option"],
+    ] {
+        let output = smol_toy(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_environment_values_exit_2_too() {
+    let output = smol_toy(&[]).env("SMOL_TOY_DELAY", "forever").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn port_0_prints_the_address_it_listens_on() {
+    let server = Running::start(&["--delay", "0"]);
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(server.addr.port(), 0);
+    assert!(get(server.addr, "/toy").ends_with(r#"{"result":1}"#));
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = smol_toy(&["--host", "127.0.0.1", "--port", &port]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    let server = Running::start(&["--delay", "700ms"]);
+    let addr = server.addr;
+    let in_flight = std::thread::spawn(move || get(addr, "/toy"));
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("TERM");
+    let (code, stderr) = server.wait(Duration::from_secs(5));
+    let response = in_flight.join().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with(r#"{"result":1}"#), "{response}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert!(stderr.contains(r#""GET /toy HTTP/1.1" 200"#), "no access line: {stderr}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let server = Running::start(&["--delay", "30s"]);
+    let addr = server.addr;
+    std::thread::spawn(move || get(addr, "/toy"));
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("INT");
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("INT");
+    let (code, _) = server.wait(Duration::from_secs(3));
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn rust_log_warn_silences_the_access_lines() {
+    let mut child = smol_toy(&["--host", "127.0.0.1", "--port", "0", "--delay", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().trim_start_matches("listening on http://").parse().unwrap();
+    let server = Running { child, addr };
+    assert!(get(addr, "/toy").contains("200 OK"));
+    server.signal("TERM");
+    let (code, stderr) = server.wait(Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    assert!(!stderr.contains("smol_toy::access"), "{stderr}");
+}
