@@ -57,10 +57,18 @@ impl Running {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
                 return (status.code(), stderr);
             }
-            assert!(started.elapsed() < timeout, "still running after {timeout:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "still running after {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -75,8 +83,14 @@ impl Drop for Running {
 
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -112,7 +126,10 @@ fn version_prints_the_crate_version() {
     let output = smol_toy(&["--version"]).output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(text.trim(), format!("smol-toy {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text.trim(),
+        format!("smol-toy {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -134,7 +151,10 @@ fn bad_option_values_exit_2_with_a_message() {
 
 #[test]
 fn bad_environment_values_exit_2_too() {
-    let output = smol_toy(&[]).env("SMOL_TOY_DELAY", "forever").output().unwrap();
+    let output = smol_toy(&[])
+        .env("SMOL_TOY_DELAY", "forever")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -150,7 +170,9 @@ fn port_0_prints_the_address_it_listens_on() {
 fn a_port_in_use_is_a_clear_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let output = smol_toy(&["--host", "127.0.0.1", "--port", &port]).output().unwrap();
+    let output = smol_toy(&["--host", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
@@ -170,7 +192,10 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
     assert!(response.ends_with(r#"{"result":1}"#), "{response}");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
-    assert!(stderr.contains(r#""GET /toy HTTP/1.1" 200"#), "no access line: {stderr}");
+    assert!(
+        stderr.contains(r#""GET /toy HTTP/1.1" 200"#),
+        "no access line: {stderr}"
+    );
 }
 
 #[test]
@@ -195,8 +220,14 @@ fn rust_log_warn_silences_the_access_lines() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().trim_start_matches("listening on http://").parse().unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .parse()
+        .unwrap();
     let server = Running { child, addr };
     assert!(get(addr, "/toy").contains("200 OK"));
     server.signal("TERM");

@@ -43,8 +43,16 @@ fn check(count: usize) {
         .iter()
         .filter(|r| r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with(r#"{"result":1}"#))
         .count();
-    assert_eq!(ok, count, "not all 200: {:?}", responses.iter().find(|r| !r.contains("200 OK")));
-    assert!(elapsed >= Duration::from_secs(1), "{count} took {elapsed:?}");
+    assert_eq!(
+        ok,
+        count,
+        "not all 200: {:?}",
+        responses.iter().find(|r| !r.contains("200 OK"))
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "{count} took {elapsed:?}"
+    );
     assert!(elapsed < Duration::from_secs(2), "{count} took {elapsed:?}");
 }
 

@@ -18,8 +18,14 @@ fn toy_answers_result_1_after_the_delay() {
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.body_text(), r#"{"result":1}"#);
-    assert!(elapsed >= Duration::from_secs(1), "answered after {elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "answered after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "answered after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "answered after {elapsed:?}"
+    );
 }
 
 #[test]
@@ -54,11 +60,16 @@ fn other_methods_on_known_paths_get_405_with_allow() {
     let server = TestServer::start(test_config());
     let mut client = server.client();
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
-        client.send(format!("{method} /toy HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        client.send(
+            format!("{method} /toy HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        );
         let response = client.response();
         assert_eq!(response.status, 405, "{method}");
         assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
-        assert_eq!(response.json(), serde_json::json!({ "error": "method not allowed" }));
+        assert_eq!(
+            response.json(),
+            serde_json::json!({ "error": "method not allowed" })
+        );
     }
 }
 
@@ -70,7 +81,11 @@ fn options_lists_the_allowed_methods() {
         client.send(format!("OPTIONS {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
         let response = client.response();
         assert_eq!(response.status, 200, "{target}");
-        assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"), "{target}");
+        assert_eq!(
+            response.header("allow"),
+            Some("GET, HEAD, OPTIONS"),
+            "{target}"
+        );
         assert!(response.body.is_empty());
     }
 }
@@ -106,5 +121,8 @@ fn sequential_keep_alive_requests_do_not_stall() {
         assert_eq!(client.get("/healthz").status, 200);
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(500), "50 requests took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(500),
+        "50 requests took {elapsed:?}"
+    );
 }

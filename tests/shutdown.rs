@@ -25,7 +25,10 @@ fn a_request_in_flight_at_shutdown_still_gets_its_200() {
     assert!(response.says_close(), "the last response says it closes");
     assert!(client.is_closed());
     assert_eq!(stopping.join().unwrap(), Stopped::Drained);
-    assert!(TcpStream::connect(addr).is_err(), "still accepting after run returned");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after run returned"
+    );
 }
 
 #[test]
@@ -53,7 +56,11 @@ fn idle_keep_alive_connections_close_at_shutdown() {
     let started = Instant::now();
     let stopped = server.stop();
     assert_eq!(stopped, Stopped::Drained);
-    assert!(started.elapsed() < Duration::from_secs(2), "drain took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drain took {:?}",
+        started.elapsed()
+    );
     assert!(idle.is_closed());
 }
 
@@ -69,7 +76,10 @@ fn the_shutdown_timeout_bounds_the_drain() {
     let started = Instant::now();
     assert_eq!(server.stop(), Stopped::TimedOut { open: 1 });
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
 }
 
 #[test]

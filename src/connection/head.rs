@@ -14,8 +14,13 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 /// after our rewriting; longer heads are handed to it in batches of header lines.
 const DECODER_HEAD_LIMIT: usize = 8 * 1024 - 1;
 
-/// The request line and Host field that carry each batch after the first.
-const BATCH_PREFIX: &[u8] = b"GET / HTTP/1.1\r\nHost: batch\r\n";
+/// The request line and Host field that carry each batch after the first, kept short
+/// so that one header line of up to `MAX_FIELD_LINE` bytes fits in a batch.
+const BATCH_PREFIX: &[u8] = b"GET / HTTP/1.1\r\nHost: b\r\n";
+
+/// The longest header line async-h1 can decode, whatever `--max-head-size` says:
+/// the decoder limit less the batch prefix and two line ends.
+pub const MAX_FIELD_LINE: usize = DECODER_HEAD_LIMIT - BATCH_PREFIX.len() - 4;
 
 /// Why a request cannot be served: its status and a sentence for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,6 +368,7 @@ async fn decode_in_batches(
     let mut request = None;
     let mut rest = fields;
     loop {
+        // Whole lines, in order, as many as fit under the decoder's limit.
         let taken = rest
             .iter()
             .scan(batch.len(), |size, field| {
@@ -373,7 +379,7 @@ async fn decode_in_batches(
         if taken == 0 && !rest.is_empty() && request.is_some() {
             return Err(HttpError::new(
                 StatusCode::RequestHeaderFieldsTooLarge,
-                "a header field is longer than 8 KiB",
+                "a header line is longer than 8162 bytes",
             ));
         }
         for field in &rest[..taken] {
@@ -437,19 +443,22 @@ fn check_framing(request: &Request, version: Version) -> Result<Framing, HttpErr
         .flat_map(|value| value.as_str().split(','))
         .map(str::trim)
         .collect();
-    let chunked = |coding: &&str| coding.eq_ignore_ascii_case("chunked");
-    match codings.as_slice() {
-        [only] if chunked(only) => Ok(Framing::Chunked),
-        [.., last] if chunked(last) => Err(HttpError::new(
+    let chunked = |coding: &str| coding.eq_ignore_ascii_case("chunked");
+    let not_implemented = || {
+        HttpError::new(
             StatusCode::NotImplemented,
             "the only transfer coding supported is chunked",
-        )),
-        _ if codings.iter().any(chunked) => Err(HttpError::bad_request(
-            "chunked is not the final transfer coding",
-        )),
-        _ => Err(HttpError::new(
-            StatusCode::NotImplemented,
-            "the only transfer coding supported is chunked",
+        )
+    };
+    // RFC 9112 §6.3: chunked must be applied once, as the final coding.
+    match codings.iter().filter(|coding| chunked(coding)).count() {
+        0 => Err(not_implemented()),
+        1 if codings.last().is_some_and(|coding| chunked(coding)) => match codings.len() {
+            1 => Ok(Framing::Chunked),
+            _ => Err(not_implemented()),
+        },
+        _ => Err(HttpError::bad_request(
+            "chunked must be the final transfer coding, applied once",
         )),
     }
 }

@@ -10,7 +10,7 @@
 mod head;
 mod response;
 
-pub use head::{HttpError, MAX_HEADER_FIELDS};
+pub use head::{HttpError, MAX_FIELD_LINE, MAX_HEADER_FIELDS};
 
 use std::any::Any;
 use std::io;

@@ -168,8 +168,15 @@ impl Client {
         }
         let mut parts = status_line.splitn(3, ' ');
         let version = parts.next().unwrap_or_default();
-        assert!(version.starts_with("HTTP/1.1"), "status line: {status_line:?}");
-        let status = parts.next().unwrap_or_default().parse().expect("status code");
+        assert!(
+            version.starts_with("HTTP/1.1"),
+            "status line: {status_line:?}"
+        );
+        let status = parts
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .expect("status code");
         let mut headers = Vec::new();
         loop {
             let mut line = String::new();
