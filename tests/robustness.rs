@@ -23,11 +23,17 @@ fn connections_over_the_cap_wait_until_one_closes() {
     // is not served while two are open.
     let mut third = server.client();
     third.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-    third.stream().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    third
+        .stream()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut byte = [0u8; 1];
     let waited = third.stream().read(&mut byte);
     assert!(waited.is_err(), "served over the cap: {waited:?}");
-    third.stream().set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    third
+        .stream()
+        .set_read_timeout(Some(common::READ_TIMEOUT))
+        .unwrap();
     drop(first);
     assert_eq!(third.response().status, 200);
 }
@@ -82,9 +88,28 @@ const SEEDS: &[&[u8]] = &[
 ];
 
 const INTERESTING: &[&[u8]] = &[
-    b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b"\0", b"\x7f", b"\xff", b"HTTP/2.0", b"HTTP/1.0",
-    b"Host: x\r\n", b"Content-Length: 9\r\n", b"Transfer-Encoding: chunked\r\n", b"*", b"/",
-    b"%", b"[::1]", b"\r\n\r\n", b"Expect: 100-continue\r\n", b"-1", b"99999999999999999999",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b" ",
+    b"\t",
+    b":",
+    b"\0",
+    b"\x7f",
+    b"\xff",
+    b"HTTP/2.0",
+    b"HTTP/1.0",
+    b"Host: x\r\n",
+    b"Content-Length: 9\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"*",
+    b"/",
+    b"%",
+    b"[::1]",
+    b"\r\n\r\n",
+    b"Expect: 100-continue\r\n",
+    b"-1",
+    b"99999999999999999999",
 ];
 
 /// Mutates a valid request: flips, inserts, deletes, duplicates and splices bytes.
@@ -126,7 +151,9 @@ fn mutated_requests_always_get_a_status_line_and_never_a_silent_close() {
         let seed = SEEDS[round % SEEDS.len()];
         let request = mutate(&mut random, seed);
         let mut stream = TcpStream::connect(server.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
         stream.write_all(&request).unwrap();
         // Half-close: an incomplete head must still be answered (400), not dropped.
         let _ = stream.shutdown(Shutdown::Write);
@@ -136,6 +163,11 @@ fn mutated_requests_always_get_a_status_line_and_never_a_silent_close() {
             silent.push(String::from_utf8_lossy(&request).into_owned());
         }
     }
-    assert!(silent.is_empty(), "{} requests got no status line, e.g. {:?}", silent.len(), &silent[..silent.len().min(5)]);
+    assert!(
+        silent.is_empty(),
+        "{} requests got no status line, e.g. {:?}",
+        silent.len(),
+        &silent[..silent.len().min(5)]
+    );
     assert_eq!(server.client().get("/healthz").status, 200);
 }
