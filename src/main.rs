@@ -9,6 +9,13 @@ fn main() -> ExitCode {
     let config = Config::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 
+    // Signal handlers first, so that a signal sent right after start is not lost.
+    let shutdown = Shutdown::new();
+    if let Err(error) = signals::handle_signals(shutdown.clone()) {
+        eprintln!("smol-toy: cannot install signal handlers: {error}");
+        return ExitCode::FAILURE;
+    }
+
     let addr = config.listen_addr();
     let listener = match bind(addr, config.backlog) {
         Ok(listener) => listener,
@@ -22,11 +29,6 @@ fn main() -> ExitCode {
         Err(error) => eprintln!("smol-toy: cannot read the listening address: {error}"),
     }
 
-    let shutdown = Shutdown::new();
-    if let Err(error) = signals::handle_signals(shutdown.clone()) {
-        eprintln!("smol-toy: cannot install signal handlers: {error}");
-        return ExitCode::FAILURE;
-    }
     log::info!(
         "serving /toy (delay {}) on {} thread(s), up to {} connections",
         humantime::format_duration(*config.delay),
