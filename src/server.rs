@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use log::{debug, error, info, warn};
@@ -23,6 +23,9 @@ use crate::shutdown::Shutdown;
 
 /// How long the accept loop pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one warning about failing accepts in this long, so that a server at its
+/// descriptor limit, flapping between failing and accepting, does not flood its log.
+const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a run of the server ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +128,9 @@ impl<H: Handler> Server<'_, H> {
 
     async fn accept_loop(&self, listener: &Async<TcpListener>, open: &Sender<()>) {
         let shutdown = &self.shared.shutdown;
-        let mut failing = false;
+        let mut last_warning: Option<Instant> = None;
+        // Set when a warning was logged and no accept has succeeded since.
+        let mut warned = false;
         loop {
             let permit = async { Some(self.limit.acquire_arc().await) };
             let Some(permit) = permit.or(stopped(shutdown)).await else {
@@ -135,18 +140,21 @@ impl<H: Handler> Server<'_, H> {
             match accepted.or(stopped(shutdown)).await {
                 None => return,
                 Some(Ok((stream, peer))) => {
-                    if failing {
+                    if std::mem::take(&mut warned) {
                         info!("accepting connections again");
-                        failing = false;
                     }
                     self.spawn_connection(stream, peer, permit, open);
                 }
                 Some(Err(error)) => {
                     // Out of descriptors (EMFILE, ENFILE) or memory, or a connection
-                    // reset before it was accepted: say so once, pause, and retry.
-                    if !failing {
-                        warn!("accept failed: {error}; retrying every {ACCEPT_BACKOFF:?}");
-                        failing = true;
+                    // reset before it was accepted: say so, pause, and retry.
+                    if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
+                        warn!(
+                            "accept failed: {error}; retrying every {ACCEPT_BACKOFF:?} \
+                             (this warning repeats at most every {ACCEPT_WARNING_INTERVAL:?})"
+                        );
+                        last_warning = Some(Instant::now());
+                        warned = true;
                     }
                     drop(permit);
                     let paused = async {

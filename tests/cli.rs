@@ -235,3 +235,63 @@ fn rust_log_warn_silences_the_access_lines() {
     assert_eq!(code, Some(0));
     assert!(!stderr.contains("smol_toy::access"), "{stderr}");
 }
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn running_out_of_descriptors_logs_once_idles_and_recovers() {
+    let script = format!(
+        "ulimit -n 40 && exec {BINARY} --host 127.0.0.1 --port 0 --max-connections 1000 --delay 0"
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .parse()
+        .unwrap();
+    let server = Running { child, addr };
+
+    // More connections than the server has descriptors for; the rest wait in the backlog.
+    let held: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.child.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 20,
+        "busy while out of descriptors: {used} ticks in 1 s"
+    );
+
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get(addr, "/healthz").contains("200 OK"));
+
+    server.signal("TERM");
+    let (code, stderr) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stderr.matches("accept failed").count(), 1, "{stderr}");
+    assert!(stderr.contains("Too many open files"), "{stderr}");
+    assert!(stderr.contains("accepting connections again"), "{stderr}");
+}
