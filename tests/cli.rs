@@ -25,7 +25,14 @@ struct Running {
 impl Running {
     /// Starts the binary on a free port and reads the address it prints.
     fn start(args: &[&str]) -> Running {
-        let mut child = smol_toy(&[&["--host", "127.0.0.1", "--port", "0"], args].concat())
+        Running::spawn(smol_toy(
+            &[&["--host", "127.0.0.1", "--port", "0"], args].concat(),
+        ))
+    }
+
+    /// Runs `command`, which starts the binary, and reads the address it prints.
+    fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -213,22 +220,10 @@ fn a_second_signal_exits_at_once() {
 
 #[test]
 fn rust_log_warn_silences_the_access_lines() {
-    let mut child = smol_toy(&["--host", "127.0.0.1", "--port", "0", "--delay", "0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .parse()
-        .unwrap();
-    let server = Running { child, addr };
+    let mut command = smol_toy(&["--host", "127.0.0.1", "--port", "0", "--delay", "0"]);
+    command.env("RUST_LOG", "warn");
+    let server = Running::spawn(command);
+    let addr = server.addr;
     assert!(get(addr, "/toy").contains("200 OK"));
     server.signal("TERM");
     let (code, stderr) = server.wait(Duration::from_secs(5));
@@ -254,23 +249,10 @@ fn running_out_of_descriptors_logs_once_idles_and_recovers() {
     let script = format!(
         "ulimit -n 40 && exec {BINARY} --host 127.0.0.1 --port 0 --max-connections 1000 --delay 0"
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .parse()
-        .unwrap();
-    let server = Running { child, addr };
+    let mut command = Command::new("sh");
+    command.args(["-c", &script]).env_remove("RUST_LOG");
+    let server = Running::spawn(command);
+    let addr = server.addr;
 
     // More connections than the server has descriptors for; the rest wait in the backlog.
     let held: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(addr).unwrap()).collect();
