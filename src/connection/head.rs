@@ -176,13 +176,13 @@ pub async fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     let mut fields = Vec::new();
     let mut expectation: Option<&[u8]> = None;
     for field in lines.take_while(|line| !line.is_empty()) {
-        match field_name(field) {
-            Some(name) if name.eq_ignore_ascii_case(b"expect") => {
-                if expectation.replace(field_value(field)).is_some() {
+        match split_field(field) {
+            Some((name, value)) if name.eq_ignore_ascii_case(b"expect") => {
+                if expectation.replace(value).is_some() {
                     return Err(HttpError::bad_request("more than one Expect header"));
                 }
             }
-            Some(name) if name.eq_ignore_ascii_case(b"host") => hosts.push(field),
+            Some((name, _)) if name.eq_ignore_ascii_case(b"host") => hosts.push(field),
             _ => fields.push(field),
         }
     }
@@ -303,7 +303,7 @@ fn check_host_fields(hosts: &[&[u8]], version: Version) -> Result<(), HttpError>
     match hosts {
         [] if version == Version::Http1_0 => Ok(()),
         [] => Err(HttpError::bad_request("the Host header is missing")),
-        [host] if is_valid_host(field_value(host)) => Ok(()),
+        [host] if split_field(host).is_some_and(|(_, value)| is_valid_host(value)) => Ok(()),
         [_] => Err(HttpError::bad_request(
             "the Host header is not a valid host",
         )),
@@ -506,20 +506,11 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// The name of a header line, if it has a colon.
-fn field_name(line: &[u8]) -> Option<&[u8]> {
-    line.iter()
-        .position(|&b| b == b':')
-        .map(|colon| &line[..colon])
-}
-
-/// The value of a header line, without surrounding white space.
-fn field_value(line: &[u8]) -> &[u8] {
-    let value = match line.iter().position(|&b| b == b':') {
-        Some(colon) => &line[colon + 1..],
-        None => &[],
-    };
-    value.trim_ascii()
+/// The name and the value (without surrounding white space) of a header line, if it
+/// has a colon.
+fn split_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    Some((&line[..colon], line[colon + 1..].trim_ascii()))
 }
 
 /// RFC 9110 `tchar`.

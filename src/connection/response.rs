@@ -19,8 +19,8 @@ pub enum Persistence {
     Close,
 }
 
-/// An error response: the status, a JSON body and, always, `Connection: close`
-/// (the caller closes the connection after it).
+/// An error response: the status and a JSON body naming it, with the detail. The
+/// caller sends it with `Persistence::Close`.
 pub fn error_response(error: &HttpError) -> Response {
     json_response(error.status, error_body(error.status, Some(&error.detail)))
 }
