@@ -8,9 +8,11 @@
 //! request it cannot serve with a status line and a JSON body before it closes.
 
 mod head;
+mod memory;
 mod response;
 
 pub use head::{HttpError, MAX_FIELD_LINE, MAX_HEADER_FIELDS};
+pub use memory::{MemoryStream, serve_in_memory};
 
 use std::any::Any;
 use std::io;
@@ -23,7 +25,7 @@ use async_io::{Async, Timer};
 use http_types::{Method, Response, StatusCode, Version};
 use log::{debug, error, info};
 use smol::future::FutureExt;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::routes::Handler;
@@ -78,9 +80,23 @@ pub struct Shared<H> {
     pub shutdown: Shutdown,
 }
 
+/// A byte stream that connections are served over: a TCP socket, or
+/// [`MemoryStream`] in tests and fuzzing.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Stops sending, so that the peer reads end-of-stream after what was written,
+    /// while reading goes on.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for Async<TcpStream> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.get_ref().shutdown(SocketShutdown::Write)
+    }
+}
+
 /// Serves one connection until the client closes it, a timeout or an error ends it,
 /// or shutdown finds it idle.
-pub async fn serve<H: Handler>(stream: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared<H>>) {
+pub async fn serve<S: Transport, H: Handler>(stream: S, peer: SocketAddr, shared: Arc<Shared<H>>) {
     let mut connection = Connection {
         stream,
         peer,
@@ -101,8 +117,8 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-struct Connection<'a, H> {
-    stream: Async<TcpStream>,
+struct Connection<'a, S, H> {
+    stream: S,
     peer: SocketAddr,
     shared: &'a Shared<H>,
     /// Bytes read and not yet consumed: the current head, and what was pipelined after it.
@@ -140,7 +156,7 @@ struct Exchange<'r> {
     received: Instant,
 }
 
-impl<H: Handler> Connection<'_, H> {
+impl<S: Transport, H: Handler> Connection<'_, S, H> {
     async fn run(&mut self) {
         loop {
             match self.serve_one().await {
@@ -261,9 +277,9 @@ impl<H: Handler> Connection<'_, H> {
             error!("{}: cannot encode a {status} response: {error}", self.peer);
             return Next::Drop;
         }
-        let mut stream = &self.stream;
         let timeout = self.shared.limits.write_timeout;
-        let written = stream
+        let written = self
+            .stream
             .write_all(&self.out)
             .or(async {
                 Timer::after(timeout).await;
@@ -366,12 +382,7 @@ impl<H: Handler> Connection<'_, H> {
     /// Closes the sending side, then reads and drops what the client still sends for
     /// a short while, so that the client reads the last response before the close.
     async fn linger(&mut self) {
-        if self
-            .stream
-            .get_ref()
-            .shutdown(SocketShutdown::Write)
-            .is_err()
-        {
+        if self.stream.shutdown_write().is_err() {
             return;
         }
         let deadline = Instant::now() + LINGER_TIMEOUT;
@@ -388,13 +399,18 @@ impl<H: Handler> Connection<'_, H> {
     /// Reads what the socket has into the buffer, waiting at most until `deadline`
     /// and, if `stop_on_shutdown`, until shutdown starts.
     async fn fill(&mut self, deadline: Instant, stop_on_shutdown: bool) -> Read {
-        let filled = self.buffer.len();
-        self.buffer.resize(filled + READ_CHUNK, 0);
-        let mut stream = &self.stream;
-        let shutdown = &self.shared.shutdown;
+        let Connection {
+            stream,
+            buffer,
+            shared,
+            ..
+        } = self;
+        let filled = buffer.len();
+        buffer.resize(filled + READ_CHUNK, 0);
+        let shutdown = &shared.shutdown;
         let mut received = 0;
         let read = async {
-            match stream.read(&mut self.buffer[filled..]).await {
+            match stream.read(&mut buffer[filled..]).await {
                 Ok(0) => Read::Eof,
                 Ok(n) => {
                     received = n;
@@ -418,7 +434,7 @@ impl<H: Handler> Connection<'_, H> {
         // `or` polls in order, so bytes that have already arrived win over a timeout
         // or the shutdown.
         let result = read.or(timeout).or(stopped).await;
-        self.buffer.truncate(filled + received);
+        buffer.truncate(filled + received);
         result
     }
 }

@@ -1,0 +1,187 @@
+//! An in-memory connection, so that property tests, the fuzzer and the benchmarks can
+//! drive the connection layer without sockets.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use smol::io::{AsyncRead, AsyncWrite};
+
+use super::{Limits, Shared, Transport, serve};
+use crate::routes::Handler;
+use crate::shutdown::Shutdown;
+
+/// A client that sends a fixed input, in pieces of chosen lengths, then closes its
+/// sending side; what the server writes is collected.
+///
+/// Reads never wait: each returns the next piece (or as much of it as fits), and
+/// end-of-stream once the input is used up.
+#[derive(Debug, Default)]
+pub struct MemoryStream {
+    input: Vec<u8>,
+    /// The lengths of the pieces the input arrives in, consumed from the back;
+    /// once they run out, the rest arrives as fast as the reader asks.
+    pieces: Vec<usize>,
+    /// How much of the input has been read.
+    position: usize,
+    /// Everything the server wrote.
+    output: Vec<u8>,
+    /// Set once the server shut down its sending side.
+    write_closed: bool,
+}
+
+impl MemoryStream {
+    /// A client that sends `input` in pieces of `piece_lengths` bytes; a zero length
+    /// counts as one.
+    pub fn new(input: Vec<u8>, piece_lengths: impl IntoIterator<Item = usize>) -> Self {
+        let mut pieces: Vec<usize> = piece_lengths.into_iter().map(|n| n.max(1)).collect();
+        pieces.reverse();
+        MemoryStream {
+            input,
+            pieces,
+            ..MemoryStream::default()
+        }
+    }
+
+    /// What the server wrote.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// Whether the server shut down its sending side.
+    pub fn write_closed(&self) -> bool {
+        self.write_closed
+    }
+}
+
+impl AsyncRead for MemoryStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let remaining = this.input.len() - this.position;
+        let piece = this.pieces.pop().unwrap_or(remaining);
+        let n = piece.min(remaining).min(buf.len());
+        // The unread part of a piece the buffer could not take comes next.
+        if piece > n && n < remaining {
+            this.pieces.push(piece - n);
+        }
+        buf[..n].copy_from_slice(&this.input[this.position..this.position + n]);
+        this.position += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for MemoryStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.write_closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        this.output.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for MemoryStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.write_closed = true;
+        Ok(())
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
+/// Serves one in-memory connection to its end on the current thread, and returns
+/// the stream with everything the server wrote.
+pub fn serve_in_memory<H: Handler>(
+    handler: H,
+    limits: Limits,
+    mut stream: MemoryStream,
+) -> MemoryStream {
+    let shared = Arc::new(Shared {
+        handler,
+        limits,
+        shutdown: Shutdown::new(),
+    });
+    let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    async_io::block_on(serve(&mut stream, peer, shared));
+    stream
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::routes::Toy;
+
+    fn limits() -> Limits {
+        Limits::from(&Config::default())
+    }
+
+    #[test]
+    fn pieces_arrive_as_given_then_the_rest() {
+        let mut stream = MemoryStream::new(b"abcdefgh".to_vec(), [1, 3]);
+        let mut buf = [0; 4];
+        let mut read = |stream: &mut MemoryStream| {
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            match Pin::new(stream).poll_read(&mut cx, &mut buf) {
+                Poll::Ready(Ok(n)) => buf[..n].to_vec(),
+                other => panic!("read: {other:?}"),
+            }
+        };
+        assert_eq!(read(&mut stream), b"a");
+        assert_eq!(read(&mut stream), b"bcd");
+        assert_eq!(read(&mut stream), b"efgh");
+        assert_eq!(read(&mut stream), b"");
+    }
+
+    #[test]
+    fn a_request_split_into_single_bytes_is_answered_once() {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+        let pieces = vec![1; request.len()];
+        let stream = serve_in_memory(
+            Toy::new(Duration::ZERO),
+            limits(),
+            MemoryStream::new(request, pieces),
+        );
+        let output = String::from_utf8_lossy(stream.output());
+        assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
+        assert_eq!(output.matches("HTTP/1.1 ").count(), 1, "{output}");
+        assert!(output.ends_with(r#"{"status":"ok"}"#), "{output}");
+    }
+
+    #[test]
+    fn a_bad_request_is_answered_then_the_sending_side_closes() {
+        let stream = serve_in_memory(
+            Toy::new(Duration::ZERO),
+            limits(),
+            MemoryStream::new(b"GET /toy HTTP/1.1\r\n\r\n".to_vec(), []),
+        );
+        assert!(stream.output().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(stream.write_closed());
+    }
+}
