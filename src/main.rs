@@ -1,5 +1,7 @@
 //! The smol-toy binary: parse the options, start logging, serve until a signal.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
