@@ -45,6 +45,8 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         b"Transfer-Encoding: gzip\r\n",
         b"Expect: 100-continue\r\n",
         b"Expect: nope\r\n",
+        "é".as_bytes(),
+        b"\xcd\x90",
         b": ",
         b" ",
         b"\t",
@@ -137,4 +139,15 @@ fn the_checker_rejects_broken_output() {
     assert_eq!(parse_responses(&closed_then_more).unwrap().len(), 2);
     assert!(check(b"x", &stream).is_err(), "silence after input");
     assert!(most_heads(b"GET / HTTP/1.1\r\n\r\nGET") == 2);
+}
+
+/// Found by the fuzzer: a non-ASCII UTF-8 header value made http-types panic inside
+/// async-h1's decoder, and the connection closed without an answer.
+#[test]
+fn fuzz_crash_non_ascii_header_value_gets_400() {
+    let input = b"GET /toy HTTP/1.1\r\nHost: t\r\nConnection: clo\xcd\x90\t\n\r\n".to_vec();
+    let stream = serve(input.clone(), Vec::new());
+    let responses = check(&input, &stream).unwrap();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 400);
 }

@@ -176,6 +176,11 @@ pub async fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     let mut fields = Vec::new();
     let mut expectation: Option<&[u8]> = None;
     for field in lines.take_while(|line| !line.is_empty()) {
+        // RFC 9110 tolerates obs-text (bytes 0x80-0xFF) in values, but http-types
+        // panics on a non-ASCII value (`Headers::insert` unwraps), so it is refused.
+        if !field.is_ascii() {
+            return Err(HttpError::bad_request("header values must be ASCII"));
+        }
         match split_field(field) {
             Some((name, value)) if name.eq_ignore_ascii_case(b"expect") => {
                 if expectation.replace(value).is_some() {
