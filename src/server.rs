@@ -23,8 +23,9 @@ use crate::shutdown::Shutdown;
 
 /// How long the accept loop pauses when the process is out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// At most one warning about failing accepts in this long, so that a server at its
-/// descriptor limit, flapping between failing and accepting, does not flood its log.
+/// At most one warning about not accepting in this long, so that a server at its
+/// descriptor or connection limit, flapping between full and accepting, does not
+/// flood its log.
 const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a run of the server ended.
@@ -73,6 +74,7 @@ pub fn run<H: Handler>(
         executor: &executor,
         shared: &shared,
         limit: Arc::new(Semaphore::new(config.connection_limit())),
+        max_connections: config.connection_limit(),
         shutdown_timeout: *config.shutdown_timeout,
     };
     thread::scope(|scope| {
@@ -99,6 +101,7 @@ struct Server<'a, H> {
     shared: &'a Arc<Shared<H>>,
     /// One permit per connection that may be open.
     limit: Arc<Semaphore>,
+    max_connections: usize,
     shutdown_timeout: Duration,
 }
 
@@ -128,34 +131,36 @@ impl<H: Handler> Server<'_, H> {
 
     async fn accept_loop(&self, listener: &Async<TcpListener>, open: &Sender<()>) {
         let shutdown = &self.shared.shutdown;
-        let mut last_warning: Option<Instant> = None;
-        // Set when a warning was logged and no accept has succeeded since.
-        let mut warned = false;
+        let mut warnings = AcceptWarnings::default();
         loop {
-            let permit = async { Some(self.limit.acquire_arc().await) };
-            let Some(permit) = permit.or(stopped(shutdown)).await else {
-                return;
+            let permit = match self.limit.try_acquire_arc() {
+                Some(permit) => permit,
+                None => {
+                    // At the cap, new connections wait in the listen backlog.
+                    warnings.warn(format_args!(
+                        "{} connections open, the limit: new ones wait until one closes",
+                        self.max_connections
+                    ));
+                    let permit = async { Some(self.limit.acquire_arc().await) };
+                    match permit.or(stopped(shutdown)).await {
+                        Some(permit) => permit,
+                        None => return,
+                    }
+                }
             };
             let accepted = async { Some(listener.accept().await) };
             match accepted.or(stopped(shutdown)).await {
                 None => return,
                 Some(Ok((stream, peer))) => {
-                    if std::mem::take(&mut warned) {
-                        info!("accepting connections again");
-                    }
+                    warnings.recovered();
                     self.spawn_connection(stream, peer, permit, open);
                 }
                 Some(Err(error)) => {
                     // Out of descriptors (EMFILE, ENFILE) or memory, or a connection
                     // reset before it was accepted: say so, pause, and retry.
-                    if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
-                        warn!(
-                            "accept failed: {error}; retrying every {ACCEPT_BACKOFF:?} \
-                             (this warning repeats at most every {ACCEPT_WARNING_INTERVAL:?})"
-                        );
-                        last_warning = Some(Instant::now());
-                        warned = true;
-                    }
+                    warnings.warn(format_args!(
+                        "accept failed: {error}; retrying every {ACCEPT_BACKOFF:?}"
+                    ));
                     drop(permit);
                     let paused = async {
                         Timer::after(ACCEPT_BACKOFF).await;
@@ -238,6 +243,35 @@ impl<H: Handler> Server<'_, H> {
             }
         }
         stopped
+    }
+}
+
+/// Rate-limits the accept loop's warnings, and says once when accepting resumes.
+#[derive(Default)]
+struct AcceptWarnings {
+    last: Option<Instant>,
+    /// Set when a warning was logged and no accept has succeeded since.
+    pending_recovery: bool,
+}
+
+impl AcceptWarnings {
+    /// Logs `message` unless a warning went out less than the interval ago.
+    fn warn(&mut self, message: std::fmt::Arguments<'_>) {
+        if self
+            .last
+            .is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL)
+        {
+            warn!("{message} (this warning repeats at most every {ACCEPT_WARNING_INTERVAL:?})");
+            self.last = Some(Instant::now());
+            self.pending_recovery = true;
+        }
+    }
+
+    /// Notes a successful accept.
+    fn recovered(&mut self) {
+        if std::mem::take(&mut self.pending_recovery) {
+            info!("accepting connections again");
+        }
     }
 }
 

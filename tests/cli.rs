@@ -277,3 +277,37 @@ fn running_out_of_descriptors_logs_once_idles_and_recovers() {
     assert!(stderr.contains("Too many open files"), "{stderr}");
     assert!(stderr.contains("accepting connections again"), "{stderr}");
 }
+
+#[test]
+fn reaching_the_connection_limit_logs_once_and_recovers() {
+    let mut command = Command::new(BINARY);
+    command
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-connections",
+            "3",
+        ])
+        .env_remove("RUST_LOG");
+    let server = Running::spawn(command);
+    let addr = server.addr;
+
+    // Three connections fill the server; two more wait in the backlog.
+    let held: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get(addr, "/healthz").contains("200 OK"));
+
+    server.signal("TERM");
+    let (code, stderr) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("3 connections open, the limit").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("accepting connections again"), "{stderr}");
+}
