@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Descriptor exhaustion: bash reliability/descriptors.sh
+# Opens 22,000 connections (two client processes of 11,000: each process may open
+# about 20,000 files) to a server whose limit is also 20,000, each asking for /toy
+# with a 15 s wait. Run twice:
+#   cap:    default options; the connection limit (open-file limit - 64) holds the
+#           surplus in the listen backlog;
+#   emfile: --max-connections 30000, so accept() itself fails with EMFILE.
+# The clients need up to ~10 s to connect and write 22,000 requests, so the idle
+# timeout for a connection's first request is raised to 60 s (at its 5 s default the
+# server rightly closes connections whose client has not written yet).
+# Passes if, in both runs, every request gets a 200, the server logs its condition at
+# most once per 10 s, uses under 5 % of a core while saturated, and answers a new
+# client at once when the load is gone.
+source "$(dirname "$0")/lib.sh"
+per_client=11000
+build
+
+run() {
+    local name=$1
+    shift
+    start_server "$name" --delay 15s --keep-alive-timeout 60s "$@"
+    local clients=()
+    for index in 1 2; do
+        python3 reliability/toyclient.py --port "$SERVER_PORT" --connections "$per_client" \
+            --timeout 90 >"$WORK/$name-client$index.json" 2>"$WORK/$name-client$index.err" &
+        clients+=($!)
+        CHILDREN+=($!)
+    done
+    wait_for_line "$WORK/$name-client1.err" "sent $per_client" 30
+    wait_for_line "$WORK/$name-client2.err" "sent $per_client" 30
+    sleep 1
+    local fds before
+    fds=$(open_fds "$SERVER_PID")
+    before=$(cpu_ticks "$SERVER_PID")
+    sleep 5
+    local busy=$(($(cpu_ticks "$SERVER_PID") - before))
+    local ok=yes
+    for index in 1 2; do
+        wait "${clients[$((index - 1))]}" || ok=no
+    done
+    local started=$(date +%s.%N)
+    curl -sf --max-time 2 "http://127.0.0.1:$SERVER_PORT/healthz" >/dev/null || ok=no
+    local answered=$(python3 -c "print(round($(date +%s.%N) - $started, 3))")
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || ok=no
+    local warnings=$(grep -c "WARN" "$WORK/$name.log" || true)
+    echo "$name: saturated with $fds descriptors open; CPU ${busy} ticks (1/100 s) in 5 s;" \
+        "$warnings warning(s) logged; a new client answered in ${answered} s"
+    for index in 1 2; do echo "  client $index: $(cat "$WORK/$name-client$index.json")"; done
+    sed 's/^/  log: /' "$WORK/$name.log" | grep -v "access" | head -5
+    # Under 5 % of one core; at most one warning per 10 s of the ~35 s run, plus one.
+    if [ "$ok" != yes ] || [ "$busy" -ge 25 ] || [ "$warnings" -gt 5 ] || [ "$warnings" -lt 1 ]; then
+        echo "descriptors ($name): FAIL" >&2
+        exit 1
+    fi
+}
+
+run cap
+run emfile --max-connections 30000
+echo "descriptors: PASS"

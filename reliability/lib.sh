@@ -1,0 +1,76 @@
+# Helpers shared by the reliability scripts: build, start a server, sample it.
+# Source it; it cds to the repository root and cleans up on exit.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+BINARY=$ROOT/target/release/smol-toy
+WORK=$(mktemp -d /tmp/smol-toy-reliability.XXXXXX)
+CHILDREN=()
+
+cleanup() {
+    for pid in "${CHILDREN[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+build() {
+    cargo build --release --quiet
+}
+
+# need COMMAND PACKAGE: installs the Debian package if COMMAND is missing.
+need() {
+    command -v "$1" >/dev/null && return
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
+}
+
+# start_server NAME [OPTIONS...]: starts the release binary on a free loopback port
+# with RUST_LOG=warn; sets SERVER_PID and SERVER_PORT. Its stderr is $WORK/NAME.log.
+start_server() {
+    local name=$1
+    shift
+    RUST_LOG=${RUST_LOG:-warn} "$BINARY" --host 127.0.0.1 --port "${PORT:-0}" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    SERVER_PID=$!
+    CHILDREN+=("$SERVER_PID")
+    for _ in $(seq 100); do
+        if grep -q "listening on http://" "$WORK/$name.out"; then
+            SERVER_PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+            return
+        fi
+        sleep 0.05
+    done
+    echo "server $name did not start:" >&2
+    cat "$WORK/$name.log" >&2
+    exit 1
+}
+
+# wait_for_line FILE TEXT SECONDS: waits until FILE contains TEXT.
+wait_for_line() {
+    for _ in $(seq $(($3 * 20))); do
+        grep -q "$2" "$1" 2>/dev/null && return
+        sleep 0.05
+    done
+    echo "timed out waiting for '$2' in $1" >&2
+    exit 1
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+open_fds() { ls "/proc/$1/fd" | wc -l; }
+# CPU time (user + system) of a process, in clock ticks (1/100 s).
+cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+
+# json_field FILE EXPRESSION: evaluates a Python expression over the JSON in FILE (as j).
+json_field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# refuses_connections PORT: succeeds if a new connection to PORT is refused.
+refuses_connections() {
+    python3 - "$1" <<'PY'
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
+except ConnectionRefusedError:
+    sys.exit(0)
+sys.exit(1)
+PY
+}
