@@ -189,6 +189,27 @@ fn trickling_bytes_does_not_extend_the_header_timeout() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// Slow-body clients (R-U-Dead-Yet): the response does not wait for the body, and an
+/// unread body that trickles in is cut off at the header timeout.
+#[test]
+fn a_trickled_unread_body_is_cut_off_at_the_header_timeout() {
+    let mut config = test_config();
+    config.header_timeout = Duration::from_millis(400).into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    client.send(b"POST /toy HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nab");
+    assert_eq!(client.response().status, 405);
+    let started = Instant::now();
+    while client.stream().write_all(b"c").is_ok() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(350) && elapsed < Duration::from_secs(2),
+        "the slow body was cut after {elapsed:?}"
+    );
+}
+
 #[test]
 fn an_idle_connection_closes_at_the_keep_alive_timeout() {
     let mut config = test_config();
