@@ -7,7 +7,10 @@ BINARY=$ROOT/target/release/smol-toy
 WORK=$(mktemp -d /tmp/smol-toy-reliability.XXXXXX)
 CHILDREN=()
 
+# Stops what the script started: TERM first, so that nginx takes its workers along.
 cleanup() {
+    for pid in "${CHILDREN[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 0.3
     for pid in "${CHILDREN[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
@@ -25,7 +28,8 @@ need() {
 }
 
 # start_server NAME [OPTIONS...]: starts the release binary on a free loopback port
-# with RUST_LOG=warn; sets SERVER_PID and SERVER_PORT. Its stderr is $WORK/NAME.log.
+# (or $PORT) with RUST_LOG=warn; sets SERVER_PID and SERVER_PORT. Its stderr is
+# $WORK/NAME.log. Fails if the server exits at once (say, its port is taken).
 start_server() {
     local name=$1
     shift
@@ -38,6 +42,7 @@ start_server() {
             SERVER_PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
             return
         fi
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
         sleep 0.05
     done
     echo "server $name did not start:" >&2
