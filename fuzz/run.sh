@@ -12,7 +12,7 @@ python3 seed-corpus.py
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build connection
 cargo fuzz run connection -- -max_total_time="$seconds" -print_final_stats=1 2>&1 |
-    grep -E "^(#[0-9]+ +(INITED|DONE)|Done|stat::number_of_executed_units|stat::peak_rss)|ERROR|panicked|SUMMARY" || true
+    grep -E "^(#[0-9]+[[:space:]]+(INITED|DONE)|Done|stat::number_of_executed_units|stat::peak_rss)|ERROR|panicked|SUMMARY" || true
 if compgen -G "artifacts/connection/*" >/dev/null; then
     echo "fuzz: crash inputs in fuzz/artifacts/connection/:" >&2
     ls artifacts/connection >&2

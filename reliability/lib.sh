@@ -38,7 +38,7 @@ start_server() {
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
     for _ in $(seq 100); do
-        if grep -q "listening on http://" "$WORK/$name.out"; then
+        if grep -qs "listening on http://" "$WORK/$name.out"; then
             SERVER_PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
             return
         fi

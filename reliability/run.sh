@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every reliability check, one after the other: bash reliability/run.sh [--quick]
+# --quick is what .ci/run does (about 4 minutes); without it the soak runs 10 minutes
+# and the fuzzer 30.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = --quick ]; then soak=60 fuzz=30 rolling=24; else soak=600 fuzz=1800 rolling=40; fi
+run() {
+    echo "== $*"
+    "$@"
+}
+run bash supply-chain/check.sh
+run bash reliability/drain.sh 5000
+run bash reliability/slowloris.sh
+run bash reliability/descriptors.sh
+run bash reliability/rolling-restart.sh "$rolling"
+run bash reliability/soak.sh "$soak"
+run bash fuzz/run.sh "$fuzz"
