@@ -65,6 +65,20 @@ fn pipelined_requests_split_at_every_byte_are_all_answered() {
 }
 
 #[test]
+fn an_answer_is_not_held_back_while_the_next_pipelined_request_waits() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(2).into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    let started = Instant::now();
+    client.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /toy HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(client.response().body_text(), r#"{"status":"ok"}"#);
+    let first = started.elapsed();
+    assert!(first < Duration::from_secs(1), "/healthz took {first:?}");
+    assert_eq!(client.response().body_text(), r#"{"result":1}"#);
+}
+
+#[test]
 fn http_1_0_closes_after_the_response() {
     let server = TestServer::start(test_config());
     let mut client = server.client();

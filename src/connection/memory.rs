@@ -28,6 +28,8 @@ pub struct MemoryStream {
     position: usize,
     /// Everything the server wrote.
     output: Vec<u8>,
+    /// How many writes it took.
+    writes: usize,
     /// Set once the server shut down its sending side.
     write_closed: bool,
 }
@@ -48,6 +50,11 @@ impl MemoryStream {
     /// What the server wrote.
     pub fn output(&self) -> &[u8] {
         &self.output
+    }
+
+    /// How many writes the server made.
+    pub fn writes(&self) -> usize {
+        self.writes
     }
 
     /// Whether the server shut down its sending side.
@@ -87,6 +94,7 @@ impl AsyncWrite for MemoryStream {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         this.output.extend_from_slice(buf);
+        this.writes += 1;
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -172,6 +180,23 @@ mod tests {
         assert!(output.starts_with("HTTP/1.1 200 OK\r\n"), "{output}");
         assert_eq!(output.matches("HTTP/1.1 ").count(), 1, "{output}");
         assert!(output.ends_with(r#"{"status":"ok"}"#), "{output}");
+    }
+
+    #[test]
+    fn pipelined_answers_leave_in_one_write() {
+        let request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(16);
+        let stream = serve_in_memory(
+            Toy::new(Duration::ZERO),
+            limits(),
+            MemoryStream::new(request, []),
+        );
+        let output = String::from_utf8_lossy(stream.output());
+        assert_eq!(
+            output.matches("HTTP/1.1 200 OK\r\n").count(),
+            16,
+            "{output}"
+        );
+        assert_eq!(stream.writes(), 1);
     }
 
     #[test]

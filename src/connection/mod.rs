@@ -18,13 +18,14 @@ use std::any::Any;
 use std::io;
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use http_types::{Method, Response, StatusCode, Version};
 use log::{debug, error, info};
-use smol::future::FutureExt;
+use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
@@ -35,6 +36,9 @@ use response::{Persistence, encode, error_response, method_response, missing_pat
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 4096;
+/// Encoded responses are written once this much is pending, even while pipelined
+/// requests remain to be answered.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// The largest unread Content-Length body that is skipped to keep the connection open;
 /// after a larger one, or a chunked one, the connection closes.
 const MAX_SKIPPED_BODY: u64 = 64 * 1024;
@@ -123,7 +127,7 @@ struct Connection<'a, S, H> {
     shared: &'a Shared<H>,
     /// Bytes read and not yet consumed: the current head, and what was pipelined after it.
     buffer: Vec<u8>,
-    /// The encoded response, reused from one request to the next.
+    /// Encoded responses not yet written, reused from one request to the next.
     out: Vec<u8>,
     /// Requests answered on this connection.
     served: u64,
@@ -200,8 +204,16 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             Some(allowed)
                 if !head.asterisk && known_method.is_some_and(|m| allowed.contains(&m)) =>
             {
-                let answer = AssertUnwindSafe(self.shared.handler.respond(head.request));
-                match answer.catch_unwind().await {
+                let mut answer = pin!(
+                    AssertUnwindSafe(self.shared.handler.respond(head.request)).catch_unwind()
+                );
+                // Responses to earlier pipelined requests go out before a handler waits.
+                let answered = match poll_once(answer.as_mut()).await {
+                    Some(answered) => answered,
+                    None if self.flush().await.is_err() => return Next::Drop,
+                    None => answer.await,
+                };
+                match answered {
                     Ok(response) => response,
                     Err(panic) => {
                         error!(
@@ -263,7 +275,10 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             .await
     }
 
-    /// Encodes the response and writes it in one write.
+    /// Encodes the response behind those not yet written. It is written, together
+    /// with them, when the connection next waits for input or for a handler, or at
+    /// once if it ends the connection or enough is pending: so the answers to
+    /// pipelined requests leave in one write.
     async fn send(
         &mut self,
         response: Response,
@@ -272,20 +287,15 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         exchange: &Exchange<'_>,
     ) -> Next {
         let status = response.status();
-        self.out.clear();
         if let Err(error) = encode(response, method, persistence, &mut self.out).await {
             error!("{}: cannot encode a {status} response: {error}", self.peer);
             return Next::Drop;
         }
-        let timeout = self.shared.limits.write_timeout;
-        let written = self
-            .stream
-            .write_all(&self.out)
-            .or(async {
-                Timer::after(timeout).await;
-                Err(io::ErrorKind::TimedOut.into())
-            })
-            .await;
+        let written = if persistence == Persistence::Close || self.out.len() >= MAX_PENDING_OUTPUT {
+            self.flush().await
+        } else {
+            Ok(())
+        };
         info!(
             target: "smol_toy::access",
             "{} \"{} {} {}\" {} {:.3}ms",
@@ -297,10 +307,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             exchange.received.elapsed().as_secs_f64() * 1000.0
         );
         match (written, persistence) {
-            (Err(error), _) => {
-                debug!("{}: writing the response failed: {error}", self.peer);
-                Next::Drop
-            }
+            (Err(_), _) => Next::Drop,
             (Ok(()), Persistence::Close) => Next::Close,
             (Ok(()), _) => Next::KeepAlive,
         }
@@ -396,9 +403,34 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         }
     }
 
+    /// Writes the responses not yet written, within the write timeout.
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.shared.limits.write_timeout;
+        let written = self
+            .stream
+            .write_all(&self.out)
+            .or(async {
+                Timer::after(timeout).await;
+                Err(io::ErrorKind::TimedOut.into())
+            })
+            .await;
+        self.out.clear();
+        if let Err(error) = &written {
+            debug!("{}: writing the response failed: {error}", self.peer);
+        }
+        written
+    }
+
     /// Reads what the socket has into the buffer, waiting at most until `deadline`
-    /// and, if `stop_on_shutdown`, until shutdown starts.
+    /// and, if `stop_on_shutdown`, until shutdown starts. Pending responses are
+    /// written first, since the client may wait for them before it sends more.
     async fn fill(&mut self, deadline: Instant, stop_on_shutdown: bool) -> Read {
+        if let Err(error) = self.flush().await {
+            return Read::Failed(error);
+        }
         let Connection {
             stream,
             buffer,
