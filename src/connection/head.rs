@@ -2,6 +2,9 @@
 //! async-h1, and the checks RFC 9112 requires that async-h1 does not make.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use http_types::headers::{CONTENT_LENGTH, HOST, HeaderValues, TRANSFER_ENCODING};
 use http_types::{Method, Request, StatusCode, Version};
@@ -163,7 +166,7 @@ impl Head {
 }
 
 /// Decodes and checks a complete head, as `HeadScanner` delimited it.
-pub async fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
+pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     let mut lines = head
         .split(|&b| b == b'\n')
         .map(trim_cr)
@@ -197,7 +200,7 @@ pub async fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
         hosts.push(b"Host: localhost");
     }
 
-    let mut request = decode_in_batches(&line, &hosts, &fields).await?;
+    let mut request = decode_in_batches(&line, &hosts, &fields)?;
     request.set_version(Some(line.version));
     let framing = check_framing(&request, line.version)?;
     let expects_continue = match expectation {
@@ -354,7 +357,7 @@ fn is_valid_host(value: &[u8]) -> bool {
 /// Hands the head to async-h1's decoder, in batches small enough for it: the
 /// request line and Host lead the first batch; later batches carry the remaining
 /// header lines behind a stand-in request line, and their fields are merged.
-async fn decode_in_batches(
+fn decode_in_batches(
     line: &RequestLine<'_>,
     hosts: &[&[u8]],
     fields: &[&[u8]],
@@ -392,7 +395,7 @@ async fn decode_in_batches(
         }
         rest = &rest[taken..];
         batch.extend_from_slice(b"\r\n");
-        let decoded = decode_batch(std::mem::take(&mut batch)).await?;
+        let decoded = decode_batch(std::mem::take(&mut batch))?;
         match request.as_mut() {
             None => request = Some(decoded),
             Some(request) => merge_fields(request, &decoded),
@@ -404,12 +407,20 @@ async fn decode_in_batches(
     }
 }
 
-async fn decode_batch(bytes: Vec<u8>) -> Result<Request, HttpError> {
-    // The decoder reads from memory here, so this completes without waiting.
-    match async_h1::server::decode(Cursor::new(bytes)).await {
-        Ok(Some((request, _body))) => Ok(request),
-        Ok(None) => Err(HttpError::bad_request("empty request head")),
-        Err(error) => Err(HttpError::bad_request(error.to_string())),
+/// Decodes one batch with async-h1. The decoder reads from memory, so it finishes in
+/// one poll; it is polled here rather than awaited so that its state (4 KiB of
+/// httparse headers among it) lives on the stack for the call, not in every
+/// connection's task for the connection's life.
+fn decode_batch(bytes: Vec<u8>) -> Result<Request, HttpError> {
+    let decoding = pin!(async_h1::server::decode(Cursor::new(bytes)));
+    match decoding.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(Some((request, _body)))) => Ok(request),
+        Poll::Ready(Ok(None)) => Err(HttpError::bad_request("empty request head")),
+        Poll::Ready(Err(error)) => Err(HttpError::bad_request(error.to_string())),
+        Poll::Pending => Err(HttpError::new(
+            StatusCode::InternalServerError,
+            "the decoder waited for input it already had",
+        )),
     }
 }
 
@@ -622,7 +633,7 @@ mod tests {
             head.extend_from_slice(format!("X-Field-{i}: {}\r\n", "v".repeat(1000)).as_bytes());
         }
         head.extend_from_slice(b"Host: example.com\r\n\r\n");
-        let decoded = smol::block_on(decode_head(&head)).expect("decodes");
+        let decoded = decode_head(&head).expect("decodes");
         assert_eq!(decoded.request.url().as_str(), "http://example.com/toy");
         assert_eq!(
             decoded.request.header(HOST).unwrap().as_str(),

@@ -105,7 +105,7 @@ pub async fn serve<S: Transport, H: Handler>(stream: S, peer: SocketAddr, shared
         stream,
         peer,
         shared: &shared,
-        buffer: Vec::with_capacity(READ_CHUNK),
+        buffer: Vec::new(),
         out: Vec::new(),
         served: 0,
     };
@@ -179,7 +179,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             Err(error) => return self.refuse(&error).await,
         };
         let received = Instant::now();
-        let decoded = decode_head(&self.buffer[..head_len]).await;
+        let decoded = decode_head(&self.buffer[..head_len]);
         self.buffer.drain(..head_len);
         let head = match decoded {
             Ok(head) => head,
@@ -207,10 +207,9 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                 let mut answer = pin!(
                     AssertUnwindSafe(self.shared.handler.respond(head.request)).catch_unwind()
                 );
-                // Responses to earlier pipelined requests go out before a handler waits.
                 let answered = match poll_once(answer.as_mut()).await {
                     Some(answered) => answered,
-                    None if self.flush().await.is_err() => return Next::Drop,
+                    None if self.prepare_to_wait().await.is_err() => return Next::Drop,
                     None => answer.await,
                 };
                 match answered {
@@ -287,7 +286,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         exchange: &Exchange<'_>,
     ) -> Next {
         let status = response.status();
-        if let Err(error) = encode(response, method, persistence, &mut self.out).await {
+        if let Err(error) = encode(response, method, persistence, &mut self.out) {
             error!("{}: cannot encode a {status} response: {error}", self.peer);
             return Next::Drop;
         }
@@ -401,6 +400,18 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                 return;
             }
         }
+    }
+
+    /// Gets the connection ready for a handler that waits: answers to earlier
+    /// pipelined requests go out first, and buffers with nothing in them are given
+    /// back, so that thousands of connections waiting on `/toy` hold no buffers.
+    async fn prepare_to_wait(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.out = Vec::new();
+        if self.buffer.is_empty() {
+            self.buffer = Vec::new();
+        }
+        Ok(())
     }
 
     /// Writes the responses not yet written, within the write timeout.

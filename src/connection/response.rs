@@ -1,6 +1,11 @@
 //! Turning answers into bytes: dispatch of what the application does not answer
 //! itself (OPTIONS, 404, 405, 501) and encoding with async-h1's `Encoder`.
 
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use http_types::headers::{ALLOW, CONNECTION};
 use http_types::{Method, Response, StatusCode};
 use smol::io::AsyncReadExt;
@@ -66,12 +71,12 @@ pub fn allow_value(allowed: &[Method]) -> String {
 
 /// Appends the encoded response (head and, unless the request was HEAD, body) to
 /// `out`, so that it can leave in a single write.
-pub async fn encode(
+pub fn encode(
     mut response: Response,
     request_method: Method,
     persistence: Persistence,
     out: &mut Vec<u8>,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     match persistence {
         Persistence::KeepAlive => {}
         Persistence::KeepAliveHttp10 => {
@@ -81,11 +86,16 @@ pub async fn encode(
             response.insert_header(CONNECTION, "close");
         }
     }
-    // The body is in memory, so this completes without waiting.
-    async_h1::server::Encoder::new(response, request_method)
-        .read_to_end(out)
-        .await?;
-    Ok(())
+    // The body is in memory, so the encoder finishes in one poll. It is polled here
+    // rather than awaited, so that its state is not kept in every connection's task.
+    let mut encoder = async_h1::server::Encoder::new(response, request_method);
+    let encoding = pin!(encoder.read_to_end(out));
+    match encoding.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result.map(drop),
+        Poll::Pending => Err(io::Error::other(
+            "the encoder waited on a body held in memory",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +104,7 @@ mod tests {
 
     fn encoded(response: Response, method: Method, persistence: Persistence) -> String {
         let mut out = Vec::new();
-        smol::block_on(encode(response, method, persistence, &mut out)).unwrap();
+        encode(response, method, persistence, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
