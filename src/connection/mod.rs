@@ -15,7 +15,9 @@ pub use head::{HttpError, MAX_FIELD_LINE, MAX_HEADER_FIELDS};
 pub use memory::{MemoryStream, serve_in_memory};
 
 use std::any::Any;
+use std::future::Future;
 use std::io;
+use std::io::Read as _;
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -26,7 +28,7 @@ use async_io::{Async, Timer};
 use http_types::{Method, Response, StatusCode, Version};
 use log::{debug, error, info};
 use smol::future::{FutureExt, poll_once};
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smol::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::routes::Handler;
@@ -86,15 +88,34 @@ pub struct Shared<H> {
 
 /// A byte stream that connections are served over: a TCP socket, or
 /// [`MemoryStream`] in tests and fuzzing.
-pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+pub trait Transport: AsyncWrite + Unpin {
     /// Stops sending, so that the peer reads end-of-stream after what was written,
     /// while reading goes on.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Reads what has arrived without waiting; `WouldBlock` when nothing has.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Waits until something new arrives (data, end-of-stream or an error) after a
+    /// `try_read` found nothing.
+    fn readable(&self) -> impl Future<Output = io::Result<()>>;
 }
 
 impl Transport for Async<TcpStream> {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.get_ref().shutdown(SocketShutdown::Write)
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // `Async` made the socket non-blocking.
+        (&*self.get_ref()).read(buf)
+    }
+
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        // Unlike `AsyncRead::poll_read`, this waits for an event newer than the
+        // call: `poll_read` would first report the event its previous wait consumed,
+        // costing one more read that finds nothing, every time.
+        Async::readable(self)
     }
 }
 
@@ -453,13 +474,20 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         let shutdown = &shared.shutdown;
         let mut received = 0;
         let read = async {
-            match stream.read(&mut buffer[filled..]).await {
-                Ok(0) => Read::Eof,
-                Ok(n) => {
-                    received = n;
-                    Read::Data
+            loop {
+                match stream.try_read(&mut buffer[filled..]) {
+                    Ok(0) => return Read::Eof,
+                    Ok(n) => {
+                        received = n;
+                        return Read::Data;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => return Read::Failed(error),
                 }
-                Err(error) => Read::Failed(error),
+                if let Err(error) = stream.readable().await {
+                    return Read::Failed(error);
+                }
             }
         };
         let timeout = async {

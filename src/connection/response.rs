@@ -110,7 +110,9 @@ fn current_date() -> HeaderValue {
         static CACHED: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
     }
     let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     CACHED.with_borrow_mut(|cached| match cached {
         Some((at, date)) if *at == second => date.clone(),
         _ => {
@@ -141,7 +143,9 @@ mod tests {
             .find_map(|line| line.strip_prefix("date: "))
             .expect("a date header");
         let sent = httpdate::parse_http_date(date).expect("an HTTP date");
-        let age = SystemTime::now().duration_since(sent).expect("not in the future");
+        let age = SystemTime::now()
+            .duration_since(sent)
+            .expect("not in the future");
         assert!(age.as_secs() <= 1, "{date} is {age:?} old");
     }
 
