@@ -108,7 +108,7 @@ impl Transport for Async<TcpStream> {
 
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // `Async` made the socket non-blocking.
-        (&*self.get_ref()).read(buf)
+        self.get_ref().read(buf)
     }
 
     fn readable(&self) -> impl Future<Output = io::Result<()>> {
