@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use smol_toy::{Config, Shutdown, Stopped, Toy, bind, run, signals};
 
+/// mimalloc: every request allocates a few dozen small objects (in async-h1 and
+/// http-types), often freed on another worker thread than allocated them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = Config::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
