@@ -21,7 +21,6 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- The servers -------------------------------------------------------------------
@@ -105,15 +104,16 @@ def status_kib(pid, field):
 
 
 def cpu_seconds(pid):
-    """User plus system CPU time of the process tree."""
+    """CPU time of the process tree, from the scheduler's nanosecond counters
+    (/proc/*/stat counts in 10 ms ticks, too coarse for 100 requests a second)."""
     total = 0
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
             pass
-    return total / CLOCK_TICKS
+    return total / 1e9
 
 
 def rss_kib(pid):
@@ -125,6 +125,8 @@ class Running:
 
     def __init__(self, server):
         self.server = server
+        if port_in_use(server.port):
+            raise RuntimeError(f"port {server.port} is in use: is an earlier run still going?")
         started = time.perf_counter()
         self.process = subprocess.Popen(
             server.argv,
@@ -154,6 +156,11 @@ class Running:
             self.process.wait()
         except ProcessLookupError:
             pass
+
+
+def port_in_use(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_for_first_response(port, process, timeout=20.0):
@@ -206,25 +213,29 @@ def parse_h2load_time(text):
     raise ValueError(text)
 
 
-def run_h2load(url, connections, depth, requests):
-    command = ["h2load", "--h1", "-n", str(requests), "-c", str(connections), "-m", str(depth),
-               "-t", "1", url]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=300).stdout
+def run_h2load(url, connections, depth, seconds):
+    command = ["h2load", "--h1", "-D", str(seconds), "-c", str(connections), "-m", str(depth),
+               "-t", "1", "--connection-inactivity-timeout=5", url]
+    try:
+        output = subprocess.run(command, capture_output=True, text=True,
+                                timeout=seconds + 60).stdout
+    except subprocess.TimeoutExpired:
+        return {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"hung": 1}}
     result = {}
     for line in output.splitlines():
         words = line.split()
         if line.startswith("finished in"):
             result["rps"] = float(words[3])
         elif line.startswith("requests:"):
-            total, succeeded = int(words[1]), int(words[7])
-            result["requests"] = succeeded
-            result["errors"] = total - succeeded
+            # requests: T total, S started, D done, OK succeeded, F failed, E errored, X timeout
+            result["requests"] = int(words[7])
+            result["errors"] = int(words[9]) + int(words[11]) + int(words[13])
         elif line.startswith("status codes:"):
-            result["errors"] += result["requests"] - int(words[2])
+            result["errors"] += max(0, result["requests"] - int(words[2]))
         elif line.startswith("time for request:"):
             result["mean_ms"] = parse_h2load_time(words[5])
             result["max_ms"] = parse_h2load_time(words[4])
-    if "rps" not in result:
+    if "rps" not in result or "requests" not in result:
         raise RuntimeError(f"h2load printed no summary: {output}")
     return result
 
@@ -238,10 +249,9 @@ class Scenario:
         self.depth = depth
         self.label = label
 
-    def load(self, server, seconds, pipelined_requests):
+    def load(self, server, seconds):
         if self.kind == "h2load":
-            return run_h2load(server.url(self.path), self.connections, self.depth,
-                              pipelined_requests)
+            return run_h2load(server.url(self.path), self.connections, self.depth, seconds)
         return run_wrk(server.url(self.path), self.connections, seconds)
 
 
@@ -261,7 +271,7 @@ def measure(server, scenario, args):
     try:
         cpu_before = running.cpu()
         sampler_stop = time.perf_counter() + 10_000
-        load = subprocess_in_thread(lambda: scenario.load(server, args.seconds, args.pipelined))
+        load = subprocess_in_thread(lambda: scenario.load(server, args.seconds))
         while load.is_alive() and time.perf_counter() < sampler_stop:
             running.sample()
             load.join(0.2)
@@ -276,7 +286,7 @@ def measure(server, scenario, args):
             idle_rss_kib=running.idle_rss_kib,
             peak_rss_kib=running.peak_rss_kib,
             cpu_s=cpu,
-            cpu_ms_per_request=1000 * cpu / max(result["requests"], 1),
+            cpu_ms_per_request=1000 * cpu / result["requests"] if result["requests"] else None,
         )
         return result
     finally:
@@ -316,8 +326,11 @@ RATIO_FIGURES = [
 
 def median_run(runs):
     """The figures of a server in a scenario: the median of each over the rounds."""
-    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
-    merged = {k: statistics.median(run[k] for run in runs) for k in keys}
+    keys = {k for run in runs for k, v in run.items() if isinstance(v, (int, float))}
+    merged = {}
+    for key in keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
+        merged[key] = statistics.median(values)
     merged["rounds"] = len(runs)
     kinds = {}
     for run in runs:
@@ -325,6 +338,10 @@ def median_run(runs):
             kinds[kind] = kinds.get(kind, 0) + count
     merged["error_kinds"] = kinds
     return merged
+
+
+def fmt_cpu(value):
+    return "–" if value is None else f"{value:.4f} ms"
 
 
 def fmt_ms(value):
@@ -356,7 +373,7 @@ def write_report(results, meta):
                 f"| {scenario.label} | {name} | {figures['rps']:,.0f} | {fmt_ms(p50)} | "
                 f"{fmt_ms(p99)} | {fmt_ms(figures.get('max_ms'))} | "
                 f"{figures['errors']:,.0f} | {figures['peak_rss_kib'] / 1024:.1f} MiB | "
-                f"{figures['cpu_ms_per_request']:.4f} ms |"
+                f"{fmt_cpu(figures.get('cpu_ms_per_request'))} |"
             )
     lines += ["", "## smol-toy / axum", "",
               "Ratios of the medians (req/s: above 1 is better; the others: below 1 is better).",
@@ -399,22 +416,31 @@ def write_report(results, meta):
 
 def write_plot(results):
     """latest.svg: req/s and p50/p99 against concurrency for /toy, one line per server."""
+    lines = {}
+    for name, by_scenario in results.items():
+        points = [(s.connections, by_scenario[s.name]) for s in SCENARIOS
+                  if s.path == "/toy" and s.name in by_scenario
+                  and by_scenario[s.name].get("requests")]
+        if points:
+            lines[name] = points
+    if not lines:
+        print("no /toy results to plot")
+        return
     data = RESULTS / "plot.dat"
     with data.open("w") as out:
-        for name, by_scenario in results.items():
+        for name, points in lines.items():
             out.write(f'"{name}"\n')
-            for scenario in SCENARIOS:
-                figures = by_scenario.get(scenario.name)
-                if scenario.path == "/toy" and figures:
-                    out.write(f"{scenario.connections} {figures['rps']:.1f} "
-                              f"{figures['p50_ms'] / 1000:.4f} {figures['p99_ms'] / 1000:.4f}\n")
+            for connections, figures in points:
+                out.write(f"{connections} {figures['rps']:.1f} "
+                          f"{figures['p50_ms'] / 1000:.4f} {figures['p99_ms'] / 1000:.4f}\n")
             out.write("\n\n")
-    blocks = len(results)
+    blocks = len(lines)
     script = f"""
 set terminal svg size 1100,420 dynamic font 'sans,12' background '#ffffff'
 set output '{RESULTS / "latest.svg"}'
 set multiplot layout 1,2 title 'GET /toy (waits 1 s): throughput and latency against concurrency'
 set logscale xy
+set xrange [50:20000]
 set grid
 set key top left
 set xlabel 'concurrent connections'
@@ -438,8 +464,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of smol-toy and axum, run alternately")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per run")
-    parser.add_argument("--pipelined", type=int, default=400_000,
-                        help="requests per h2load pipelining run")
     parser.add_argument("--servers", default="smol-toy,axum,flask-dev,gunicorn")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--venv", type=Path, default=BENCH / ".venv")
@@ -460,7 +484,7 @@ def main():
         runs[server.name].setdefault(scenario.name, []).append(figures)
         print(f"{figures['rps']:>10,.0f} req/s  errors {figures['errors']:<6} "
               f"p99 {fmt_ms(figures.get('p99_ms'))}  peak {figures['peak_rss_kib'] / 1024:.1f} MiB  "
-              f"cpu/req {figures['cpu_ms_per_request']:.4f} ms", flush=True)
+              f"cpu/req {fmt_cpu(figures.get('cpu_ms_per_request'))}", flush=True)
 
     for round_index in range(args.rounds):
         print(f"round {round_index + 1} of {args.rounds}", flush=True)
