@@ -11,6 +11,10 @@ use divan::{Bencher, black_box};
 use smol_toy::connection::{Limits, MemoryStream, serve_in_memory};
 use smol_toy::{Config, Toy};
 
+/// The allocator the binary uses, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
