@@ -236,7 +236,8 @@ def run_h2load(url, connections, depth, seconds):
             result["mean_ms"] = parse_h2load_time(words[5])
             result["max_ms"] = parse_h2load_time(words[4])
     if "rps" not in result or "requests" not in result:
-        raise RuntimeError(f"h2load printed no summary: {output}")
+        # Seen with Flask's development server, which closes pipelined connections.
+        return {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"no h2load summary": 1}}
     return result
 
 
@@ -467,6 +468,8 @@ def main():
     parser.add_argument("--servers", default="smol-toy,axum,flask-dev,gunicorn")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--venv", type=Path, default=BENCH / ".venv")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if smol-toy answered any request with an error")
     parser.add_argument("--command", default="bench/run.sh")
     args = parser.parse_args()
 
@@ -480,7 +483,15 @@ def main():
 
     def record(server, scenario):
         print(f"  {server.name:9} {scenario.name:13}", end=" ", flush=True)
-        figures = measure(server, scenario, args)
+        try:
+            figures = measure(server, scenario, args)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            # One failed measurement is a result, not the end of the run.
+            print(f"failed: {error}", flush=True)
+            runs[server.name].setdefault(scenario.name, []).append(
+                {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"failed": 1},
+                 "peak_rss_kib": 0, "cpu_ms_per_request": None})
+            return
         runs[server.name].setdefault(scenario.name, []).append(figures)
         print(f"{figures['rps']:>10,.0f} req/s  errors {figures['errors']:<6} "
               f"p99 {fmt_ms(figures.get('p99_ms'))}  peak {figures['peak_rss_kib'] / 1024:.1f} MiB  "
@@ -499,24 +510,16 @@ def main():
             for server in python:
                 record(server, scenario)
 
+    # Start-up time and idle RSS: the median over every fresh server of the runs.
     footprint = {}
     for server in chosen:
-        starts = [Running(server) for _ in range(1)]
-        try:
+        started = [f for by in runs[server.name].values() for f in by if "startup_ms" in f]
+        if started:
             footprint[server.name] = {
-                "startup_ms": starts[0].startup_ms,
-                "idle_rss_kib": starts[0].idle_rss_kib,
+                "startup_ms": statistics.median(f["startup_ms"] for f in started),
+                "idle_rss_kib": statistics.median(f["idle_rss_kib"] for f in started),
                 "binary_bytes": server.binary.stat().st_size if server.binary else None,
             }
-        finally:
-            for running in starts:
-                running.stop()
-        # The start-up time of every fresh server in the runs, as a median.
-        startups = [f["startup_ms"] for by in runs[server.name].values() for f in by]
-        idles = [f["idle_rss_kib"] for by in runs[server.name].values() for f in by]
-        if startups:
-            footprint[server.name]["startup_ms"] = statistics.median(startups)
-            footprint[server.name]["idle_rss_kib"] = statistics.median(idles)
 
     results = {name: {s: median_run(r) for s, r in by.items()} for name, by in runs.items()}
     meta = {
@@ -530,6 +533,11 @@ def main():
     write_report(results, meta)
     write_plot(results)
     print(f"wrote {RESULTS / 'latest.md'} and {RESULTS / 'latest.svg'}")
+    failed = {s: f["errors"] for s, f in results.get("smol-toy", {}).items() if f["errors"]}
+    if args.check and failed:
+        print(f"smol-toy answered with errors: {failed}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::main]
 async fn main() {
