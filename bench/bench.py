@@ -443,14 +443,15 @@ set multiplot layout 1,2 title 'GET /toy (waits 1 s): throughput and latency aga
 set logscale xy
 set xrange [50:20000]
 set grid
-set key top left
+set key top left opaque box
 set xlabel 'concurrent connections'
 set ylabel 'requests per second'
-plot for [i=0:{blocks - 1}] '{data}' index i using 1:2 with linespoints lw 2 title columnheader(1)
+plot for [i=0:{blocks - 1}] '{data}' index i using 1:2 with linespoints lw 2 lc i+1 pt 7 title columnheader(1)
 set ylabel 'latency (s)'
-set key top left
-plot for [i=0:{blocks - 1}] '{data}' index i using 1:4 with linespoints lw 2 title sprintf('%s p99', columnheader(1)), \\
-     for [i=0:{blocks - 1}] '{data}' index i using 1:3 with linespoints lw 1 dt 2 title sprintf('%s p50', columnheader(1))
+set yrange [0.9:10]
+set key top left opaque box
+plot for [i=0:{blocks - 1}] '{data}' index i using 1:4 with linespoints lw 2 lc i+1 pt 7 title sprintf('%s p99', columnheader(1)), \\
+     for [i=0:{blocks - 1}] '{data}' index i using 1:3 with linespoints lw 1 lc i+1 dt 2 pt 6 title sprintf('%s p50', columnheader(1))
 unset multiplot
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
@@ -471,7 +472,12 @@ def main():
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if smol-toy answered any request with an error")
     parser.add_argument("--command", default="bench/run.sh")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw latest.svg from latest.json")
     args = parser.parse_args()
+    if args.replot:
+        write_plot(json.loads((RESULTS / "latest.json").read_text())["results"])
+        return 0
 
     available = servers(args.venv)
     chosen = [available[name] for name in args.servers.split(",")]
