@@ -151,3 +151,15 @@ fn fuzz_crash_non_ascii_header_value_gets_400() {
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 400);
 }
+
+/// Found by the fuzzer: a percent-encoded non-ASCII Host with capitals reached the
+/// stub IDNA back end (`idna_adapter` 1.0), whose debug assertion fired inside
+/// async-h1's decoder, and the connection closed without an answer.
+#[test]
+fn fuzz_crash_percent_encoded_non_ascii_host_gets_400() {
+    let input = b"GET /toy HTTP/1.1\r\nHost: ZZZZ%Ccontent-le9\r\n\r\n".to_vec();
+    let stream = serve(input.clone(), Vec::new());
+    let responses = check(&input, &stream).unwrap();
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status, 400);
+}
