@@ -344,20 +344,22 @@ fn is_valid_host(value: &[u8]) -> bool {
                     .iter()
                     .all(|&b| b.is_ascii_hexdigit() || b".:".contains(&b))
         }
-        _ => !host.is_empty() && is_ascii_reg_name(host),
+        _ => !host.is_empty() && is_reg_name(host),
     };
     host_ok && port_ok
 }
 
-/// A registered name whose percent-encoded octets are well formed and ASCII. url
-/// decodes them before its IDNA step, which is switched off in this build
-/// (`idna_adapter` 1.0): a non-ASCII name must be refused here, not handed to it
-/// (found by fuzzing: `Host: ZZ%C3%A9` tripped an assertion in the stub).
-fn is_ascii_reg_name(host: &[u8]) -> bool {
+/// A registered name (RFC 3986 `reg-name`): unreserved characters, sub-delimiters
+/// and well-formed percent-encoded octets.
+fn is_reg_name(host: &[u8]) -> bool {
     let mut rest = host;
     while let Some((&byte, tail)) = rest.split_first() {
         rest = match (byte, tail) {
-            (b'%', [b'0'..=b'7', low, tail @ ..]) if low.is_ascii_hexdigit() => tail,
+            (b'%', [high, low, tail @ ..])
+                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
+            {
+                tail
+            }
             (b'%', _) => return false,
             _ if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte) => tail,
             _ => return false,
