@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -271,9 +272,9 @@ def measure(server, scenario, args):
     running = Running(server)
     try:
         cpu_before = running.cpu()
-        sampler_stop = time.perf_counter() + 10_000
-        load = subprocess_in_thread(lambda: scenario.load(server, args.seconds))
-        while load.is_alive() and time.perf_counter() < sampler_stop:
+        load = in_thread(lambda: scenario.load(server, args.seconds))
+        # Sample the server's RSS while the load runs (wrk and h2load stop by themselves).
+        while load.is_alive():
             running.sample()
             load.join(0.2)
         result = load.result()
@@ -294,8 +295,8 @@ def measure(server, scenario, args):
         running.stop()
 
 
-def subprocess_in_thread(function):
-    import threading
+def in_thread(function):
+    """Runs `function` on a thread; `result()` returns its value or raises its error."""
 
     class Worker(threading.Thread):
         def run(self):
