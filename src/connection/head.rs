@@ -2,13 +2,12 @@
 //! async-h1, and the checks RFC 9112 requires that async-h1 does not make.
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use http_types::headers::{CONTENT_LENGTH, HOST, HeaderValues, TRANSFER_ENCODING};
 use http_types::{Method, Request, StatusCode, Version};
 use smol::io::Cursor;
+
+use super::finish_in_memory;
 
 /// Most header fields a request may carry.
 pub const MAX_HEADER_FIELDS: usize = 100;
@@ -421,17 +420,13 @@ fn decode_in_batches(
     }
 }
 
-/// Decodes one batch with async-h1. The decoder reads from memory, so it finishes in
-/// one poll; it is polled here rather than awaited so that its state (4 KiB of
-/// httparse headers among it) lives on the stack for the call, not in every
-/// connection's task for the connection's life.
+/// Decodes one batch with async-h1; it reads from memory, so one poll finishes it.
 fn decode_batch(bytes: Vec<u8>) -> Result<Request, HttpError> {
-    let decoding = pin!(async_h1::server::decode(Cursor::new(bytes)));
-    match decoding.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(Some((request, _body)))) => Ok(request),
-        Poll::Ready(Ok(None)) => Err(HttpError::bad_request("empty request head")),
-        Poll::Ready(Err(error)) => Err(HttpError::bad_request(error.to_string())),
-        Poll::Pending => Err(HttpError::new(
+    match finish_in_memory(async_h1::server::decode(Cursor::new(bytes))) {
+        Some(Ok(Some((request, _body)))) => Ok(request),
+        Some(Ok(None)) => Err(HttpError::bad_request("empty request head")),
+        Some(Err(error)) => Err(HttpError::bad_request(error.to_string())),
+        None => Err(HttpError::new(
             StatusCode::InternalServerError,
             "the decoder waited for input it already had",
         )),

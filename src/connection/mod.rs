@@ -22,6 +22,7 @@ use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
@@ -131,6 +132,17 @@ pub async fn serve<S: Transport, H: Handler>(stream: S, peer: SocketAddr, shared
         served: 0,
     };
     connection.run().await;
+}
+
+/// Polls once a future that only works on memory (async-h1's decoder and encoder over
+/// an in-memory buffer), so it finishes without waiting; `None` if it did wait.
+/// Polling in place rather than awaiting keeps the future's state on the stack for
+/// the call, not in every connection's task for the connection's life.
+fn finish_in_memory<F: Future>(future: F) -> Option<F::Output> {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
 }
 
 /// The text of a panic payload.
@@ -374,7 +386,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                 }
                 Read::TimedOut | Read::ShutDown => return Ok(None),
                 Read::Failed(error) => {
-                    debug!("{}: read failed: {error}", self.peer);
+                    debug!("{}: connection failed: {error}", self.peer);
                     return Ok(None);
                 }
             }

@@ -1,18 +1,15 @@
 //! Turning answers into bytes: dispatch of what the application does not answer
 //! itself (OPTIONS, 404, 405, 501) and encoding with async-h1's `Encoder`.
 
-use std::future::Future;
-use std::io;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
 use std::cell::RefCell;
+use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http_types::headers::{ALLOW, CONNECTION, DATE, HeaderValue};
 use http_types::{Method, Response, StatusCode};
 use smol::io::AsyncReadExt;
 
+use super::finish_in_memory;
 use super::head::HttpError;
 use crate::routes::{error_body, json_response};
 
@@ -90,13 +87,11 @@ pub fn encode(
         }
     }
     response.insert_header(DATE, current_date());
-    // The body is in memory, so the encoder finishes in one poll. It is polled here
-    // rather than awaited, so that its state is not kept in every connection's task.
+    // The body is in memory, so one poll finishes the encoder.
     let mut encoder = async_h1::server::Encoder::new(response, request_method);
-    let encoding = pin!(encoder.read_to_end(out));
-    match encoding.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(result) => result.map(drop),
-        Poll::Pending => Err(io::Error::other(
+    match finish_in_memory(encoder.read_to_end(out)) {
+        Some(result) => result.map(drop),
+        None => Err(io::Error::other(
             "the encoder waited on a body held in memory",
         )),
     }
