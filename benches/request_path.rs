@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use smol_toy::connection::{Limits, MemoryStream, serve_in_memory};
-use smol_toy::{Config, Toy};
+use smol_toy::Toy;
+use smol_toy::testing::{MemoryStream, default_limits, serve_in_memory};
 
 /// The allocator the binary uses, so that the figures are the binary's.
 #[global_allocator]
@@ -34,16 +34,12 @@ Sec-Fetch-Mode: navigate\r\nSec-Fetch-Site: none\r\nSec-Fetch-User: ?1\r\nPriori
 /// A request that gets 400.
 const MISSING_HOST: &[u8] = b"GET /healthz HTTP/1.1\r\n\r\n";
 
-fn limits() -> Limits {
-    Limits::from(&Config::default())
-}
-
 /// Serves `requests` copies of `request` on one connection and checks that each got
 /// a response, so that a broken path cannot benchmark fast.
 fn serve(bencher: Bencher, request: &[u8], requests: usize) {
     let toy = Toy::new(Duration::ZERO);
     let input = request.repeat(requests);
-    let limits = limits();
+    let limits = default_limits();
     bencher
         .counter(ItemsCount::new(requests))
         .with_inputs(|| MemoryStream::new(input.clone(), []))
@@ -105,7 +101,7 @@ mod async_h1_alone {
     #[divan::bench]
     fn encode(bencher: Bencher) {
         bencher.bench_local(|| {
-            let response = smol_toy::routes::json_response(
+            let response = smol_toy::handler::json_response(
                 http_types::StatusCode::Ok,
                 b"{\"status\":\"ok\"}".to_vec(),
             );

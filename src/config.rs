@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::connection::Limits;
+
 /// The port the original Flask app listened on.
 pub const DEFAULT_PORT: u16 = 4567;
 /// How long `GET /toy` waits before it answers.
 pub const DEFAULT_DELAY: Duration = Duration::from_secs(1);
 /// How long in-flight requests get to finish once shutdown starts.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request head may take to arrive once its first byte has.
+/// How long a request head may take to arrive once its first byte has (and an unread
+/// body once its head has).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may sit idle between requests.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,7 +57,8 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.into())]
     pub shutdown_timeout: humantime::Duration,
 
-    /// How long a request head may take to arrive once its first byte has (slowloris guard).
+    /// How long a request head may take to arrive once its first byte has, and an
+    /// unread request body once its head has (slowloris and slow-body guard).
     #[arg(long, env = "SMOL_TOY_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT.into(),
           value_parser = positive_duration)]
     pub header_timeout: humantime::Duration,
@@ -114,6 +118,16 @@ impl Config {
         self.threads
             .or_else(|| std::thread::available_parallelism().ok())
             .map_or(1, NonZeroUsize::get)
+    }
+
+    /// The limits and timeouts every connection observes.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: *self.header_timeout,
+            keep_alive_timeout: *self.keep_alive_timeout,
+            write_timeout: *self.write_timeout,
+            max_head_size: self.max_head_size,
+        }
     }
 
     /// The connection cap: the configured one, else what the open-file limit allows.

@@ -1,6 +1,12 @@
-//! The shutdown signal shared by the accept loop and every connection.
+//! The shutdown signal shared by the accept loop and every connection, and the two
+//! ways every wait in the server ends early: at a deadline, or at the shutdown.
 
+use std::future::Future;
+use std::time::Instant;
+
+use async_io::Timer;
 use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
 
 /// A one-way switch from "serving" to "shutting down" that any number of tasks can
 /// await. Clones share the switch.
@@ -34,6 +40,17 @@ impl Shutdown {
         // The channel never carries a message, so `recv` returns only once it is closed.
         let _ = self.receiver.recv().await;
     }
+
+    /// Runs `future` until the shutdown starts: its output, or `None` if the
+    /// shutdown came first. `future` is polled first, so an output that is ready wins.
+    pub async fn until_triggered<F: Future>(&self, future: F) -> Option<F::Output> {
+        async { Some(future.await) }
+            .or(async {
+                self.triggered().await;
+                None
+            })
+            .await
+    }
 }
 
 impl Default for Shutdown {
@@ -42,10 +59,22 @@ impl Default for Shutdown {
     }
 }
 
+/// Runs `future` until `deadline`: its output, or `None` if the deadline came first.
+/// `future` is polled first, so an output that is ready wins over a passed deadline.
+pub async fn with_deadline<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    async { Some(future.await) }
+        .or(async {
+            Timer::at(deadline).await;
+            None
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use smol::future::FutureExt;
 
     #[test]
     fn every_clone_sees_the_trigger() {
@@ -63,5 +92,31 @@ mod tests {
         shutdown.trigger();
         assert!(clone.is_triggered());
         smol::block_on(clone.triggered());
+    }
+
+    #[test]
+    fn until_triggered_ends_a_wait_but_lets_a_ready_output_win() {
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        let waited = smol::block_on(shutdown.until_triggered(std::future::pending::<()>()));
+        assert_eq!(waited, None);
+        assert_eq!(
+            smol::block_on(shutdown.until_triggered(async { 7 })),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn with_deadline_ends_a_wait_but_lets_a_ready_output_win() {
+        let passed = Instant::now();
+        let waited = smol::block_on(with_deadline(passed, std::future::pending::<()>()));
+        assert_eq!(waited, None);
+        assert_eq!(smol::block_on(with_deadline(passed, async { 7 })), Some(7));
+        let later = Instant::now() + Duration::from_secs(5);
+        let slow = async {
+            Timer::after(Duration::from_millis(10)).await;
+            7
+        };
+        assert_eq!(smol::block_on(with_deadline(later, slow)), Some(7));
     }
 }

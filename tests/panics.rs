@@ -6,17 +6,23 @@ use std::time::Duration;
 
 use common::{TestServer, test_config};
 use http_types::{Method, Request, Response, StatusCode};
-use smol_toy::Handler;
+use smol_toy::{Handler, Route};
 
 struct Fragile;
 
 impl Handler for Fragile {
-    fn allowed_methods(&self, _path: &str) -> Option<&'static [Method]> {
-        Some(&[Method::Get])
+    type Endpoint = bool;
+
+    /// Every path exists; `/panic` panics.
+    fn route(&self, path: &str) -> Option<Route<bool>> {
+        Some(Route {
+            endpoint: path == "/panic",
+            methods: &[Method::Get],
+        })
     }
 
-    async fn respond(&self, request: Request) -> Response {
-        if request.url().path() == "/panic" {
+    async fn respond(&self, panics: bool, _request: Request) -> Response {
+        if panics {
             // Panic after an await, as a real handler would, on whichever worker runs it.
             async_io::Timer::after(Duration::from_millis(1)).await;
             panic!("handler bug");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use smol_toy::Toy;
-use smol_toy::connection::{MemoryStream, serve_in_memory};
+use smol_toy::testing::{MemoryStream, serve_in_memory};
 
 use cases::CASES;
 use invariants::{check, limits, most_heads, parse_responses, serve};

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use smol_toy::Toy;
-use smol_toy::config::Config;
-use smol_toy::connection::{Limits, MemoryStream, serve_in_memory};
+use smol_toy::connection::Limits;
+use smol_toy::testing::{MemoryStream, default_limits, serve_in_memory};
 
 /// One response as it appeared on the wire.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub fn limits() -> Limits {
     Limits {
         // Small enough that random input reaches the size limit too.
         max_head_size: 1024,
-        ..Limits::from(&Config::default())
+        ..default_limits()
     }
 }
 

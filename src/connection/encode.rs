@@ -1,17 +1,15 @@
-//! Turning answers into bytes: dispatch of what the application does not answer
-//! itself (OPTIONS, 404, 405, 501) and encoding with async-h1's `Encoder`.
+//! Responses into bytes: the `Connection` and `Date` headers, then async-h1's
+//! `Encoder`, into the connection's output buffer.
 
 use std::cell::RefCell;
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http_types::headers::{ALLOW, CONNECTION, DATE, HeaderValue};
-use http_types::{Method, Response, StatusCode};
+use http_types::headers::{CONNECTION, DATE, HeaderValue};
+use http_types::{Method, Response};
 use smol::io::AsyncReadExt;
 
 use super::finish_in_memory;
-use super::head::HttpError;
-use crate::routes::{error_body, json_response};
 
 /// Whether the connection stays open after a response, and how it says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,51 +20,6 @@ pub enum Persistence {
     KeepAliveHttp10,
     /// `Connection: close`, then the close.
     Close,
-}
-
-/// An error response: the status and a JSON body naming it, with the detail. The
-/// caller sends it with `Persistence::Close`.
-pub fn error_response(error: &HttpError) -> Response {
-    json_response(error.status, error_body(error.status, Some(&error.detail)))
-}
-
-/// The answer to a method the path does not take, or to OPTIONS.
-///
-/// OPTIONS gets 200 with an empty body rather than 204: async-h1's encoder always
-/// writes Content-Length, which a 204 must not carry (RFC 9110 §8.6).
-pub fn method_response(method: Option<&Method>, allowed: &[Method]) -> Response {
-    let mut response = if method == Some(&Method::Options) {
-        Response::new(StatusCode::Ok)
-    } else {
-        json_response(
-            StatusCode::MethodNotAllowed,
-            error_body(StatusCode::MethodNotAllowed, None),
-        )
-    };
-    response.insert_header(ALLOW, allow_value(allowed));
-    response
-}
-
-/// The answer for a path that does not exist: 404 for the methods every server
-/// implements (RFC 9110 §9.1), 501 for any other.
-pub fn missing_path_response(method: Option<&Method>) -> Response {
-    let status = match method {
-        Some(Method::Get | Method::Head | Method::Options) => StatusCode::NotFound,
-        _ => StatusCode::NotImplemented,
-    };
-    json_response(status, error_body(status, None))
-}
-
-/// `GET, HEAD, OPTIONS`: the path's methods, and OPTIONS, which every path takes.
-pub fn allow_value(allowed: &[Method]) -> String {
-    let mut value = String::new();
-    for method in allowed.iter().chain([&Method::Options]) {
-        if !value.is_empty() {
-            value.push_str(", ");
-        }
-        value.push_str(method.as_ref());
-    }
-    value
 }
 
 /// Appends the encoded response (head and, unless the request was HEAD, body) to
@@ -123,6 +76,8 @@ fn current_date() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::json_response;
+    use http_types::StatusCode;
 
     fn encoded(response: Response, method: Method, persistence: Persistence) -> String {
         let mut out = Vec::new();
@@ -142,14 +97,6 @@ mod tests {
             .duration_since(sent)
             .expect("not in the future");
         assert!(age.as_secs() <= 1, "{date} is {age:?} old");
-    }
-
-    #[test]
-    fn allow_lists_options_last() {
-        assert_eq!(
-            allow_value(&[Method::Get, Method::Head]),
-            "GET, HEAD, OPTIONS"
-        );
     }
 
     #[test]
@@ -173,21 +120,5 @@ mod tests {
         assert!(http10.contains("connection: keep-alive\r\n"), "{http10}");
         let http11 = encoded(Response::new(200), Method::Get, Persistence::KeepAlive);
         assert!(!http11.contains("connection:"), "{http11}");
-    }
-
-    #[test]
-    fn unknown_paths_get_404_or_501_by_method() {
-        assert_eq!(
-            missing_path_response(Some(&Method::Get)).status(),
-            StatusCode::NotFound
-        );
-        assert_eq!(
-            missing_path_response(Some(&Method::Post)).status(),
-            StatusCode::NotImplemented
-        );
-        assert_eq!(
-            missing_path_response(None).status(),
-            StatusCode::NotImplemented
-        );
     }
 }

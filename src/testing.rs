@@ -1,7 +1,7 @@
-//! An in-memory connection, so that property tests, the fuzzer and the benchmarks can
-//! drive the connection layer without sockets.
+//! What tests, the fuzzer and the benchmarks need from the library: an in-memory
+//! connection, so that they can drive the connection layer without sockets, and
+//! limits to run it with. Not part of the supported API.
 
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -10,9 +10,15 @@ use std::task::{Context, Poll};
 
 use smol::io::AsyncWrite;
 
-use super::{Limits, Shared, Transport, serve};
-use crate::routes::Handler;
+use crate::config::Config;
+use crate::connection::{Limits, Shared, Transport, serve};
+use crate::handler::Handler;
 use crate::shutdown::Shutdown;
+
+/// The limits of a server started with no options.
+pub fn default_limits() -> Limits {
+    Config::default().limits()
+}
 
 /// A client that sends a fixed input, in pieces of chosen lengths, then closes its
 /// sending side; what the server writes is collected.
@@ -114,20 +120,6 @@ impl Transport for MemoryStream {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for &mut T {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (**self).try_read(buf)
-    }
-
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        (**self).readable()
-    }
-}
-
 /// Serves one in-memory connection to its end on the current thread, and returns
 /// the stream with everything the server wrote.
 pub fn serve_in_memory<H: Handler>(
@@ -150,12 +142,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::Config;
-    use crate::routes::Toy;
-
-    fn limits() -> Limits {
-        Limits::from(&Config::default())
-    }
+    use crate::app::Toy;
 
     #[test]
     fn pieces_arrive_as_given_then_the_rest() {
@@ -177,7 +164,7 @@ mod tests {
         let pieces = vec![1; request.len()];
         let stream = serve_in_memory(
             Toy::new(Duration::ZERO),
-            limits(),
+            default_limits(),
             MemoryStream::new(request, pieces),
         );
         let output = String::from_utf8_lossy(stream.output());
@@ -191,7 +178,7 @@ mod tests {
         let request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(16);
         let stream = serve_in_memory(
             Toy::new(Duration::ZERO),
-            limits(),
+            default_limits(),
             MemoryStream::new(request, []),
         );
         let output = String::from_utf8_lossy(stream.output());
@@ -207,7 +194,7 @@ mod tests {
     fn a_bad_request_is_answered_then_the_sending_side_closes() {
         let stream = serve_in_memory(
             Toy::new(Duration::ZERO),
-            limits(),
+            default_limits(),
             MemoryStream::new(b"GET /toy HTTP/1.1\r\n\r\n".to_vec(), []),
         );
         assert!(stream.output().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));

@@ -1,0 +1,200 @@
+//! What answers a request: the application's route, or the connection layer itself
+//! (OPTIONS, `OPTIONS *`, 404, 405, 501, and 500 for a handler that panicked); and
+//! whether the connection stays open afterwards.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use http_types::headers::ALLOW;
+use http_types::{Method, Request, Response, StatusCode};
+use smol::future::FutureExt;
+
+use super::encode::Persistence;
+use super::error::error_response;
+use super::head::{Framing, Head};
+use crate::handler::Handler;
+
+/// The largest unread Content-Length body that is skipped to keep the connection open;
+/// after a larger one, or a chunked one, the connection closes.
+pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
+
+/// The methods `OPTIONS *` lists: those every route of this server takes.
+const SERVER_METHODS: &[Method] = &[Method::Get, Method::Head];
+
+/// Who answers a request.
+// Matched as soon as it is made, so the size of `Answer` costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Dispatch<E> {
+    /// The connection layer, with this response.
+    Answer(Response),
+    /// The application, at this endpoint.
+    Handler(E),
+}
+
+/// Decides who answers `head`: the route's handler if the route takes the method;
+/// otherwise OPTIONS gets 200 with `Allow`, another method on an existing path 405
+/// with `Allow`, and an unknown path 404 (GET, HEAD, OPTIONS) or 501 (any other
+/// method, RFC 9110 §9.1).
+pub fn dispatch<H: Handler>(handler: &H, head: &Head) -> Dispatch<H::Endpoint> {
+    if head.asterisk {
+        // Only `OPTIONS *` gets this far: the request line refuses `*` otherwise.
+        return Dispatch::Answer(allow_response(head.method, SERVER_METHODS));
+    }
+    let Some(route) = handler.route(head.request.url().path()) else {
+        let status = match head.method {
+            Some(Method::Get | Method::Head | Method::Options) => StatusCode::NotFound,
+            _ => StatusCode::NotImplemented,
+        };
+        return Dispatch::Answer(error_response(status, None));
+    };
+    match head.method {
+        Some(method) if route.methods.contains(&method) => Dispatch::Handler(route.endpoint),
+        method => Dispatch::Answer(allow_response(method, route.methods)),
+    }
+}
+
+/// The answer to OPTIONS (200 with an empty body rather than 204: async-h1's encoder
+/// always writes Content-Length, which a 204 must not carry, RFC 9110 §8.6), or to a
+/// method the path does not take (405); both list the allowed methods.
+fn allow_response(method: Option<Method>, allowed: &[Method]) -> Response {
+    let mut response = if method == Some(Method::Options) {
+        Response::new(StatusCode::Ok)
+    } else {
+        error_response(StatusCode::MethodNotAllowed, None)
+    };
+    response.insert_header(ALLOW, allow_value(allowed));
+    response
+}
+
+/// `GET, HEAD, OPTIONS`: the path's methods, and OPTIONS, which every path takes.
+fn allow_value(allowed: &[Method]) -> String {
+    let mut value = String::new();
+    for method in allowed.iter().chain([&Method::Options]) {
+        if !value.is_empty() {
+            value.push_str(", ");
+        }
+        value.push_str(method.as_ref());
+    }
+    value
+}
+
+/// Runs the handler, catching a panic so that it costs the request, not the worker.
+pub fn call<H: Handler>(
+    handler: &H,
+    endpoint: H::Endpoint,
+    request: Request,
+) -> impl Future<Output = Result<Response, Box<dyn Any + Send>>> + '_ {
+    AssertUnwindSafe(handler.respond(endpoint, request)).catch_unwind()
+}
+
+/// The answer after a handler panicked: 500, and the connection closes.
+pub fn handler_failed() -> Response {
+    error_response(
+        StatusCode::InternalServerError,
+        Some("the request handler failed"),
+    )
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Whether the connection can stay open after the answer to `head`, as far as the
+/// request goes: the client did not ask to close, and whatever body follows can be
+/// skipped (bytes inside an unread body must never be taken for a request).
+pub fn persistence(head: &Head) -> Persistence {
+    let body_skippable = match head.framing {
+        Framing::Empty | Framing::Length(0) => true,
+        Framing::Length(n) => n <= MAX_SKIPPED_BODY && !head.expects_continue,
+        Framing::Chunked => false,
+    };
+    if head.wants_close || !body_skippable {
+        Persistence::Close
+    } else if head.request.version() == Some(http_types::Version::Http1_0) {
+        Persistence::KeepAliveHttp10
+    } else {
+        Persistence::KeepAlive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::Route;
+
+    struct OneRoute;
+
+    impl Handler for OneRoute {
+        type Endpoint = ();
+
+        fn route(&self, path: &str) -> Option<Route<()>> {
+            (path == "/r").then_some(Route {
+                endpoint: (),
+                methods: &[Method::Get],
+            })
+        }
+
+        async fn respond(&self, _: (), _: Request) -> Response {
+            Response::new(StatusCode::Ok)
+        }
+    }
+
+    /// The status the connection layer answers `head` with, or `None` for the handler.
+    fn answer(head: &str) -> Option<(u16, Option<String>)> {
+        let head = super::super::head::decode_head(head.as_bytes()).expect("decodes");
+        match dispatch(&OneRoute, &head) {
+            Dispatch::Handler(()) => None,
+            Dispatch::Answer(response) => Some((
+                response.status().into(),
+                response
+                    .header(ALLOW)
+                    .map(|allow| allow.as_str().to_owned()),
+            )),
+        }
+    }
+
+    #[test]
+    fn the_handler_gets_only_its_methods_on_its_paths() {
+        let allow = Some("GET, OPTIONS".to_owned());
+        assert_eq!(answer("GET /r HTTP/1.1\r\nHost: t\r\n\r\n"), None);
+        assert_eq!(answer("GET /r?q HTTP/1.1\r\nHost: t\r\n\r\n"), None);
+        assert_eq!(
+            answer("OPTIONS /r HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Some((200, allow.clone()))
+        );
+        assert_eq!(
+            answer("HEAD /r HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Some((405, allow.clone()))
+        );
+        assert_eq!(
+            answer("get /r HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Some((405, allow))
+        );
+        assert_eq!(
+            answer("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Some((200, Some("GET, HEAD, OPTIONS".to_owned())))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_get_404_or_501_by_method() {
+        for (method, status) in [("GET", 404), ("POST", 501), ("get", 501), ("BREW", 501)] {
+            let head = format!("{method} /x HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!(answer(&head), Some((status, None)), "{method}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_options_last() {
+        assert_eq!(
+            allow_value(&[Method::Get, Method::Head]),
+            "GET, HEAD, OPTIONS"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The contract between the HTTP/1.x connection layer and an application: the
+//! application names its routes and answers requests to them; the connection layer
+//! does everything else (parsing, OPTIONS, 404, 405, 501, errors, keep-alive).
+
+use std::future::Future;
+
+use http_types::{Body, Method, Request, Response, StatusCode, mime};
+
+/// A path the application serves: what it calls the path, and the methods it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<E> {
+    /// The application's name for the path, handed back to [`Handler::respond`].
+    pub endpoint: E,
+    /// The methods the path answers to. `OPTIONS` is answered by the connection
+    /// layer for every path and need not be listed.
+    pub methods: &'static [Method],
+}
+
+/// What the connection layer needs from an application.
+///
+/// The connection layer looks the path up once with [`route`](Handler::route). It
+/// answers `OPTIONS`, unknown paths (404 or 501) and methods the route does not take
+/// (405 with `Allow`) itself; [`respond`](Handler::respond) sees only requests whose
+/// route takes their method.
+pub trait Handler: Send + Sync + 'static {
+    /// The application's name for one of its paths.
+    type Endpoint: Send + 'static;
+
+    /// The route for `path` (the target's path, without the query), or `None` when
+    /// the path does not exist.
+    fn route(&self, path: &str) -> Option<Route<Self::Endpoint>>;
+
+    /// Answers a request to `endpoint` with one of the route's methods.
+    fn respond(
+        &self,
+        endpoint: Self::Endpoint,
+        request: Request,
+    ) -> impl Future<Output = Response> + Send;
+}
+
+/// A response with a JSON body.
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(status);
+    let mut body = Body::from_bytes(body);
+    body.set_mime(mime::JSON);
+    response.set_body(body);
+    response
+}

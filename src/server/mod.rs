@@ -1,0 +1,73 @@
+//! The server: worker threads running one executor, the listener (`listener`), and
+//! the drain at shutdown (`drain`).
+
+mod drain;
+mod listener;
+
+pub use drain::Stopped;
+pub use listener::bind;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread;
+
+use async_io::Async;
+use smol::Executor;
+use smol::lock::Semaphore;
+
+use crate::config::Config;
+use crate::connection::Shared;
+use crate::handler::Handler;
+use crate::shutdown::Shutdown;
+use drain::OpenConnections;
+use listener::Acceptor;
+
+/// Serves `listener` with `handler` on `config.thread_count()` threads until
+/// `shutdown` is triggered and the open connections have drained (or the shutdown
+/// timeout expired). Blocks the calling thread, which is one of the workers.
+pub fn run<H: Handler>(
+    listener: TcpListener,
+    config: &Config,
+    handler: H,
+    shutdown: Shutdown,
+) -> io::Result<Stopped> {
+    let listener = Async::new(listener)?;
+    let shared = Arc::new(Shared {
+        handler,
+        limits: config.limits(),
+        shutdown,
+    });
+    let executor = Executor::new();
+    let acceptor = Acceptor {
+        executor: &executor,
+        shared: &shared,
+        permits: Arc::new(Semaphore::new(config.connection_limit())),
+        connection_limit: config.connection_limit(),
+        open: OpenConnections::new(),
+    };
+    let serve = async move {
+        acceptor.accept_until_shutdown(&listener).await;
+        acceptor.accept_backlog(&listener);
+        drop(listener);
+        acceptor.open.drain(*config.shutdown_timeout).await
+    };
+    let workers_done = Shutdown::new();
+    thread::scope(|scope| {
+        for index in 1..config.thread_count() {
+            let (executor, workers_done) = (&executor, &workers_done);
+            let spawned = thread::Builder::new()
+                .name(format!("smol-toy-worker-{index}"))
+                .spawn_scoped(scope, move || {
+                    smol::block_on(executor.run(workers_done.triggered()))
+                });
+            if let Err(error) = spawned {
+                workers_done.trigger();
+                return Err(error);
+            }
+        }
+        let stopped = smol::block_on(executor.run(serve));
+        workers_done.trigger();
+        Ok(stopped)
+    })
+}
