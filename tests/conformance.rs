@@ -29,7 +29,7 @@ fn every_case_gets_its_status_and_connection_outcome() {
 fn run_case(server: &TestServer, case: &Case) -> Result<(), String> {
     let mut client = server.client();
     client.send(case.request);
-    if case.name == "connection ends in the head" {
+    if case.client_closes {
         client.stream().shutdown(std::net::Shutdown::Write).unwrap();
     }
     let to_head = case.request.starts_with(b"HEAD ");

@@ -6,8 +6,13 @@
 pub struct Case {
     pub name: &'static str,
     pub request: &'static [u8],
+    /// The status the request gets.
     pub status: u16,
+    /// Whether the connection stays open for another request afterwards.
     pub stays_open: bool,
+    /// The client closes its sending side right after the request, which is
+    /// incomplete without that: nothing can be sent after it.
+    pub client_closes: bool,
 }
 
 const fn case(name: &'static str, request: &'static [u8], status: u16, stays_open: bool) -> Case {
@@ -16,6 +21,17 @@ const fn case(name: &'static str, request: &'static [u8], status: u16, stays_ope
         request,
         status,
         stays_open,
+        client_closes: false,
+    }
+}
+
+impl Case {
+    /// The same case, with the client closing its sending side after the request.
+    const fn then_client_closes(self) -> Case {
+        Case {
+            client_closes: true,
+            ..self
+        }
     }
 }
 
@@ -52,6 +68,12 @@ pub const CASES: &[Case] = &[
     case("unknown method known path", b"BREW /toy HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
     case("unknown method unknown path", b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501, OPEN),
     case("trace", b"TRACE /toy HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
+    // Method tokens are case-sensitive (RFC 9110 §9.1): these are unknown methods.
+    case("lowercase get known path", b"get /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
+    case("mixed-case get known path", b"Get /toy HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
+    case("lowercase head known path", b"head /toy HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
+    case("lowercase options known path", b"options /toy HTTP/1.1\r\nHost: t\r\n\r\n", 405, OPEN),
+    case("lowercase get unknown path", b"get /nope HTTP/1.1\r\nHost: t\r\n\r\n", 501, OPEN),
 
     // Served, then closed as asked or as the version implies.
     case("http/1.0 without host", b"GET /toy HTTP/1.0\r\n\r\n", 200, CLOSED),
@@ -82,6 +104,7 @@ pub const CASES: &[Case] = &[
     case("bad method byte", b"GE(T /toy HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
     case("relative target", b"GET toy HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
     case("asterisk with get", b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
+    case("asterisk with lowercase options", b"options * HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
     case("control byte in target", b"GET /t\x01y HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
     case("non-ascii target", b"GET /t\xc3\xb6y HTTP/1.1\r\nHost: t\r\n\r\n", 400, CLOSED),
     case("header without colon", b"GET /toy HTTP/1.1\r\nHost: t\r\nOops\r\n\r\n", 400, CLOSED),
@@ -104,7 +127,7 @@ pub const CASES: &[Case] = &[
     case("chunked not last", b"POST /toy HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, CLOSED),
     case("chunked twice", b"POST /toy HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400, CLOSED),
     case("two expects", b"GET /toy HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nExpect: 100-continue\r\n\r\n", 400, CLOSED),
-    case("connection ends in the head", b"GET /toy HTTP/1.1\r\nHost: t\r\n", 400, CLOSED),
+    case("connection ends in the head", b"GET /toy HTTP/1.1\r\nHost: t\r\n", 400, CLOSED).then_client_closes(),
 
     // Not supported: their own statuses, then the close.
     case("http/2.0", b"GET /toy HTTP/2.0\r\nHost: t\r\n\r\n", 505, CLOSED),

@@ -1,0 +1,101 @@
+//! The built binary, started as a user starts it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_smol-toy");
+
+pub fn smol_toy(args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SMOL_TOY_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// A running server; killed if a test fails before it exits.
+pub struct Running {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    /// Starts the binary on a free port and reads the address it prints.
+    pub fn start(args: &[&str]) -> Running {
+        Running::spawn(smol_toy(
+            &[&["--host", "127.0.0.1", "--port", "0"], args].concat(),
+        ))
+    }
+
+    /// Runs `command`, which starts the binary, and reads the address it prints.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start smol-toy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .parse()
+            .expect("an address");
+        Running { child, addr }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its exit code and its stderr.
+    pub fn wait(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
+                return (status.code(), stderr);
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "still running after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time (user and system) that all threads of process `pid` have used so far,
+/// from the scheduler's nanosecond counters (`/proc/PID/task/*/schedstat`), the way
+/// `bench/procfs.py` measures it.
+pub fn cpu_time(pid: u32) -> Duration {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process runs");
+    let nanoseconds: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanoseconds)
+}
