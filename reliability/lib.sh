@@ -62,8 +62,9 @@ wait_for_line() {
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 open_fds() { ls "/proc/$1/fd" | wc -l; }
-# CPU time (user + system) of a process, in clock ticks (1/100 s).
-cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+# CPU time of a process (all its threads), in milliseconds, the way the benchmark
+# measures it (bench/toybench/procfs.py: the scheduler's nanosecond counters).
+cpu_ms() { echo $(($(python3 "$ROOT/bench/toybench/procfs.py" cpu-ns "$1") / 1000000)); }
 
 # json_field FILE EXPRESSION: evaluates a Python expression over the JSON in FILE (as j).
 json_field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }

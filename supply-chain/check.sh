@@ -5,6 +5,7 @@
 #  2. RUSTSEC-2026-0174: http-types' Authorization::value and WwwAuthenticate::value
 #     are compiled into http-types but never linked into smol-toy.
 #  3. The crate forbids unsafe code.
+#  4. Cargo.toml's rust-version is at least what every crate in the lock file needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
@@ -56,3 +57,18 @@ echo "== forbid(unsafe_code)"
 grep -qx '#!\[forbid(unsafe_code)\]' src/lib.rs
 grep -qx '#!\[forbid(unsafe_code)\]' src/main.rs
 echo "src/lib.rs and src/main.rs forbid unsafe code"
+
+echo "== rust-version covers the lock file"
+cargo metadata --locked --format-version 1 | python3 -c '
+import json, sys, tomllib
+def version(text):
+    return tuple(int(part) for part in text.split("."))
+declared = tomllib.load(open("Cargo.toml", "rb"))["package"]["rust-version"]
+packages = json.load(sys.stdin)["packages"]
+needed, name = max((version(p.get("rust_version") or "0"), p["name"])
+                   for p in packages if p["source"])
+shown = ".".join(map(str, needed))
+if needed > version(declared):
+    sys.exit(f"rust-version {declared} is too old: {name} needs {shown}")
+print(f"rust-version {declared}: the most any locked crate needs ({name})")
+'

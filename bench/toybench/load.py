@@ -1,0 +1,91 @@
+"""The load: the scenarios, and wrk and h2load run and read."""
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+from .servers import BENCH
+
+WRK_REPORT = BENCH / "wrk-report.lua"
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    connections: int
+    label: str
+    tool: str = "wrk"  # or "h2load", which pipelines
+    depth: int = 1
+
+    def run(self, server, seconds):
+        """Loads `server` for `seconds`; returns the load tool's figures."""
+        if self.tool == "h2load":
+            return run_h2load(server.url(self.path), self.connections, self.depth, seconds)
+        return run_wrk(server.url(self.path), self.connections, seconds)
+
+
+SCENARIOS = [
+    Scenario("toy-100", "/toy", 100, "/toy, 100 connections"),
+    Scenario("toy-1000", "/toy", 1000, "/toy, 1,000 connections"),
+    Scenario("toy-10000", "/toy", 10000, "/toy, 10,000 connections"),
+    Scenario("immediate-64", "/healthz", 64, "/healthz, 64 connections"),
+    Scenario("pipelined-16", "/healthz", 16, "/healthz, 16 connections pipelining 16 deep",
+             tool="h2load", depth=16),
+]
+
+
+def run_wrk(url, connections, seconds):
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+               "-s", str(WRK_REPORT), url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    for line in output.stdout.splitlines():
+        if line.startswith("JSON "):
+            report = json.loads(line[5:])
+            return {
+                "requests": report["requests"],
+                "rps": report["requests"] / (report["duration_us"] / 1e6),
+                "p50_ms": report["p50_us"] / 1000,
+                "p99_ms": report["p99_us"] / 1000,
+                "max_ms": report["max_us"] / 1000,
+                "errors": sum(report["errors"].values()),
+                "error_kinds": {k: v for k, v in report["errors"].items() if v},
+            }
+    raise RuntimeError(f"wrk printed no report: {output.stdout}\n{output.stderr}")
+
+
+def parse_h2load_time(text):
+    """h2load's `123.45us`, `1.2ms` or `1.5s`, in milliseconds."""
+    units = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+    for unit in ("us", "ms", "s"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    raise ValueError(text)
+
+
+def run_h2load(url, connections, depth, seconds):
+    command = ["h2load", "--h1", "-D", str(seconds), "-c", str(connections), "-m", str(depth),
+               "-t", "1", "--connection-inactivity-timeout=5", url]
+    try:
+        output = subprocess.run(command, capture_output=True, text=True,
+                                timeout=seconds + 60).stdout
+    except subprocess.TimeoutExpired:
+        return {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"hung": 1}}
+    result = {}
+    for line in output.splitlines():
+        words = line.split()
+        if line.startswith("finished in"):
+            result["rps"] = float(words[3])
+        elif line.startswith("requests:"):
+            # requests: T total, S started, D done, OK succeeded, F failed, E errored, X timeout
+            result["requests"] = int(words[7])
+            result["errors"] = int(words[9]) + int(words[11]) + int(words[13])
+        elif line.startswith("status codes:"):
+            result["errors"] += max(0, result["requests"] - int(words[2]))
+        elif line.startswith("time for request:"):
+            result["max_ms"] = parse_h2load_time(words[4])
+    if "rps" not in result or "requests" not in result:
+        # Seen with Flask's development server, which closes pipelined connections.
+        return {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"no h2load summary": 1}}
+    return result
