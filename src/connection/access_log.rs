@@ -1,16 +1,17 @@
 //! The access log: one line per answered request, under the `smol_toy::access` target.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use http_types::{StatusCode, Version};
+use http_types::{Method, StatusCode, Version};
 use log::info;
 
 use super::head::Head;
 
 /// What the access log line says about a request, gathered before its handler runs.
 pub struct AccessLogEntry {
-    method: String,
+    method: LoggedMethod,
     path: String,
     version: &'static str,
     received: Instant,
@@ -20,7 +21,11 @@ impl AccessLogEntry {
     /// The entry for a request whose head arrived complete at `received`.
     pub fn of(head: &Head, received: Instant) -> Self {
         AccessLogEntry {
-            method: head.method_token.clone(),
+            method: match (head.method, &head.unknown_method) {
+                (Some(known), _) => LoggedMethod::Known(known),
+                (None, Some(unknown)) => LoggedMethod::Unknown(unknown.clone()),
+                (None, None) => LoggedMethod::Unreadable,
+            },
             path: head.request.url().path().to_owned(),
             version: match head.request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",
@@ -33,7 +38,7 @@ impl AccessLogEntry {
     /// The entry for a request that could not be read.
     pub fn unreadable() -> Self {
         AccessLogEntry {
-            method: "-".to_owned(),
+            method: LoggedMethod::Unreadable,
             path: "-".to_owned(),
             version: "-",
             received: Instant::now(),
@@ -57,5 +62,22 @@ impl AccessLogEntry {
             u16::from(status),
             self.received.elapsed().as_secs_f64() * 1000.0
         );
+    }
+}
+
+/// The method as the log shows it; a known one costs no allocation.
+enum LoggedMethod {
+    Known(Method),
+    Unknown(String),
+    Unreadable,
+}
+
+impl fmt::Display for LoggedMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoggedMethod::Known(method) => f.write_str(method.as_ref()),
+            LoggedMethod::Unknown(method) => f.write_str(method),
+            LoggedMethod::Unreadable => f.write_str("-"),
+        }
     }
 }

@@ -12,7 +12,7 @@ use http_types::headers::HOST;
 use http_types::{Request, StatusCode};
 use smol::io::Cursor;
 
-use super::fields::Field;
+use super::fields::{Field, FieldKind};
 use super::request_line::RequestLine;
 use crate::connection::{HttpError, finish_in_memory};
 
@@ -36,17 +36,19 @@ pub fn decode(line: &RequestLine<'_>, fields: &[Field<'_>]) -> Result<Request, H
         return Err(HttpError::bad_request("header values must be ASCII"));
     }
     // Host goes first, so that the first batch can build the URL.
-    let hosts: Vec<&[u8]> = match fields.iter().find(|field| field.is("host")) {
-        Some(host) => vec![host.line],
-        // async-h1 insists on a Host; HTTP/1.0 clients need not send one.
-        None => vec![b"Host: localhost"],
-    };
-    let others: Vec<&[u8]> = fields
+    // async-h1 insists on a Host; HTTP/1.0 clients need not send one.
+    let host = fields
         .iter()
-        .filter(|field| !field.is("host") && !field.is("expect"))
-        .map(|field| field.line)
-        .collect();
-    let mut request = decode_in_batches(line, &hosts, &others)?;
+        .find(|field| field.is(FieldKind::Host))
+        .map_or(&b"Host: localhost"[..], |host| host.line);
+    let mut others = Vec::with_capacity(fields.len());
+    others.extend(
+        fields
+            .iter()
+            .filter(|field| !matches!(field.kind, FieldKind::Host | FieldKind::Expect))
+            .map(|field| field.line),
+    );
+    let mut request = decode_in_batches(line, host, &others)?;
     request.set_version(Some(line.version));
     Ok(request)
 }
@@ -72,14 +74,18 @@ fn write_request_line(line: &RequestLine<'_>, out: &mut Vec<u8>) {
 /// header lines behind a stand-in request line, and their fields are merged.
 fn decode_in_batches(
     line: &RequestLine<'_>,
-    hosts: &[&[u8]],
+    host: &[u8],
     fields: &[&[u8]],
 ) -> Result<Request, HttpError> {
-    let mut batch = Vec::with_capacity(512);
+    // Room for the whole head, so that the first batch never grows.
+    let head_size = line.method.len()
+        + line.target.len()
+        + host.len()
+        + fields.iter().map(|field| field.len() + 2).sum::<usize>()
+        + 16;
+    let mut batch = Vec::with_capacity(head_size.min(DECODER_HEAD_LIMIT + 1));
     write_request_line(line, &mut batch);
-    for host in hosts {
-        push_line(&mut batch, host);
-    }
+    push_line(&mut batch, host);
     if batch.len() + 2 > DECODER_HEAD_LIMIT {
         return Err(HttpError::new(
             StatusCode::UriTooLong,

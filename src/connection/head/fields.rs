@@ -15,8 +15,40 @@ pub struct Field<'a> {
     pub line: &'a [u8],
     /// The field name as sent.
     pub name: &'a [u8],
+    /// Which of the fields these rules read it is, if any.
+    pub kind: FieldKind,
     /// The value without the white space around it.
     pub value: &'a [u8],
+}
+
+/// The fields that decide how a request is read and answered. Names are
+/// case-insensitive, so each is compared once, when its line is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    Other,
+}
+
+impl FieldKind {
+    fn of(name: &[u8]) -> Self {
+        let (kind, spelled) = match name.len() {
+            4 => (FieldKind::Host, &b"host"[..]),
+            6 => (FieldKind::Expect, &b"expect"[..]),
+            10 => (FieldKind::Connection, &b"connection"[..]),
+            14 => (FieldKind::ContentLength, &b"content-length"[..]),
+            17 => (FieldKind::TransferEncoding, &b"transfer-encoding"[..]),
+            _ => return FieldKind::Other,
+        };
+        if name.eq_ignore_ascii_case(spelled) {
+            kind
+        } else {
+            FieldKind::Other
+        }
+    }
 }
 
 impl<'a> Field<'a> {
@@ -33,23 +65,34 @@ impl<'a> Field<'a> {
             return Err(HttpError::bad_request("malformed header field name"));
         }
         let value = line[colon + 1..].trim_ascii();
-        if value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        if value.iter().fold(false, |bad, &b| bad | is_control(b)) {
             return Err(HttpError::bad_request(
                 "a control character in a header value",
             ));
         }
-        Ok(Field { line, name, value })
+        Ok(Field {
+            line,
+            name,
+            kind: FieldKind::of(name),
+            value,
+        })
     }
 
-    /// Whether the field is called `name` (names are case-insensitive).
-    pub fn is(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name.as_bytes())
+    /// Whether the field is of `kind`.
+    pub fn is(&self, kind: FieldKind) -> bool {
+        self.kind == kind
     }
 
     /// The items of a comma-separated list value, trimmed.
     fn items(&self) -> impl Iterator<Item = &'a [u8]> {
         self.value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
     }
+}
+
+/// A control character other than HTAB: not allowed in a field value. (Checked
+/// without stopping at the first, so that the loop compiles to vector instructions.)
+fn is_control(b: u8) -> bool {
+    (b < b' ' && b != b'\t') | (b == 0x7f)
 }
 
 /// How the request's body is delimited.
@@ -89,7 +132,7 @@ pub fn check(fields: &[Field<'_>], version: Version) -> Result<Controls, HttpErr
 
 /// RFC 9112 §3.2: exactly one valid Host on HTTP/1.1, at most one on HTTP/1.0.
 fn check_host(fields: &[Field<'_>], version: Version) -> Result<(), HttpError> {
-    let mut hosts = fields.iter().filter(|field| field.is("host"));
+    let mut hosts = fields.iter().filter(|field| field.is(FieldKind::Host));
     match (hosts.next(), hosts.next()) {
         (None, _) if version == Version::Http1_0 => Ok(()),
         (None, _) => Err(HttpError::bad_request("the Host header is missing")),
@@ -155,7 +198,7 @@ fn framing(fields: &[Field<'_>], version: Version) -> Result<Framing, HttpError>
     let length = content_length(fields)?;
     let mut codings = fields
         .iter()
-        .filter(|field| field.is("transfer-encoding"))
+        .filter(|field| field.is(FieldKind::TransferEncoding))
         .flat_map(Field::items)
         .peekable();
     if codings.peek().is_none() {
@@ -196,7 +239,10 @@ fn not_implemented_coding() -> HttpError {
 /// Every Content-Length value, comma lists included, must be the same number.
 fn content_length(fields: &[Field<'_>]) -> Result<Option<u64>, HttpError> {
     let mut length = None;
-    for field in fields.iter().filter(|field| field.is("content-length")) {
+    for field in fields
+        .iter()
+        .filter(|field| field.is(FieldKind::ContentLength))
+    {
         for item in field.items() {
             if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
                 return Err(HttpError::bad_request("invalid Content-Length"));
@@ -218,7 +264,7 @@ fn content_length(fields: &[Field<'_>]) -> Result<Option<u64>, HttpError> {
 
 /// `Expect`: at most one, and only `100-continue` is met (RFC 9110 §10.1.1).
 fn expects_continue(fields: &[Field<'_>]) -> Result<bool, HttpError> {
-    let mut expectations = fields.iter().filter(|field| field.is("expect"));
+    let mut expectations = fields.iter().filter(|field| field.is(FieldKind::Expect));
     match (expectations.next(), expectations.next()) {
         (None, _) => Ok(false),
         (Some(_), Some(_)) => Err(HttpError::bad_request("more than one Expect header")),
@@ -242,7 +288,7 @@ impl ConnectionOptions {
         let mut options = ConnectionOptions::default();
         for option in fields
             .iter()
-            .filter(|field| field.is("connection"))
+            .filter(|field| field.is(FieldKind::Connection))
             .flat_map(Field::items)
         {
             options.close |= option.eq_ignore_ascii_case(b"close");
@@ -277,7 +323,13 @@ mod tests {
     fn field_syntax() {
         let field = Field::parse(b"hOsT: \t a b \t").unwrap();
         assert_eq!((field.name, field.value), (&b"hOsT"[..], &b"a b"[..]));
-        assert!(field.is("host"));
+        assert_eq!(field.kind, FieldKind::Host);
+        let other = Field::parse(b"Hosts: x").unwrap();
+        assert_eq!(other.kind, FieldKind::Other);
+        assert_eq!(
+            Field::parse(b"TRANSFER-encoding: x").unwrap().kind,
+            FieldKind::TransferEncoding
+        );
         for bad in [
             &b"Oops"[..],
             b"Host : t",

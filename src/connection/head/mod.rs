@@ -24,8 +24,8 @@ pub struct Head {
     /// The method, when it is a known one; the request then carries it. Otherwise the
     /// request carries GET in its place, and only 405 or 501 can be answered.
     pub method: Option<Method>,
-    /// The method token as sent, for the access log.
-    pub method_token: String,
+    /// The method token as sent, when it is not a known method (for the access log).
+    pub unknown_method: Option<String>,
     /// The target was `*` (the request carries `/` in its place).
     pub asterisk: bool,
     /// How the body is delimited.
@@ -43,16 +43,20 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
         .map(trim_cr)
         .skip_while(|line| line.is_empty());
     let line = RequestLine::parse(lines.next().unwrap_or_default())?;
-    let fields = lines
-        .take_while(|line| !line.is_empty())
-        .map(Field::parse)
-        .collect::<Result<Vec<_>, _>>()?;
+    // Room for the fields of most requests without growing.
+    let mut fields = Vec::with_capacity(16);
+    for line in lines.take_while(|line| !line.is_empty()) {
+        fields.push(Field::parse(line)?);
+    }
     let controls = fields::check(&fields, line.version)?;
     let request = async_h1::decode(&line, &fields)?;
     Ok(Head {
         request,
         method: line.known_method,
-        method_token: String::from_utf8_lossy(line.method).into_owned(),
+        unknown_method: line
+            .known_method
+            .is_none()
+            .then(|| String::from_utf8_lossy(line.method).into_owned()),
         asterisk: line.is_asterisk(),
         framing: controls.framing,
         expects_continue: controls.expects_continue,
@@ -66,8 +70,34 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 
 /// An RFC 9110 `token`: one or more `tchar`.
 fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !bytes.is_empty() && bytes.iter().all(|&b| TCHAR[usize::from(b)])
 }
+
+/// RFC 9110 `tchar`, by byte: letters, digits and ``!#$%&'*+-.^_`|~``.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        byte += 1;
+    }
+    table
+};
