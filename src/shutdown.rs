@@ -2,11 +2,13 @@
 //! ways every wait in the server ends early: at a deadline, or at the shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::Timer;
-use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt;
+use pin_project_lite::pin_project;
+use smol::channel::{Receiver, Recv, Sender};
 
 /// A one-way switch from "serving" to "shutting down" that any number of tasks can
 /// await. Clones share the switch.
@@ -43,13 +45,11 @@ impl Shutdown {
 
     /// Runs `future` until the shutdown starts: its output, or `None` if the
     /// shutdown came first. `future` is polled first, so an output that is ready wins.
-    pub async fn until_triggered<F: Future>(&self, future: F) -> Option<F::Output> {
-        async { Some(future.await) }
-            .or(async {
-                self.triggered().await;
-                None
-            })
-            .await
+    pub fn until_triggered<F: Future>(&self, future: F) -> UntilTriggered<'_, F> {
+        UntilTriggered {
+            future,
+            triggered: self.receiver.recv(),
+        }
     }
 }
 
@@ -61,13 +61,57 @@ impl Default for Shutdown {
 
 /// Runs `future` until `deadline`: its output, or `None` if the deadline came first.
 /// `future` is polled first, so an output that is ready wins over a passed deadline.
-pub async fn with_deadline<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
-    async { Some(future.await) }
-        .or(async {
-            Timer::at(deadline).await;
-            None
-        })
-        .await
+pub fn with_deadline<F: Future>(deadline: Instant, future: F) -> WithDeadline<F> {
+    WithDeadline {
+        future,
+        timer: Timer::at(deadline),
+    }
+}
+
+// Named futures rather than `async fn`s: an `async fn` that awaits a future it takes
+// as an argument holds it twice, and these wrap every read of every connection.
+pin_project! {
+    /// The future of [`Shutdown::until_triggered`].
+    pub struct UntilTriggered<'a, F> {
+        #[pin]
+        future: F,
+        #[pin]
+        triggered: Recv<'a, ()>,
+    }
+}
+
+impl<F: Future> Future for UntilTriggered<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        // The channel never carries a message, so `recv` ends only once it is closed.
+        this.triggered.poll(cx).map(|_| None)
+    }
+}
+
+pin_project! {
+    /// The future of [`with_deadline`].
+    pub struct WithDeadline<F> {
+        #[pin]
+        future: F,
+        timer: Timer,
+    }
+}
+
+impl<F: Future> Future for WithDeadline<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        Pin::new(this.timer).poll(cx).map(|_| None)
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +119,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use smol::future::FutureExt;
 
     #[test]
     fn every_clone_sees_the_trigger() {

@@ -79,12 +79,15 @@ fn allow_value(allowed: &[Method]) -> String {
     value
 }
 
+/// The handler's response, or what it panicked with.
+pub type Answered = Result<Response, Box<dyn Any + Send>>;
+
 /// Runs the handler, catching a panic so that it costs the request, not the worker.
 pub fn call<H: Handler>(
     handler: &H,
     endpoint: H::Endpoint,
     request: Request,
-) -> impl Future<Output = Result<Response, Box<dyn Any + Send>>> + '_ {
+) -> impl Future<Output = Answered> + '_ {
     AssertUnwindSafe(handler.respond(endpoint, request)).catch_unwind()
 }
 

@@ -29,7 +29,7 @@ pub use transport::Transport;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -142,11 +142,15 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         let asked = dispatch::persistence(&head);
         let (response, persistence) = match dispatch(&self.shared.handler, &head) {
             Dispatch::Answer(response) => (response, asked),
-            Dispatch::Handler(endpoint) => match self.call(endpoint, head, &entry).await {
-                Some(Ok(response)) => (response, asked),
-                Some(Err(failed)) => (failed, Persistence::Close),
-                None => return Next::Drop,
-            },
+            Dispatch::Handler(endpoint) => {
+                let shared = self.shared;
+                let answer = pin!(dispatch::call(&shared.handler, endpoint, head.request));
+                match self.wait_for(answer, &entry).await {
+                    Some(Ok(response)) => (response, asked),
+                    Some(Err(failed)) => (failed, Persistence::Close),
+                    None => return Next::Drop,
+                }
+            }
         };
         let persistence = if self.shared.shutdown.is_triggered() {
             Persistence::Close
@@ -170,16 +174,17 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         decoded.map(Some)
     }
 
-    /// Runs the handler. Answers to earlier requests go out first if it has to wait.
-    /// Returns its response, or a 500 that must close the connection if it panicked,
-    /// or `None` if the connection failed meanwhile.
-    async fn call(
+    /// Waits for the handler's answer. Answers to earlier requests go out first if it
+    /// has to wait. Returns its response, or a 500 that must close the connection if
+    /// it panicked, or `None` if the connection failed meanwhile.
+    ///
+    /// It takes the handler's future pinned by reference: an `async fn` that takes a
+    /// future by value holds it twice, and this one is held by every waiting request.
+    async fn wait_for(
         &mut self,
-        endpoint: H::Endpoint,
-        head: Head,
+        mut answer: Pin<&mut impl Future<Output = dispatch::Answered>>,
         entry: &AccessLogEntry,
     ) -> Option<Result<Response, Response>> {
-        let mut answer = pin!(dispatch::call(&self.shared.handler, endpoint, head.request));
         let answered = match poll_once(answer.as_mut()).await {
             Some(answered) => answered,
             None if self.io.before_handler_waits().await.is_err() => return None,
