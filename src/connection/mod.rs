@@ -130,13 +130,13 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
 
     /// Reads one request and answers it.
     async fn serve_one(&mut self) -> Next {
-        let head = match self.read_request().await {
-            Ok(Some(head)) => head,
+        let (head, received) = match self.read_request().await {
+            Ok(Some(read)) => read,
             Ok(None) => return Next::Drop,
             Err(error) => return self.refuse(&error).await,
         };
         self.served += 1;
-        let entry = AccessLogEntry::of(&head, Instant::now());
+        let entry = AccessLogEntry::of(&head, received);
         let method = head.request.method();
         let framing = head.framing;
         let asked = dispatch::persistence(&head);
@@ -163,15 +163,17 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         }
     }
 
-    /// Reads a head and decodes it; `None` when the connection ended or idled out
-    /// with nothing to answer, or the error to answer with.
-    async fn read_request(&mut self) -> Result<Option<Head>, HttpError> {
+    /// Reads a head and decodes it; returns it with the time it was complete, `None`
+    /// when the connection ended or idled out with nothing to answer, or the error to
+    /// answer with.
+    async fn read_request(&mut self) -> Result<Option<(Head, Instant)>, HttpError> {
         let Some(len) = self.read_head().await? else {
             return Ok(None);
         };
+        let received = Instant::now();
         let decoded = decode_head(&self.io.input()[..len]);
         self.io.consume(len);
-        decoded.map(Some)
+        decoded.map(|head| Some((head, received)))
     }
 
     /// Waits for the handler's answer. Answers to earlier requests go out first if it
