@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every reliability check, one after the other: bash reliability/run.sh [--quick]
-# --quick is what .ci/run does (about 4 minutes); without it the soak runs 10 minutes
+# --quick is what .ci/run does; without it the soak runs 10 minutes
 # and the fuzzer 30.
 set -euo pipefail
 cd "$(dirname "$0")/.."
