@@ -8,6 +8,7 @@ use http_types::{Method, StatusCode, Version};
 use log::info;
 
 use super::head::Head;
+use super::request_id::RequestId;
 
 /// What the access log line says about a request, gathered before its handler runs.
 pub struct AccessLogEntry {
@@ -15,6 +16,7 @@ pub struct AccessLogEntry {
     path: String,
     version: &'static str,
     received: Instant,
+    request_id: RequestId,
 }
 
 impl AccessLogEntry {
@@ -32,6 +34,7 @@ impl AccessLogEntry {
                 _ => "HTTP/1.1",
             },
             received,
+            request_id: head.request_id.clone(),
         }
     }
 
@@ -42,7 +45,13 @@ impl AccessLogEntry {
             path: "-".to_owned(),
             version: "-",
             received: Instant::now(),
+            request_id: RequestId::generate(),
         }
+    }
+
+    /// The request's id, which its response carries.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
     }
 
     /// The method and path, for other log lines about the request.
@@ -50,17 +59,18 @@ impl AccessLogEntry {
         format!("{} {}", self.method, self.path)
     }
 
-    /// Logs the line: `PEER "METHOD PATH VERSION" STATUS MILLISECONDS`.
+    /// Logs the line: `PEER "METHOD PATH VERSION" STATUS MILLISECONDS REQUEST-ID`.
     pub fn log(&self, peer: SocketAddr, status: StatusCode) {
         info!(
             target: "smol_toy::access",
-            "{} \"{} {} {}\" {} {:.3}ms",
+            "{} \"{} {} {}\" {} {:.3}ms {}",
             peer,
             self.method,
             self.path,
             self.version,
             u16::from(status),
-            self.received.elapsed().as_secs_f64() * 1000.0
+            self.received.elapsed().as_secs_f64() * 1000.0,
+            self.request_id.as_str()
         );
     }
 }

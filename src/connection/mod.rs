@@ -20,6 +20,7 @@ mod encode;
 mod error;
 mod head;
 mod io;
+mod request_id;
 mod transport;
 
 pub use error::HttpError;
@@ -221,7 +222,8 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         entry: &AccessLogEntry,
     ) -> Next {
         let status = response.status();
-        if let Err(error) = encode(response, method, persistence, self.io.output()) {
+        let id = entry.request_id();
+        if let Err(error) = encode(response, method, persistence, id, self.io.output()) {
             error!("{}: cannot encode a {status} response: {error}", self.peer);
             return Next::Drop;
         }

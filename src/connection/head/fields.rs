@@ -30,6 +30,7 @@ pub enum FieldKind {
     TransferEncoding,
     Connection,
     Expect,
+    RequestId,
     Other,
 }
 
@@ -39,6 +40,7 @@ impl FieldKind {
             4 => (FieldKind::Host, &b"host"[..]),
             6 => (FieldKind::Expect, &b"expect"[..]),
             10 => (FieldKind::Connection, &b"connection"[..]),
+            12 => (FieldKind::RequestId, &b"x-request-id"[..]),
             14 => (FieldKind::ContentLength, &b"content-length"[..]),
             17 => (FieldKind::TransferEncoding, &b"transfer-encoding"[..]),
             _ => return FieldKind::Other,

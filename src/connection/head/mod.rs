@@ -10,6 +10,9 @@ pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
 pub use scan::{HeadScanner, MAX_HEADER_FIELDS};
 
+use super::request_id::RequestId;
+use fields::FieldKind;
+
 use http_types::{Method, Request};
 
 use super::HttpError;
@@ -34,6 +37,8 @@ pub struct Head {
     pub expects_continue: bool,
     /// The client asked to close the connection, or (HTTP/1.0) did not ask to keep it.
     pub wants_close: bool,
+    /// The client's `X-Request-Id` if it sent one usable id, else a fresh one.
+    pub request_id: RequestId,
 }
 
 /// Decodes and checks a complete head, as `HeadScanner` delimited it.
@@ -49,6 +54,7 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
         fields.push(Field::parse(line)?);
     }
     let controls = fields::check(&fields, line.version)?;
+    let request_id = request_id(&fields);
     let request = async_h1::decode(&line, &fields)?;
     Ok(Head {
         request,
@@ -61,7 +67,19 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
         framing: controls.framing,
         expects_continue: controls.expects_continue,
         wants_close: controls.wants_close,
+        request_id,
     })
+}
+
+/// The client's request id, if it sent exactly one usable `X-Request-Id`, else a
+/// fresh one.
+fn request_id(fields: &[Field<'_>]) -> RequestId {
+    let mut ids = fields.iter().filter(|field| field.is(FieldKind::RequestId));
+    match (ids.next(), ids.next()) {
+        (Some(id), None) => RequestId::from_client(id.value),
+        _ => None,
+    }
+    .unwrap_or_else(RequestId::generate)
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
