@@ -23,13 +23,36 @@ pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
 const SERVER_METHODS: &[Method] = &[Method::Get, Method::Head];
 
 /// Who answers a request.
-// Matched as soon as it is made, so the size of `Answer` costs nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Dispatch<E> {
-    /// The connection layer, with this response.
-    Answer(Response),
+    /// The connection layer.
+    Layer(LayerAnswer),
     /// The application, at this endpoint.
     Handler(E),
+}
+
+/// What the connection layer answers. Small, so that deciding costs the connection's
+/// task no room: the response is built only when it is sent.
+pub enum LayerAnswer {
+    /// 404: the path does not exist.
+    NotFound,
+    /// 501: the path does not exist, and the method is not one every server knows.
+    NotImplemented,
+    /// 200 to OPTIONS, 405 to another method, listing the path's methods in `Allow`.
+    Allow {
+        options: bool,
+        methods: &'static [Method],
+    },
+}
+
+impl LayerAnswer {
+    /// The response, with a JSON body for the errors.
+    pub fn response(self) -> Response {
+        match self {
+            LayerAnswer::NotFound => error_response(StatusCode::NotFound, None),
+            LayerAnswer::NotImplemented => error_response(StatusCode::NotImplemented, None),
+            LayerAnswer::Allow { options, methods } => allow_response(options, methods),
+        }
+    }
 }
 
 /// Decides who answers `head`: the route's handler if the route takes the method;
@@ -37,28 +60,35 @@ pub enum Dispatch<E> {
 /// with `Allow`, and an unknown path 404 (GET, HEAD, OPTIONS) or 501 (any other
 /// method, RFC 9110 §9.1).
 pub fn dispatch<H: Handler>(handler: &H, head: &Head) -> Dispatch<H::Endpoint> {
+    let method = head.method.known();
     if head.asterisk {
         // Only `OPTIONS *` gets this far: the request line refuses `*` otherwise.
-        return Dispatch::Answer(allow_response(head.method, SERVER_METHODS));
+        return Dispatch::Layer(allow(method, SERVER_METHODS));
     }
     let Some(route) = handler.route(head.request.url().path()) else {
-        let status = match head.method {
-            Some(Method::Get | Method::Head | Method::Options) => StatusCode::NotFound,
-            _ => StatusCode::NotImplemented,
-        };
-        return Dispatch::Answer(error_response(status, None));
+        return Dispatch::Layer(match method {
+            Some(Method::Get | Method::Head | Method::Options) => LayerAnswer::NotFound,
+            _ => LayerAnswer::NotImplemented,
+        });
     };
-    match head.method {
+    match method {
         Some(method) if route.methods.contains(&method) => Dispatch::Handler(route.endpoint),
-        method => Dispatch::Answer(allow_response(method, route.methods)),
+        method => Dispatch::Layer(allow(method, route.methods)),
+    }
+}
+
+fn allow(method: Option<Method>, methods: &'static [Method]) -> LayerAnswer {
+    LayerAnswer::Allow {
+        options: method == Some(Method::Options),
+        methods,
     }
 }
 
 /// The answer to OPTIONS (200 with an empty body rather than 204: async-h1's encoder
 /// always writes Content-Length, which a 204 must not carry, RFC 9110 §8.6), or to a
 /// method the path does not take (405); both list the allowed methods.
-fn allow_response(method: Option<Method>, allowed: &[Method]) -> Response {
-    let mut response = if method == Some(Method::Options) {
+fn allow_response(options: bool, allowed: &[Method]) -> Response {
+    let mut response = if options {
         Response::new(StatusCode::Ok)
     } else {
         error_response(StatusCode::MethodNotAllowed, None)
@@ -153,12 +183,15 @@ mod tests {
         let head = super::super::head::decode_head(head.as_bytes()).expect("decodes");
         match dispatch(&OneRoute, &head) {
             Dispatch::Handler(()) => None,
-            Dispatch::Answer(response) => Some((
-                response.status().into(),
-                response
-                    .header(ALLOW)
-                    .map(|allow| allow.as_str().to_owned()),
-            )),
+            Dispatch::Layer(answer) => {
+                let response = answer.response();
+                Some((
+                    response.status().into(),
+                    response
+                        .header(ALLOW)
+                        .map(|allow| allow.as_str().to_owned()),
+                ))
+            }
         }
     }
 

@@ -68,6 +68,11 @@ impl<S: Transport> ConnectionIo<S> {
         }
     }
 
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// The bytes read and not yet consumed.
     pub fn input(&self) -> &[u8] {
         &self.input

@@ -77,7 +77,6 @@ pub struct Shared<H> {
 pub async fn serve<S: Transport, H: Handler>(stream: S, peer: SocketAddr, shared: Arc<Shared<H>>) {
     let mut connection = Connection {
         io: ConnectionIo::new(stream, peer, shared.limits.write_timeout),
-        peer,
         shared: &shared,
         served: 0,
     };
@@ -102,7 +101,6 @@ fn finish_in_memory<F: Future>(future: F) -> Option<F::Output> {
 
 struct Connection<'a, S, H> {
     io: ConnectionIo<S>,
-    peer: SocketAddr,
     shared: &'a Shared<H>,
     /// Requests answered on this connection.
     served: u64,
@@ -137,12 +135,13 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             Err(error) => return self.refuse(&error).await,
         };
         self.served += 1;
-        let entry = AccessLogEntry::of(&head, received);
-        let method = head.request.method();
-        let framing = head.framing;
+        let decision = dispatch(&self.shared.handler, &head);
         let asked = dispatch::persistence(&head);
-        let (response, persistence) = match dispatch(&self.shared.handler, &head) {
-            Dispatch::Answer(response) => (response, asked),
+        // The entry takes the head's method and id; the handler gets its request.
+        let entry = AccessLogEntry::new(head.method, &head.request, head.request_id, received);
+        let method = head.request.method();
+        let (response, persistence) = match decision {
+            Dispatch::Layer(answer) => (answer.response(), asked),
             Dispatch::Handler(endpoint) => {
                 let shared = self.shared;
                 let answer = pin!(dispatch::call(&shared.handler, endpoint, head.request));
@@ -159,7 +158,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             persistence
         };
         match self.send(response, method, persistence, &entry).await {
-            Next::KeepAlive if !self.skip_body(framing).await => Next::Drop,
+            Next::KeepAlive if !self.skip_body(head.framing).await => Next::Drop,
             next => next,
         }
     }
@@ -196,7 +195,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         Some(answered.map_err(|panic| {
             error!(
                 "{}: handler panicked on {}: {}",
-                self.peer,
+                self.io.peer(),
                 entry.request(),
                 dispatch::panic_message(panic.as_ref())
             );
@@ -206,7 +205,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
 
     /// Answers a request that cannot be served, then closes.
     async fn refuse(&mut self, error: &HttpError) -> Next {
-        debug!("{}: {} ({})", self.peer, error.status, error.detail);
+        debug!("{}: {} ({})", self.io.peer(), error.status, error.detail);
         let entry = AccessLogEntry::unreadable();
         self.send(error.response(), Method::Get, Persistence::Close, &entry)
             .await
@@ -224,12 +223,15 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         let status = response.status();
         let id = entry.request_id();
         if let Err(error) = encode(response, method, persistence, id, self.io.output()) {
-            error!("{}: cannot encode a {status} response: {error}", self.peer);
+            error!(
+                "{}: cannot encode a {status} response: {error}",
+                self.io.peer()
+            );
             return Next::Drop;
         }
         let closing = persistence == Persistence::Close;
         let written = self.io.queued(closing).await;
-        entry.log(self.peer, status);
+        entry.log(self.io.peer(), status);
         match (written, closing) {
             (Err(_), _) => Next::Drop,
             (Ok(()), true) => Next::Close,

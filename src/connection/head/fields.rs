@@ -132,17 +132,33 @@ pub fn check(fields: &[Field<'_>], version: Version) -> Result<Controls, HttpErr
     })
 }
 
+/// How often a field that may appear at most once appears.
+pub enum Occurrences<'f, 'a> {
+    None,
+    One(&'f Field<'a>),
+    Many,
+}
+
+/// How often a field of `kind` appears among `fields`.
+pub fn occurrences<'f, 'a>(fields: &'f [Field<'a>], kind: FieldKind) -> Occurrences<'f, 'a> {
+    let mut found = fields.iter().filter(|field| field.is(kind));
+    match (found.next(), found.next()) {
+        (None, _) => Occurrences::None,
+        (Some(field), None) => Occurrences::One(field),
+        (Some(_), Some(_)) => Occurrences::Many,
+    }
+}
+
 /// RFC 9112 §3.2: exactly one valid Host on HTTP/1.1, at most one on HTTP/1.0.
 fn check_host(fields: &[Field<'_>], version: Version) -> Result<(), HttpError> {
-    let mut hosts = fields.iter().filter(|field| field.is(FieldKind::Host));
-    match (hosts.next(), hosts.next()) {
-        (None, _) if version == Version::Http1_0 => Ok(()),
-        (None, _) => Err(HttpError::bad_request("the Host header is missing")),
-        (Some(host), None) if is_valid_host(host.value) => Ok(()),
-        (Some(_), None) => Err(HttpError::bad_request(
+    match occurrences(fields, FieldKind::Host) {
+        Occurrences::None if version == Version::Http1_0 => Ok(()),
+        Occurrences::None => Err(HttpError::bad_request("the Host header is missing")),
+        Occurrences::One(host) if is_valid_host(host.value) => Ok(()),
+        Occurrences::One(_) => Err(HttpError::bad_request(
             "the Host header is not a valid host",
         )),
-        (Some(_), Some(_)) => Err(HttpError::bad_request("more than one Host header")),
+        Occurrences::Many => Err(HttpError::bad_request("more than one Host header")),
     }
 }
 
@@ -266,12 +282,11 @@ fn content_length(fields: &[Field<'_>]) -> Result<Option<u64>, HttpError> {
 
 /// `Expect`: at most one, and only `100-continue` is met (RFC 9110 §10.1.1).
 fn expects_continue(fields: &[Field<'_>]) -> Result<bool, HttpError> {
-    let mut expectations = fields.iter().filter(|field| field.is(FieldKind::Expect));
-    match (expectations.next(), expectations.next()) {
-        (None, _) => Ok(false),
-        (Some(_), Some(_)) => Err(HttpError::bad_request("more than one Expect header")),
-        (Some(expect), None) if expect.value.eq_ignore_ascii_case(b"100-continue") => Ok(true),
-        (Some(_), None) => Err(HttpError::new(
+    match occurrences(fields, FieldKind::Expect) {
+        Occurrences::None => Ok(false),
+        Occurrences::Many => Err(HttpError::bad_request("more than one Expect header")),
+        Occurrences::One(expect) if expect.value.eq_ignore_ascii_case(b"100-continue") => Ok(true),
+        Occurrences::One(_) => Err(HttpError::new(
             StatusCode::ExpectationFailed,
             "the only expectation supported is 100-continue",
         )),

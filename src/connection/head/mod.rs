@@ -10,13 +10,13 @@ pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
 pub use scan::{HeadScanner, MAX_HEADER_FIELDS};
 
-use super::request_id::RequestId;
-use fields::FieldKind;
+use std::fmt;
 
 use http_types::{Method, Request};
 
 use super::HttpError;
-use fields::Field;
+use super::request_id::RequestId;
+use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;
 
 /// A decoded and checked request head.
@@ -24,11 +24,9 @@ use request_line::RequestLine;
 pub struct Head {
     /// The request as async-h1 decoded it (its body is empty).
     pub request: Request,
-    /// The method, when it is a known one; the request then carries it. Otherwise the
+    /// The method as sent. The request carries it when it is known; otherwise the
     /// request carries GET in its place, and only 405 or 501 can be answered.
-    pub method: Option<Method>,
-    /// The method token as sent, when it is not a known method (for the access log).
-    pub unknown_method: Option<String>,
+    pub method: RequestMethod,
     /// The target was `*` (the request carries `/` in its place).
     pub asterisk: bool,
     /// How the body is delimited.
@@ -58,11 +56,10 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     let request = async_h1::decode(&line, &fields)?;
     Ok(Head {
         request,
-        method: line.known_method,
-        unknown_method: line
-            .known_method
-            .is_none()
-            .then(|| String::from_utf8_lossy(line.method).into_owned()),
+        method: match line.known_method {
+            Some(known) => RequestMethod::Known(known),
+            None => RequestMethod::Unknown(String::from_utf8_lossy(line.method).into_owned()),
+        },
         asterisk: line.is_asterisk(),
         framing: controls.framing,
         expects_continue: controls.expects_continue,
@@ -71,13 +68,40 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     })
 }
 
+/// The method token of a request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestMethod {
+    /// A method http-types knows, spelled exactly as it spells it.
+    Known(Method),
+    /// Any other token, as sent.
+    Unknown(String),
+}
+
+impl RequestMethod {
+    /// The method, when it is a known one.
+    pub fn known(&self) -> Option<Method> {
+        match self {
+            RequestMethod::Known(method) => Some(*method),
+            RequestMethod::Unknown(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for RequestMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestMethod::Known(method) => f.write_str(method.as_ref()),
+            RequestMethod::Unknown(token) => f.write_str(token),
+        }
+    }
+}
+
 /// The client's request id, if it sent exactly one usable `X-Request-Id`, else a
 /// fresh one.
 fn request_id(fields: &[Field<'_>]) -> RequestId {
-    let mut ids = fields.iter().filter(|field| field.is(FieldKind::RequestId));
-    match (ids.next(), ids.next()) {
-        (Some(id), None) => RequestId::from_client(id.value),
-        _ => None,
+    match fields::occurrences(fields, FieldKind::RequestId) {
+        Occurrences::One(id) => RequestId::from_client(id.value),
+        Occurrences::None | Occurrences::Many => None,
     }
     .unwrap_or_else(RequestId::generate)
 }
