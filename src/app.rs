@@ -1,13 +1,14 @@
-//! The application: what smol-toy answers on `/toy` and `/healthz`.
+//! The application: what smol-toy answers on `/toy`, `/healthz` and `/metrics`.
 
 use std::time::Duration;
 
 use async_io::Timer;
 use http_types::{Method, Request, Response, StatusCode};
 
-use crate::handler::{Handler, Route, json_response};
+use crate::handler::{Handler, Route, ServerState, json_response};
+use crate::metrics;
 
-/// The smol-toy service: `/toy` and `/healthz`.
+/// The smol-toy service: `/toy`, `/healthz` and `/metrics`.
 #[derive(Debug, Clone)]
 pub struct Toy {
     delay: Duration,
@@ -22,10 +23,20 @@ pub enum Endpoint {
     Toy,
     /// `/healthz`: answers `{"status":"ok"}` at once.
     Health,
+    /// `/metrics`: the server's metrics, for Prometheus.
+    Metrics,
 }
 
-/// The methods both routes take.
+/// The methods every route takes.
 const READ_ONLY: &[Method] = &[Method::Get, Method::Head];
+
+const fn read_only(path: &'static str, endpoint: Endpoint) -> Route<Endpoint> {
+    Route {
+        path,
+        endpoint,
+        methods: READ_ONLY,
+    }
+}
 
 impl Toy {
     /// Creates the service; `/toy` waits `delay` before it answers.
@@ -44,19 +55,18 @@ impl Toy {
 impl Handler for Toy {
     type Endpoint = Endpoint;
 
-    fn route(&self, path: &str) -> Option<Route<Endpoint>> {
-        let endpoint = match path {
-            "/toy" => Endpoint::Toy,
-            "/healthz" => Endpoint::Health,
-            _ => return None,
-        };
-        Some(Route {
-            endpoint,
-            methods: READ_ONLY,
-        })
-    }
+    const ROUTES: &'static [Route<Endpoint>] = &[
+        read_only("/toy", Endpoint::Toy),
+        read_only("/healthz", Endpoint::Health),
+        read_only("/metrics", Endpoint::Metrics),
+    ];
 
-    async fn respond(&self, endpoint: Endpoint, _request: Request) -> Response {
+    async fn respond(
+        &self,
+        endpoint: Endpoint,
+        _request: Request,
+        server: ServerState<'_>,
+    ) -> Response {
         match endpoint {
             Endpoint::Toy => {
                 // The whole point: waiting here holds a timer, not a thread.
@@ -64,6 +74,12 @@ impl Handler for Toy {
                 json_response(StatusCode::Ok, self.toy_body.clone())
             }
             Endpoint::Health => json_response(StatusCode::Ok, self.health_body.clone()),
+            Endpoint::Metrics => {
+                let mut response = Response::new(StatusCode::Ok);
+                response.set_body(server.metrics.render());
+                response.set_content_type(metrics::CONTENT_TYPE.into());
+                response
+            }
         }
     }
 }
@@ -77,11 +93,17 @@ mod tests {
         Request::new(Method::Get, format!("http://localhost{path}").as_str())
     }
 
+    fn respond(toy: &Toy, endpoint: Endpoint, path: &str) -> Response {
+        let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1);
+        let server = ServerState { metrics: &metrics };
+        smol::block_on(toy.respond(endpoint, get(path), server))
+    }
+
     #[test]
     fn toy_waits_then_answers_result_1() {
         let toy = Toy::new(Duration::from_millis(50));
         let started = std::time::Instant::now();
-        let mut response = smol::block_on(toy.respond(Endpoint::Toy, get("/toy")));
+        let mut response = respond(&toy, Endpoint::Toy, "/toy");
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(response.status(), StatusCode::Ok);
         assert_eq!(response.content_type(), Some(mime::JSON));
@@ -90,13 +112,13 @@ mod tests {
     }
 
     #[test]
-    fn only_toy_and_healthz_exist() {
-        let toy = Toy::new(Duration::ZERO);
-        let endpoint = |path| toy.route(path).map(|route| route.endpoint);
-        assert_eq!(endpoint("/toy"), Some(Endpoint::Toy));
-        assert_eq!(endpoint("/healthz"), Some(Endpoint::Health));
-        assert_eq!(endpoint("/toy/"), None);
-        assert_eq!(endpoint("/"), None);
-        assert_eq!(toy.route("/toy").unwrap().methods, READ_ONLY);
+    fn metrics_are_openmetrics_text() {
+        let mut response = respond(&Toy::new(Duration::ZERO), Endpoint::Metrics, "/metrics");
+        assert_eq!(response.status(), StatusCode::Ok);
+        let content_type = response.content_type().map(|mime| mime.to_string());
+        assert!(content_type.unwrap().starts_with("application/openmetrics-text"));
+        let body = smol::block_on(response.body_string()).unwrap();
+        assert!(body.contains("\nsmol_toy_connection_limit 1\n"), "{body}");
+        assert!(body.ends_with("# EOF\n"), "{body}");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::connection::Limits;
+use crate::connection::{Limits, TrustedProxies};
 
 /// The port the original Flask app listened on.
 pub const DEFAULT_PORT: u16 = 4567;
@@ -87,6 +87,25 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_BACKLOG", default_value_t = DEFAULT_BACKLOG,
           value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
     pub backlog: u32,
+
+    /// Log format: `text` lines, or one JSON object per line.
+    #[arg(long, env = "SMOL_TOY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Proxies whose X-Forwarded-For and X-Real-IP name the client in the access log:
+    /// comma-separated addresses and CIDR networks, e.g. 127.0.0.1,10.0.0.0/8.
+    #[arg(long, env = "SMOL_TOY_TRUSTED_PROXIES", default_value_t = TrustedProxies::default(),
+          hide_default_value = true)]
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[TIME LEVEL TARGET] MESSAGE`.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for Config {
@@ -103,6 +122,8 @@ impl Default for Config {
             max_head_size: DEFAULT_MAX_HEAD_SIZE,
             max_connections: None,
             backlog: DEFAULT_BACKLOG,
+            log_format: LogFormat::Text,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -6,9 +6,15 @@ use std::future::Future;
 
 use http_types::{Body, Method, Request, Response, StatusCode, mime};
 
-/// A path the application serves: what it calls the path, and the methods it takes.
+use crate::metrics::Metrics;
+
+/// A path the application serves: the path, what the application calls it, and the
+/// methods it takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route<E> {
+    /// The path (without a query), matched exactly; also the route's `route` label in
+    /// the metrics.
+    pub path: &'static str,
     /// The application's name for the path, handed back to [`Handler::respond`].
     pub endpoint: E,
     /// The methods the path answers to. `OPTIONS` is answered by the connection
@@ -18,24 +24,37 @@ pub struct Route<E> {
 
 /// What the connection layer needs from an application.
 ///
-/// The connection layer looks the path up once with [`route`](Handler::route). It
+/// The connection layer looks the path up once in [`ROUTES`](Handler::ROUTES). It
 /// answers `OPTIONS`, unknown paths (404 or 501) and methods the route does not take
 /// (405 with `Allow`) itself; [`respond`](Handler::respond) sees only requests whose
 /// route takes their method.
 pub trait Handler: Send + Sync + 'static {
     /// The application's name for one of its paths.
-    type Endpoint: Send + 'static;
+    type Endpoint: Copy + Send + 'static;
 
-    /// The route for `path` (the target's path, without the query), or `None` when
-    /// the path does not exist.
-    fn route(&self, path: &str) -> Option<Route<Self::Endpoint>>;
+    /// Every route; a path not listed does not exist. Fixed, so that the metrics
+    /// know every `route` label from the start.
+    const ROUTES: &'static [Route<Self::Endpoint>];
 
     /// Answers a request to `endpoint` with one of the route's methods.
     fn respond(
         &self,
         endpoint: Self::Endpoint,
         request: Request,
+        server: ServerState<'_>,
     ) -> impl Future<Output = Response> + Send;
+}
+
+/// What an application may read of the server that runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerState<'a> {
+    /// The server's metrics, for an endpoint that shows them.
+    pub metrics: &'a Metrics,
+}
+
+/// The paths of `H`'s routes, in order: the `route` label values of its metrics.
+pub fn route_paths<H: Handler>() -> Vec<&'static str> {
+    H::ROUTES.iter().map(|route| route.path).collect()
 }
 
 /// A response with a JSON body.

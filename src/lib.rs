@@ -10,6 +10,7 @@
 //! - [`app`]: what the service answers (`/toy`, `/healthz`).
 //! - [`handler`]: the [`Handler`] trait and the response helpers an application uses.
 //! - [`connection`]: the HTTP/1.x connection layer around async-h1.
+//! - [`metrics`]: what the server counts, for Prometheus; [`logging`]: text or JSON lines.
 //! - [`server`]: the worker threads, the listener and accept loop, the drain.
 //! - [`shutdown`] and [`signals`]: starting a graceful shutdown.
 
@@ -19,6 +20,8 @@ pub mod app;
 pub mod config;
 pub mod connection;
 pub mod handler;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod shutdown;
 pub mod signals;
@@ -27,6 +30,6 @@ pub mod testing;
 
 pub use app::Toy;
 pub use config::Config;
-pub use handler::{Handler, Route};
+pub use handler::{Handler, Route, ServerState};
 pub use server::{Stopped, bind, run};
 pub use shutdown::Shutdown;

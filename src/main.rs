@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    smol_toy::logging::init(config.log_format);
 
     // Signal handlers first, so that a signal sent right after start is not lost.
     let shutdown = Shutdown::new();

@@ -11,8 +11,9 @@ use std::task::{Context, Poll};
 use smol::io::AsyncWrite;
 
 use crate::config::Config;
-use crate::connection::{Limits, Shared, Transport, serve};
-use crate::handler::Handler;
+use crate::connection::{AccessLog, Limits, Shared, Transport, TrustedProxies, serve};
+use crate::handler::{Handler, route_paths};
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
 /// The limits of a server started with no options.
@@ -131,6 +132,8 @@ pub fn serve_in_memory<H: Handler>(
         handler,
         limits,
         shutdown: Shutdown::new(),
+        metrics: Metrics::new(&route_paths::<H>(), 1),
+        access_log: AccessLog::if_enabled(TrustedProxies::default()),
     });
     let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     async_io::block_on(serve(&mut stream, peer, shared));

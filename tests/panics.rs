@@ -6,22 +6,28 @@ use std::time::Duration;
 
 use common::{TestServer, test_config};
 use http_types::{Method, Request, Response, StatusCode};
-use smol_toy::{Handler, Route};
+use smol_toy::{Handler, Route, ServerState};
 
 struct Fragile;
 
 impl Handler for Fragile {
     type Endpoint = bool;
 
-    /// Every path exists; `/panic` panics.
-    fn route(&self, path: &str) -> Option<Route<bool>> {
-        Some(Route {
-            endpoint: path == "/panic",
+    /// `/panic` panics; `/fine` does not.
+    const ROUTES: &'static [Route<bool>] = &[
+        Route {
+            path: "/panic",
+            endpoint: true,
             methods: &[Method::Get],
-        })
-    }
+        },
+        Route {
+            path: "/fine",
+            endpoint: false,
+            methods: &[Method::Get],
+        },
+    ];
 
-    async fn respond(&self, panics: bool, _request: Request) -> Response {
+    async fn respond(&self, panics: bool, _request: Request, _: ServerState<'_>) -> Response {
         if panics {
             // Panic after an await, as a real handler would, on whichever worker runs it.
             async_io::Timer::after(Duration::from_millis(1)).await;

@@ -1,84 +1,119 @@
-//! The access log: one line per answered request, under the `smol_toy::access` target.
+//! The access log: one line per answered request, under the `smol_toy::access`
+//! target. Its text is the message; its fields are also attached as key-values, which
+//! the JSON log format writes as the object's fields.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use http_types::{Request, StatusCode, Version};
-use log::info;
+use http_types::{Request, Version};
+use log::{Level, info, log_enabled};
 
+use super::forwarded::TrustedProxies;
 use super::head::RequestMethod;
 use super::request_id::RequestId;
 
-/// What the access log line says about a request, gathered before its handler runs.
-pub struct AccessLogEntry {
-    /// `None` for a request that could not be read.
-    method: Option<RequestMethod>,
-    path: String,
-    version: &'static str,
-    received: Instant,
-    request_id: RequestId,
+/// The log target of access lines.
+pub const TARGET: &str = "smol_toy::access";
+
+/// The access log's settings. The connection layer holds them only while access
+/// lines are on, and copies nothing out of requests for the log otherwise.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    trusted_proxies: TrustedProxies,
 }
 
-impl AccessLogEntry {
-    /// The entry for `request`, whose head arrived complete at `received`.
-    pub fn new(
-        method: RequestMethod,
-        request: &Request,
-        request_id: RequestId,
-        received: Instant,
-    ) -> Self {
-        AccessLogEntry {
-            method: Some(method),
-            path: request.url().path().to_owned(),
+impl AccessLog {
+    /// The settings, or `None` when the log filter (`RUST_LOG`) leaves access lines out.
+    pub fn if_enabled(trusted_proxies: TrustedProxies) -> Option<Self> {
+        log_enabled!(target: TARGET, Level::Info).then_some(AccessLog { trusted_proxies })
+    }
+
+    /// What the line will say about `request`, which came from `peer`; read before
+    /// the handler takes the request.
+    pub fn describe(&self, request: &Request, peer: SocketAddr) -> LoggedRequest {
+        let header = |name| request.header(name).map(|values| values.iter().map(|value| value.as_str()));
+        let forwarded_for = header("x-forwarded-for").into_iter().flatten();
+        let real_ip = request.header("x-real-ip").map(|values| values.last().as_str());
+        LoggedRequest {
+            client: self.trusted_proxies.client(peer.ip(), forwarded_for, real_ip),
+            path: request.url().path().into(),
             version: match request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",
                 _ => "HTTP/1.1",
             },
-            received,
-            request_id,
+            user_agent: request
+                .header("user-agent")
+                .map(|values| values.last().as_str().into()),
         }
     }
 
-    /// The entry for a request that could not be read.
-    pub fn unreadable() -> Self {
-        AccessLogEntry {
-            method: None,
-            path: "-".to_owned(),
+    /// What the line says about a request that could not be read.
+    pub fn unreadable(peer: SocketAddr) -> LoggedRequest {
+        LoggedRequest {
+            client: peer.ip(),
+            path: "-".into(),
             version: "-",
-            received: Instant::now(),
-            request_id: RequestId::generate(),
+            user_agent: None,
         }
     }
+}
 
-    /// The request's id, which its response carries.
-    pub fn request_id(&self) -> &RequestId {
-        &self.request_id
-    }
+/// What an access line says about a request besides its method and id.
+#[derive(Debug)]
+pub struct LoggedRequest {
+    client: IpAddr,
+    path: Box<str>,
+    version: &'static str,
+    user_agent: Option<Box<str>>,
+}
 
-    /// The method and path, for other log lines about the request.
-    pub fn request(&self) -> String {
-        format!("{} {}", self.method(), self.path)
-    }
+/// What an access line says about the response.
+pub struct Answer {
+    pub status: u16,
+    /// The response's size on the wire, head included.
+    pub bytes: usize,
+    /// From the head's arrival until the response was handed to the connection.
+    pub duration: Duration,
+}
 
-    fn method(&self) -> &dyn std::fmt::Display {
-        match &self.method {
-            Some(method) => method,
-            None => &"-",
-        }
-    }
-
-    /// Logs the line: `PEER "METHOD PATH VERSION" STATUS MILLISECONDS REQUEST-ID`.
-    pub fn log(&self, peer: SocketAddr, status: StatusCode) {
-        info!(
-            target: "smol_toy::access",
-            "{} \"{} {} {}\" {} {:.3}ms {}",
-            peer,
-            self.method(),
-            self.path,
-            self.version,
-            u16::from(status),
-            self.received.elapsed().as_secs_f64() * 1000.0,
-            self.request_id.as_str()
-        );
-    }
+/// Logs the line:
+/// `CLIENT PEER "METHOD PATH VERSION" STATUS BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`.
+/// Values from the client are escaped, so that no request can forge a line.
+pub fn log(
+    request: &LoggedRequest,
+    method: Option<&RequestMethod>,
+    request_id: &RequestId,
+    peer: SocketAddr,
+    answer: &Answer,
+) {
+    let method: &dyn std::fmt::Display = match method {
+        Some(method) => method,
+        None => &"-",
+    };
+    let duration_ms = (answer.duration.as_secs_f64() * 1e6).round() / 1e3;
+    let user_agent = request.user_agent.as_deref();
+    info!(
+        target: TARGET,
+        client:% = request.client,
+        peer:% = peer,
+        method:% = method,
+        path = &*request.path,
+        version = request.version,
+        status = answer.status,
+        bytes = answer.bytes,
+        duration_ms = duration_ms,
+        request_id = request_id.as_str(),
+        user_agent = user_agent;
+        "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"",
+        request.client,
+        peer,
+        method,
+        request.path.escape_debug(),
+        request.version,
+        answer.status,
+        answer.bytes,
+        duration_ms,
+        request_id.as_str(),
+        user_agent.unwrap_or("-").escape_debug()
+    );
 }

@@ -13,7 +13,8 @@ use smol::future::FutureExt;
 use super::encode::Persistence;
 use super::error::error_response;
 use super::head::{Framing, Head};
-use crate::handler::Handler;
+use crate::handler::{Handler, ServerState};
+use crate::metrics::{CloseReason, RouteLabel};
 
 /// The largest unread Content-Length body that is skipped to keep the connection open;
 /// after a larger one, or a chunked one, the connection closes.
@@ -55,26 +56,33 @@ impl LayerAnswer {
     }
 }
 
-/// Decides who answers `head`: the route's handler if the route takes the method;
-/// otherwise OPTIONS gets 200 with `Allow`, another method on an existing path 405
-/// with `Allow`, and an unknown path 404 (GET, HEAD, OPTIONS) or 501 (any other
-/// method, RFC 9110 §9.1).
-pub fn dispatch<H: Handler>(handler: &H, head: &Head) -> Dispatch<H::Endpoint> {
+/// Decides who answers `head`, and names its route for the metrics: the route's
+/// handler if the route takes the method; otherwise OPTIONS gets 200 with `Allow`,
+/// another method on an existing path 405 with `Allow`, and an unknown path 404 (GET,
+/// HEAD, OPTIONS) or 501 (any other method, RFC 9110 §9.1).
+pub fn dispatch<H: Handler>(head: &Head) -> (RouteLabel, Dispatch<H::Endpoint>) {
     let method = head.method.known();
     if head.asterisk {
         // Only `OPTIONS *` gets this far: the request line refuses `*` otherwise.
-        return Dispatch::Layer(allow(method, SERVER_METHODS));
+        return (
+            RouteLabel::Server,
+            Dispatch::Layer(allow(method, SERVER_METHODS)),
+        );
     }
-    let Some(route) = handler.route(head.request.url().path()) else {
-        return Dispatch::Layer(match method {
+    let path = head.request.url().path();
+    let Some(index) = H::ROUTES.iter().position(|route| route.path == path) else {
+        let answer = match method {
             Some(Method::Get | Method::Head | Method::Options) => LayerAnswer::NotFound,
             _ => LayerAnswer::NotImplemented,
-        });
+        };
+        return (RouteLabel::Unmatched, Dispatch::Layer(answer));
     };
-    match method {
+    let route = &H::ROUTES[index];
+    let decision = match method {
         Some(method) if route.methods.contains(&method) => Dispatch::Handler(route.endpoint),
         method => Dispatch::Layer(allow(method, route.methods)),
-    }
+    };
+    (RouteLabel::Route(index), decision)
 }
 
 fn allow(method: Option<Method>, methods: &'static [Method]) -> LayerAnswer {
@@ -113,12 +121,13 @@ fn allow_value(allowed: &[Method]) -> String {
 pub type Answered = Result<Response, Box<dyn Any + Send>>;
 
 /// Runs the handler, catching a panic so that it costs the request, not the worker.
-pub fn call<H: Handler>(
-    handler: &H,
+pub fn call<'a, H: Handler>(
+    handler: &'a H,
     endpoint: H::Endpoint,
     request: Request,
-) -> impl Future<Output = Answered> + '_ {
-    AssertUnwindSafe(handler.respond(endpoint, request)).catch_unwind()
+    server: ServerState<'a>,
+) -> impl Future<Output = Answered> + 'a {
+    AssertUnwindSafe(handler.respond(endpoint, request, server)).catch_unwind()
 }
 
 /// The answer after a handler panicked: 500, and the connection closes.
@@ -147,8 +156,10 @@ pub fn persistence(head: &Head) -> Persistence {
         Framing::Length(n) => n <= MAX_SKIPPED_BODY && !head.expects_continue,
         Framing::Chunked => false,
     };
-    if head.wants_close || !body_skippable {
-        Persistence::Close
+    if head.wants_close {
+        Persistence::Close(CloseReason::ClientClosed)
+    } else if !body_skippable {
+        Persistence::Close(CloseReason::Error)
     } else if head.request.version() == Some(http_types::Version::Http1_0) {
         Persistence::KeepAliveHttp10
     } else {
@@ -166,14 +177,13 @@ mod tests {
     impl Handler for OneRoute {
         type Endpoint = ();
 
-        fn route(&self, path: &str) -> Option<Route<()>> {
-            (path == "/r").then_some(Route {
-                endpoint: (),
-                methods: &[Method::Get],
-            })
-        }
+        const ROUTES: &'static [Route<()>] = &[Route {
+            path: "/r",
+            endpoint: (),
+            methods: &[Method::Get],
+        }];
 
-        async fn respond(&self, _: (), _: Request) -> Response {
+        async fn respond(&self, _: (), _: Request, _: ServerState<'_>) -> Response {
             Response::new(StatusCode::Ok)
         }
     }
@@ -181,7 +191,7 @@ mod tests {
     /// The status the connection layer answers `head` with, or `None` for the handler.
     fn answer(head: &str) -> Option<(u16, Option<String>)> {
         let head = super::super::head::decode_head(head.as_bytes()).expect("decodes");
-        match dispatch(&OneRoute, &head) {
+        match dispatch::<OneRoute>(&head).1 {
             Dispatch::Handler(()) => None,
             Dispatch::Layer(answer) => {
                 let response = answer.response();

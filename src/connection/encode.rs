@@ -11,6 +11,7 @@ use smol::io::AsyncReadExt;
 
 use super::finish_in_memory;
 use super::request_id::RequestId;
+use crate::metrics::CloseReason;
 
 /// Whether the connection stays open after a response, and how it says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +20,8 @@ pub enum Persistence {
     KeepAlive,
     /// HTTP/1.0 keep-alive: `Connection: keep-alive`.
     KeepAliveHttp10,
-    /// `Connection: close`, then the close.
-    Close,
+    /// `Connection: close`, then the close, for this reason.
+    Close(CloseReason),
 }
 
 /// Appends the encoded response (head and, unless the request was HEAD, body) to
@@ -42,7 +43,7 @@ pub fn encode(
         Persistence::KeepAliveHttp10 => {
             response.insert_header(CONNECTION, "keep-alive");
         }
-        Persistence::Close => {
+        Persistence::Close(_) => {
             response.insert_header(CONNECTION, "close");
         }
     }
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn every_response_carries_its_request_id_in_its_head() {
         let body = json_response(StatusCode::NotFound, b"{}".to_vec());
-        let text = encoded(body, Method::Get, Persistence::Close);
+        let text = encoded(body, Method::Get, Persistence::Close(CloseReason::ClientClosed));
         assert!(text.contains("\r\nx-request-id: req-1\r\n\r\n{}"), "{text}");
         let text = encoded(Response::new(200), Method::Head, Persistence::KeepAlive);
         assert!(text.ends_with("\r\nx-request-id: req-1\r\n\r\n"), "{text}");
@@ -176,7 +177,7 @@ mod tests {
 
     #[test]
     fn persistence_sets_the_connection_header() {
-        let close = encoded(Response::new(200), Method::Get, Persistence::Close);
+        let close = encoded(Response::new(200), Method::Get, Persistence::Close(CloseReason::ClientClosed));
         assert!(close.contains("connection: close\r\n"), "{close}");
         let http10 = encoded(
             Response::new(200),

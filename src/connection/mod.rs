@@ -12,18 +12,23 @@
 //! - [`dispatch`]: who answers, and whether the connection stays open.
 //! - [`encode`]: responses into bytes; [`error`]: the connection layer's own answers.
 //! - [`io`]: reads and writes, and the write policy; [`transport`]: the streams.
-//! - [`access_log`]: one line per request.
+//! - [`exchange`]: one request's record, for the metrics and the [`access_log`];
+//!   [`forwarded`]: the client's address behind trusted proxies.
 
 mod access_log;
 mod dispatch;
 mod encode;
 mod error;
+mod exchange;
+mod forwarded;
 mod head;
 mod io;
 mod request_id;
 mod transport;
 
+pub use access_log::AccessLog;
 pub use error::HttpError;
+pub use forwarded::TrustedProxies;
 pub use head::{MAX_FIELD_LINE, MAX_HEADER_FIELDS};
 pub use transport::Transport;
 
@@ -39,11 +44,12 @@ use http_types::{Method, Response, StatusCode};
 use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 
-use crate::handler::Handler;
+use crate::handler::{Handler, ServerState};
+use crate::metrics::{CloseReason, Metrics};
 use crate::shutdown::Shutdown;
-use access_log::AccessLogEntry;
 use dispatch::{Dispatch, dispatch};
 use encode::{Persistence, encode};
+use exchange::Exchange;
 use head::{Head, HeadScanner, decode_head};
 use io::{ConnectionIo, Received};
 
@@ -70,21 +76,34 @@ pub struct Shared<H> {
     pub limits: Limits,
     /// Set when the server starts shutting down.
     pub shutdown: Shutdown,
+    /// What the server counts.
+    pub metrics: Metrics,
+    /// The access log's settings; `None` while access lines are off.
+    pub access_log: Option<AccessLog>,
 }
 
 /// Serves one connection until the client closes it, a timeout or an error ends it,
-/// or shutdown finds it idle. A panic inside is logged and ends only this connection.
-pub async fn serve<S: Transport, H: Handler>(stream: S, peer: SocketAddr, shared: Arc<Shared<H>>) {
+/// or shutdown finds it idle; returns why it ended. A panic inside is logged and ends
+/// only this connection.
+pub async fn serve<S: Transport, H: Handler>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared<H>>,
+) -> CloseReason {
     let mut connection = Connection {
         io: ConnectionIo::new(stream, peer, shared.limits.write_timeout),
         shared: &shared,
         served: 0,
     };
-    if let Err(panic) = AssertUnwindSafe(connection.run()).catch_unwind().await {
-        error!(
-            "{peer}: connection task panicked: {}",
-            dispatch::panic_message(panic.as_ref())
-        );
+    match AssertUnwindSafe(connection.run()).catch_unwind().await {
+        Ok(reason) => reason,
+        Err(panic) => {
+            error!(
+                "{peer}: connection task panicked: {}",
+                dispatch::panic_message(panic.as_ref())
+            );
+            CloseReason::Error
+        }
     }
 }
 
@@ -111,18 +130,35 @@ enum Next {
     /// Read the next request.
     KeepAlive,
     /// A response said `Connection: close`: close gracefully.
-    Close,
+    Close(CloseReason),
     /// Nothing more can be said: drop the connection.
-    Drop,
+    Drop(CloseReason),
+}
+
+/// Why no request head was read.
+enum NoHead {
+    /// The connection ended, or ends now, with nothing to answer.
+    Ended(CloseReason),
+    /// What arrived is answered with this error, then the connection closes.
+    Refused(HttpError),
+}
+
+impl From<HttpError> for NoHead {
+    fn from(error: HttpError) -> Self {
+        NoHead::Refused(error)
+    }
 }
 
 impl<S: Transport, H: Handler> Connection<'_, S, H> {
-    async fn run(&mut self) {
+    async fn run(&mut self) -> CloseReason {
         loop {
             match self.serve_one().await {
                 Next::KeepAlive => {}
-                Next::Close => return self.io.linger().await,
-                Next::Drop => return,
+                Next::Close(reason) => {
+                    self.io.linger().await;
+                    return reason;
+                }
+                Next::Drop(reason) => return reason,
             }
         }
     }
@@ -130,50 +166,49 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
     /// Reads one request and answers it.
     async fn serve_one(&mut self) -> Next {
         let (head, received) = match self.read_request().await {
-            Ok(Some(read)) => read,
-            Ok(None) => return Next::Drop,
-            Err(error) => return self.refuse(&error).await,
+            Ok(read) => read,
+            Err(NoHead::Ended(reason)) => return Next::Drop(reason),
+            Err(NoHead::Refused(error)) => return self.refuse(&error).await,
         };
         self.served += 1;
-        let decision = dispatch(&self.shared.handler, &head);
+        let shared = self.shared;
+        let (route, decision) = dispatch::<H>(&head);
         let asked = dispatch::persistence(&head);
-        // The entry takes the head's method and id; the handler gets its request.
-        let entry = AccessLogEntry::new(head.method, &head.request, head.request_id, received);
-        let method = head.request.method();
+        let (request, method) = (head.request, head.method);
+        let peer = self.io.peer();
+        let exchange = Exchange::new(&request, method, head.request_id, route, received, peer, shared);
+        let method = request.method();
         let (response, persistence) = match decision {
             Dispatch::Layer(answer) => (answer.response(), asked),
             Dispatch::Handler(endpoint) => {
-                let shared = self.shared;
-                let answer = pin!(dispatch::call(&shared.handler, endpoint, head.request));
-                match self.wait_for(answer, &entry).await {
+                let server = ServerState { metrics: &shared.metrics };
+                let answer = pin!(dispatch::call(&shared.handler, endpoint, request, server));
+                match self.wait_for(answer, &exchange).await {
                     Some(Ok(response)) => (response, asked),
-                    Some(Err(failed)) => (failed, Persistence::Close),
-                    None => return Next::Drop,
+                    Some(Err(failed)) => (failed, Persistence::Close(CloseReason::Error)),
+                    None => return Next::Drop(CloseReason::Error),
                 }
             }
         };
-        let persistence = if self.shared.shutdown.is_triggered() {
-            Persistence::Close
+        let persistence = if shared.shutdown.is_triggered() {
+            Persistence::Close(CloseReason::Shutdown)
         } else {
             persistence
         };
-        match self.send(response, method, persistence, &entry).await {
-            Next::KeepAlive if !self.skip_body(head.framing).await => Next::Drop,
+        match self.send(response, method, persistence, &exchange).await {
+            Next::KeepAlive if !self.skip_body(head.framing).await => Next::Drop(CloseReason::Error),
             next => next,
         }
     }
 
-    /// Reads a head and decodes it; returns it with the time it was complete, `None`
-    /// when the connection ended or idled out with nothing to answer, or the error to
-    /// answer with.
-    async fn read_request(&mut self) -> Result<Option<(Head, Instant)>, HttpError> {
-        let Some(len) = self.read_head().await? else {
-            return Ok(None);
-        };
+    /// Reads a head and decodes it; returns it with the time it was complete, or why
+    /// there is none.
+    async fn read_request(&mut self) -> Result<(Head, Instant), NoHead> {
+        let len = self.read_head().await?;
         let received = Instant::now();
         let decoded = decode_head(&self.io.input()[..len]);
         self.io.consume(len);
-        decoded.map(|head| Some((head, received)))
+        Ok((decoded?, received))
     }
 
     /// Waits for the handler's answer. Answers to earlier requests go out first if it
@@ -185,7 +220,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
     async fn wait_for(
         &mut self,
         mut answer: Pin<&mut impl Future<Output = dispatch::Answered>>,
-        entry: &AccessLogEntry,
+        exchange: &Exchange<'_>,
     ) -> Option<Result<Response, Response>> {
         let answered = match poll_once(answer.as_mut()).await {
             Some(answered) => answered,
@@ -194,9 +229,9 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         };
         Some(answered.map_err(|panic| {
             error!(
-                "{}: handler panicked on {}: {}",
+                "{}: handler panicked on request {}: {}",
                 self.io.peer(),
-                entry.request(),
+                exchange.request_id().as_str(),
                 dispatch::panic_message(panic.as_ref())
             );
             dispatch::handler_failed()
@@ -206,50 +241,62 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
     /// Answers a request that cannot be served, then closes.
     async fn refuse(&mut self, error: &HttpError) -> Next {
         debug!("{}: {} ({})", self.io.peer(), error.status, error.detail);
-        let entry = AccessLogEntry::unreadable();
-        self.send(error.response(), Method::Get, Persistence::Close, &entry)
+        let exchange = Exchange::unreadable(self.io.peer(), self.shared);
+        let reason = match error.status {
+            StatusCode::RequestTimeout => CloseReason::HeaderTimeout,
+            _ => CloseReason::Error,
+        };
+        let persistence = Persistence::Close(reason);
+        self.send(error.response(), Method::Get, persistence, &exchange)
             .await
     }
 
-    /// Encodes the response behind those not yet written, and logs it; the write
+    /// Encodes the response behind those not yet written, and records it; the write
     /// policy (`io`) decides when the bytes leave.
     async fn send(
         &mut self,
         response: Response,
         method: Method,
         persistence: Persistence,
-        entry: &AccessLogEntry,
+        exchange: &Exchange<'_>,
     ) -> Next {
         let status = response.status();
-        let id = entry.request_id();
+        let id = exchange.request_id();
+        let before = self.io.output().len();
         if let Err(error) = encode(response, method, persistence, id, self.io.output()) {
             error!(
                 "{}: cannot encode a {status} response: {error}",
                 self.io.peer()
             );
-            return Next::Drop;
+            return Next::Drop(CloseReason::Error);
         }
-        let closing = persistence == Persistence::Close;
-        let written = self.io.queued(closing).await;
-        entry.log(self.io.peer(), status);
+        let bytes = self.io.output().len() - before;
+        let closing = match persistence {
+            Persistence::Close(reason) => Some(reason),
+            _ => None,
+        };
+        let written = self.io.queued(closing.is_some()).await;
+        exchange.answered(self.io.peer(), status, bytes);
         match (written, closing) {
-            (Err(_), _) => Next::Drop,
-            (Ok(()), true) => Next::Close,
-            (Ok(()), false) => Next::KeepAlive,
+            (Err(error), _) if error.kind() == std::io::ErrorKind::TimedOut => {
+                Next::Drop(CloseReason::WriteTimeout)
+            }
+            (Err(_), _) => Next::Drop(CloseReason::Error),
+            (Ok(()), Some(reason)) => Next::Close(reason),
+            (Ok(()), None) => Next::KeepAlive,
         }
     }
 
-    /// Reads until the buffer holds a complete head; returns its length, `None` when
-    /// the connection ended or idled out with nothing to answer, or the error to
-    /// answer with.
-    async fn read_head(&mut self) -> Result<Option<usize>, HttpError> {
+    /// Reads until the buffer holds a complete head; returns its length, or why there
+    /// is none.
+    async fn read_head(&mut self) -> Result<usize, NoHead> {
         let limits = &self.shared.limits;
         let mut scanner = HeadScanner::new(limits.max_head_size);
         // The header timeout runs from the head's first byte.
         let mut deadline = None;
         loop {
             if let Some(len) = scanner.scan(self.io.input())? {
-                return Ok(Some(len));
+                return Ok(len);
             }
             if deadline.is_none() && !self.io.input().is_empty() {
                 deadline = Some(Instant::now() + limits.header_timeout);
@@ -264,22 +311,22 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                     self.io.receive(idle_deadline, shutdown).await
                 }
             };
-            match received {
-                Received::Data => {}
-                Received::Eof if self.io.input().is_empty() => return Ok(None),
+            let ended = match received {
+                Received::Data => continue,
+                Received::Eof if self.io.input().is_empty() => CloseReason::ClientClosed,
                 Received::Eof => {
-                    return Err(HttpError::bad_request(
-                        "the connection ended inside a request head",
-                    ));
+                    let error = "the connection ended inside a request head";
+                    return Err(HttpError::bad_request(error).into());
                 }
                 Received::TimedOut if deadline.is_some() => {
-                    return Err(HttpError::new(
-                        StatusCode::RequestTimeout,
-                        "the request head took too long to arrive",
-                    ));
+                    let error = "the request head took too long to arrive";
+                    return Err(HttpError::new(StatusCode::RequestTimeout, error).into());
                 }
-                Received::TimedOut | Received::ShutDown | Received::Failed => return Ok(None),
-            }
+                Received::TimedOut => CloseReason::IdleTimeout,
+                Received::ShutDown => CloseReason::Shutdown,
+                Received::Failed => CloseReason::Error,
+            };
+            return Err(NoHead::Ended(ended));
         }
     }
 

@@ -77,6 +77,7 @@ impl<H: Handler> Acceptor<'_, H> {
                     self.spawn_connection(stream, peer, permit);
                 }
                 Some(Err(error)) => {
+                    self.shared.metrics.accept_failed();
                     // Out of descriptors (EMFILE, ENFILE) or memory, or a connection
                     // reset before it was accepted: say so, pause, and retry.
                     warnings.warn(format_args!(
@@ -127,10 +128,12 @@ impl<H: Handler> Acceptor<'_, H> {
             _open: self.open.open(),
         };
         let shared = Arc::clone(self.shared);
+        shared.metrics.connection_opened();
         self.executor
             .spawn(async move {
                 let _held = held;
-                connection::serve(stream, peer, shared).await;
+                let reason = connection::serve(stream, peer, Arc::clone(&shared)).await;
+                shared.metrics.connection_closed(reason);
             })
             .detach();
     }

@@ -17,8 +17,9 @@ use smol::Executor;
 use smol::lock::Semaphore;
 
 use crate::config::Config;
-use crate::connection::Shared;
-use crate::handler::Handler;
+use crate::connection::{AccessLog, Shared};
+use crate::handler::{Handler, route_paths};
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use drain::OpenConnections;
 use listener::Acceptor;
@@ -37,6 +38,8 @@ pub fn run<H: Handler>(
         handler,
         limits: config.limits(),
         shutdown,
+        metrics: Metrics::new(&route_paths::<H>(), config.connection_limit()),
+        access_log: AccessLog::if_enabled(config.trusted_proxies.clone()),
     });
     let executor = Executor::new();
     let acceptor = Acceptor {

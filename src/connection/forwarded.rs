@@ -1,0 +1,141 @@
+//! The client's address behind trusted proxies, from `X-Forwarded-For` or
+//! `X-Real-IP`. Used for the access log only: nothing else trusts these headers.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+/// The proxies whose `X-Forwarded-For` and `X-Real-IP` are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Whether `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&address))
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The client of a request that arrived from `peer`: when `peer` is trusted, the
+    /// right-most address of `forwarded_for` (all its fields, in order) that is not
+    /// itself trusted, the left-most if all are, or `real_ip` when there is no
+    /// `X-Forwarded-For`; otherwise, or when those say nothing usable, `peer`.
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a str>,
+        real_ip: Option<&str>,
+    ) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = forwarded_for.flat_map(|field| field.split(',')).collect();
+        let mut leftmost = None;
+        for hop in hops.iter().rev() {
+            match hop.trim().parse::<IpAddr>().ok() {
+                // A hop that is not an address cannot be followed further.
+                None => return leftmost.unwrap_or(peer),
+                Some(hop) if !self.trusts(hop) => return hop,
+                Some(hop) => leftmost = Some(hop),
+            }
+        }
+        if !hops.is_empty() {
+            return leftmost.unwrap_or(peer);
+        }
+        real_ip
+            .and_then(|ip| ip.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// A comma-separated list of addresses (`10.0.0.1`, `::1`) and networks
+    /// (`10.0.0.0/8`, `fd00::/8`); empty for none.
+    fn from_str(list: &str) -> Result<Self, String> {
+        let entries = list.split(',').map(str::trim).filter(|entry| !entry.is_empty());
+        let nets = entries
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{entry:?} is neither an IP address nor a CIDR network"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TrustedProxies(nets))
+    }
+}
+
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, net) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn client(trusted: &str, peer: &str, xff: &[&str], real_ip: Option<&str>) -> IpAddr {
+        let trusted: TrustedProxies = trusted.parse().unwrap();
+        trusted.client(ip(peer), xff.iter().copied(), real_ip)
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_claims() {
+        assert_eq!(client("", "198.51.100.7", &["1.2.3.4"], Some("5.6.7.8")), ip("198.51.100.7"));
+        assert_eq!(client("10.0.0.0/8", "192.0.2.1", &["1.2.3.4"], None), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let trusted = "127.0.0.1,10.0.0.0/8";
+        // A client can put anything at the left; only what trusted proxies appended counts.
+        let xff = ["6.6.6.6, 203.0.113.9", "10.1.2.3"];
+        assert_eq!(client(trusted, "127.0.0.1", &xff, None), ip("203.0.113.9"));
+        assert_eq!(client(trusted, "127.0.0.1", &["10.0.0.2, 10.0.0.1"], None), ip("10.0.0.2"));
+        assert_eq!(client(trusted, "127.0.0.1", &["2001:db8::1"], None), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn x_real_ip_counts_only_without_x_forwarded_for() {
+        let trusted = "127.0.0.1";
+        assert_eq!(client(trusted, "127.0.0.1", &[], Some("203.0.113.9")), ip("203.0.113.9"));
+        assert_eq!(client(trusted, "127.0.0.1", &["192.0.2.5"], Some("203.0.113.9")), ip("192.0.2.5"));
+        assert_eq!(client(trusted, "127.0.0.1", &[], Some("not an address")), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn garbage_stops_the_walk() {
+        let trusted = "127.0.0.1,10.0.0.0/8";
+        assert_eq!(client(trusted, "127.0.0.1", &["garbage, 10.0.0.3"], None), ip("10.0.0.3"));
+        assert_eq!(client(trusted, "127.0.0.1", &["10.0.0.3, garbage"], None), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn the_list_parses_addresses_and_networks() {
+        let trusted: TrustedProxies = " 127.0.0.1, 10.0.0.0/8,::1 ".parse().unwrap();
+        assert_eq!(trusted.to_string(), "127.0.0.1/32,10.0.0.0/8,::1/128");
+        assert!(trusted.trusts(ip("10.200.0.1")) && !trusted.trusts(ip("11.0.0.1")));
+        assert!("".parse::<TrustedProxies>().unwrap().is_empty());
+        let error = "10.0.0.0/33".parse::<TrustedProxies>().unwrap_err();
+        assert!(error.contains("10.0.0.0/33"), "{error}");
+    }
+}

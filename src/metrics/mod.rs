@@ -1,0 +1,213 @@
+//! Prometheus metrics: what the server counts, and the text a scrape of `/metrics`
+//! reads, in the OpenMetrics format, encoded by the `prometheus-client` crate.
+//!
+//! - [`requests`]: per request, by method, route and status, and durations.
+//! - [`process`]: the standard `process_*` metrics, read from `/proc`.
+//! - here: connections, and the registry that puts everything together.
+//!
+//! Every handle is resolved when the server starts; recording bumps atomics.
+
+mod process;
+mod requests;
+
+pub use requests::{DURATION_BUCKETS, RouteLabel};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use http_types::{Method, StatusCode};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use process::ProcessCollector;
+use requests::RequestMetrics;
+
+/// The media type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Why a connection ended: the `reason` label of `smol_toy_connections_closed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed it, or asked for it to be closed after a response.
+    ClientClosed,
+    /// It sat idle between requests longer than the keep-alive timeout.
+    IdleTimeout,
+    /// A request head (or an unread body) took longer than the header timeout.
+    HeaderTimeout,
+    /// Writing a response took longer than the write timeout.
+    WriteTimeout,
+    /// A request could not be read or served, or the connection failed.
+    Error,
+    /// The server was shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 6] = [
+        CloseReason::ClientClosed,
+        CloseReason::IdleTimeout,
+        CloseReason::HeaderTimeout,
+        CloseReason::WriteTimeout,
+        CloseReason::Error,
+        CloseReason::Shutdown,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Error => "error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Everything the server counts, and the registry that renders it.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Arc<RequestMetrics>,
+    in_flight: Gauge,
+    connections_open: Gauge,
+    accepted: Counter,
+    /// Indexed by [`CloseReason`], in the order of [`CloseReason::ALL`].
+    closed: [Counter; 6],
+    accept_errors: Counter,
+}
+
+impl Metrics {
+    /// The metrics of a server whose application serves `route_paths` (the `route`
+    /// label values, in the order of its route table) and that keeps at most
+    /// `connection_limit` connections open.
+    pub fn new(route_paths: &[&'static str], connection_limit: usize) -> Self {
+        // `register` ends each help text with a period itself.
+        let mut registry = Registry::default();
+        let requests = Arc::new(RequestMetrics::new(route_paths));
+        registry.register_collector(Box::new(Arc::clone(&requests)));
+        let in_flight = Gauge::default();
+        registry.register(
+            "smol_toy_http_requests_in_flight",
+            "Requests read and not yet answered",
+            in_flight.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "smol_toy_connections_open",
+            "Connections open now",
+            connections_open.clone(),
+        );
+        let accepted = Counter::default();
+        registry.register(
+            "smol_toy_connections_accepted",
+            "Connections accepted",
+            accepted.clone(),
+        );
+        let closed_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        let closed = CloseReason::ALL.map(|reason| {
+            closed_family
+                .get_or_create(&[("reason", reason.label())])
+                .clone()
+        });
+        registry.register(
+            "smol_toy_connections_closed",
+            "Connections closed, by reason",
+            closed_family,
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "smol_toy_accept_errors",
+            "Failed accept calls (out of descriptors or memory, or a connection reset before it was accepted)",
+            accept_errors.clone(),
+        );
+        let limit = Gauge::<i64, AtomicI64>::default();
+        limit.set(i64::try_from(connection_limit).unwrap_or(i64::MAX));
+        registry.register(
+            "smol_toy_connection_limit",
+            "Most connections open at once; more wait in the listen backlog",
+            limit,
+        );
+        // A gauge rather than an OpenMetrics info, which the classic text format
+        // (and promtool) does not know.
+        let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        build
+            .get_or_create(&[("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+        registry.register("smol_toy_build_info", "The running version", build);
+        registry.register_collector(Box::new(ProcessCollector));
+        Metrics {
+            registry,
+            requests,
+            in_flight,
+            connections_open,
+            accepted,
+            closed,
+            accept_errors,
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format ([`CONTENT_TYPE`]).
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail; only a collector's own error could.
+        if let Err(error) = encode(&mut text, &self.registry) {
+            log::error!("cannot encode the metrics: {error}");
+        }
+        text
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Counts an answered request.
+    pub fn request_answered(
+        &self,
+        route: RouteLabel,
+        method: Option<Method>,
+        status: StatusCode,
+        duration: Duration,
+    ) {
+        self.requests.record(route, method, status, duration);
+    }
+
+    /// Counts an accepted connection as open.
+    pub fn connection_opened(&self) {
+        self.accepted.inc();
+        self.connections_open.inc();
+    }
+
+    /// Counts a connection as closed.
+    pub fn connection_closed(&self, reason: CloseReason) {
+        self.connections_open.dec();
+        self.closed[reason as usize].inc();
+    }
+
+    /// Counts a failed `accept`.
+    pub fn accept_failed(&self) {
+        self.accept_errors.inc();
+    }
+
+    /// Requests in flight now.
+    pub fn requests_in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+}
+
+/// A request in flight: counted until dropped, whether it was answered or not.
+#[must_use]
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
