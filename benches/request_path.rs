@@ -1,7 +1,7 @@
 //! The per-request path (read, parse, route, encode, write) over in-memory I/O, so
 //! that a regression shows without a network: `cargo bench --bench request_path`.
 //!
-//! Each benchmark serves one in-memory connection to its end with `serve_in_memory`,
+//! Each benchmark serves one in-memory connection to its end with `InMemoryServer`,
 //! the same code path a TCP connection takes, less the socket.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use smol_toy::Toy;
-use smol_toy::testing::{MemoryStream, default_limits, serve_in_memory};
+use smol_toy::testing::{InMemoryServer, MemoryStream, default_limits};
 
 /// The allocator the binary uses, so that the figures are the binary's.
 #[global_allocator]
@@ -37,14 +37,13 @@ const MISSING_HOST: &[u8] = b"GET /healthz HTTP/1.1\r\n\r\n";
 /// Serves `requests` copies of `request` on one connection and checks that each got
 /// a response, so that a broken path cannot benchmark fast.
 fn serve(bencher: Bencher, request: &[u8], requests: usize) {
-    let toy = Toy::new(Duration::ZERO);
+    let server = InMemoryServer::new(Toy::new(Duration::ZERO), default_limits());
     let input = request.repeat(requests);
-    let limits = default_limits();
     bencher
         .counter(ItemsCount::new(requests))
         .with_inputs(|| MemoryStream::new(input.clone(), []))
         .bench_local_values(|stream| {
-            let stream = serve_in_memory(toy.clone(), limits.clone(), black_box(stream));
+            let stream = server.serve(black_box(stream));
             assert_eq!(
                 stream
                     .output()

@@ -5,7 +5,8 @@
 # SIGTERM and a fresh process takes its port, every 8 s. Passes if wrk sees no
 # failed request (no non-2xx, no socket error) and every stopped instance exits 0,
 # and if nginx's request id reaches the instances (the answer carries nginx's
-# 32-hex-digit $request_id, not the one the client sent).
+# 32-hex-digit $request_id, not the one the client sent), and if nginx refuses
+# /metrics (403) while each instance serves it directly.
 source "$(dirname "$0")/lib.sh"
 seconds=${1:-40}
 need nginx nginx-light
@@ -31,6 +32,9 @@ request_id=$(curl -sf --max-time 3 -D - -o /dev/null -H "X-Request-Id: from-the-
     http://127.0.0.1:8080/healthz | tr -d '\r' |
     awk -F': ' 'tolower($1) == "x-request-id" {print $2}')
 echo "a request through nginx came back with X-Request-Id: ${request_id:-none}"
+metrics_public=$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/metrics)
+metrics_direct=$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:4601/metrics)
+echo "/metrics through nginx: $metrics_public; from an instance directly: $metrics_direct"
 
 wrk -t2 -c100 -d"${seconds}s" --latency --timeout 10s http://127.0.0.1:8080/toy >"$WORK/wrk.txt" &
 load=$!
@@ -67,7 +71,8 @@ echo "rolling restart: $restarts restarts in ${seconds} s; $requests requests th
     "${non2xx:-0} non-2xx, ${errors:-no socket errors}, p99 $p99;" \
     "nginx retried $retried upstream errors on the other instance"
 if [ "$restarts" -ge 2 ] && [ -z "$non2xx" ] && [ -z "$errors" ] && [ "$failed_exits" = 0 ] &&
-    [ "${requests:-0}" -gt 0 ] && [[ $request_id =~ ^[0-9a-f]{32}$ ]]; then
+    [ "${requests:-0}" -gt 0 ] && [[ $request_id =~ ^[0-9a-f]{32}$ ]] &&
+    [ "$metrics_public" = 403 ] && [ "$metrics_direct" = 200 ]; then
     echo "rolling-restart: PASS"
 else
     cat "$WORK/wrk.txt" >&2

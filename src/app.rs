@@ -116,7 +116,11 @@ mod tests {
         let mut response = respond(&Toy::new(Duration::ZERO), Endpoint::Metrics, "/metrics");
         assert_eq!(response.status(), StatusCode::Ok);
         let content_type = response.content_type().map(|mime| mime.to_string());
-        assert!(content_type.unwrap().starts_with("application/openmetrics-text"));
+        assert!(
+            content_type
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
         let body = smol::block_on(response.body_string()).unwrap();
         assert!(body.contains("\nsmol_toy_connection_limit 1\n"), "{body}");
         assert!(body.ends_with("# EOF\n"), "{body}");

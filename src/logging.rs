@@ -25,7 +25,12 @@ pub fn init(format: LogFormat) {
 /// Writes `record` as one line of JSON.
 pub fn write_json(out: &mut Formatter, record: &Record<'_>) -> io::Result<()> {
     let mut line = Vec::with_capacity(256);
-    write!(line, r#"{{"ts":"{}","level":"{}","target":"#, out.timestamp_millis(), record.level())?;
+    write!(
+        line,
+        r#"{{"ts":"{}","level":"{}","target":"#,
+        out.timestamp_millis(),
+        record.level()
+    )?;
     json_string(&mut line, record.target())?;
     let mut fields = JsonFields { line, count: 0 };
     record

@@ -121,23 +121,41 @@ impl Transport for MemoryStream {
     }
 }
 
-/// Serves one in-memory connection to its end on the current thread, and returns
-/// the stream with everything the server wrote.
+/// A server for in-memory connections. What connections share (the handler, the
+/// limits, the metrics) is built once, as a real server builds it once.
+pub struct InMemoryServer<H> {
+    shared: Arc<Shared<H>>,
+}
+
+impl<H: Handler> InMemoryServer<H> {
+    /// A server for `handler` with `limits`.
+    pub fn new(handler: H, limits: Limits) -> Self {
+        let shared = Arc::new(Shared {
+            handler,
+            limits,
+            shutdown: Shutdown::new(),
+            metrics: Metrics::new(&route_paths::<H>(), 1),
+            access_log: AccessLog::if_enabled(TrustedProxies::default()),
+        });
+        InMemoryServer { shared }
+    }
+
+    /// Serves one in-memory connection to its end on the current thread, and
+    /// returns the stream with everything the server wrote.
+    pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
+        let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        async_io::block_on(serve(&mut stream, peer, Arc::clone(&self.shared)));
+        stream
+    }
+}
+
+/// Serves one in-memory connection to its end on a server of its own.
 pub fn serve_in_memory<H: Handler>(
     handler: H,
     limits: Limits,
-    mut stream: MemoryStream,
+    stream: MemoryStream,
 ) -> MemoryStream {
-    let shared = Arc::new(Shared {
-        handler,
-        limits,
-        shutdown: Shutdown::new(),
-        metrics: Metrics::new(&route_paths::<H>(), 1),
-        access_log: AccessLog::if_enabled(TrustedProxies::default()),
-    });
-    let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    async_io::block_on(serve(&mut stream, peer, shared));
-    stream
+    InMemoryServer::new(handler, limits).serve(stream)
 }
 
 #[cfg(test)]

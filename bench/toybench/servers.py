@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ class Server:
     # One process, so its peak RSS is its VmHWM; otherwise RSS is sampled over the
     # process tree while the load runs.
     one_process: bool = False
+    # Where its stderr goes: a pipe read only if it fails to start, or (for a server
+    # that logs every request) a file, as a log collector would take it.
+    stderr_to_file: bool = False
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -45,6 +49,19 @@ def servers(venv):
         "smol-toy": Server(
             "smol-toy", 4601, [str(smol_toy), "--host", "127.0.0.1", "--port", "4601"],
             env={"RUST_LOG": "warn"}, executable=smol_toy, in_rounds=True, one_process=True),
+        # The same binary with its access log on, in text lines to a file: what the
+        # access log costs (bench/run.sh --servers smol-toy,smol-toy-access-log).
+        "smol-toy-access-log": Server(
+            "smol-toy-access-log", 4605,
+            [str(smol_toy), "--host", "127.0.0.1", "--port", "4605"],
+            env={"RUST_LOG": "info"}, in_rounds=True, one_process=True, stderr_to_file=True),
+        # Another build of smol-toy, for a before/after comparison in one run:
+        # SMOL_TOY_BASELINE=/path/to/old/smol-toy bench/run.sh --servers smol-toy,smol-toy-baseline,axum
+        "smol-toy-baseline": Server(
+            "smol-toy-baseline", 4606,
+            [os.environ.get("SMOL_TOY_BASELINE", "SMOL_TOY_BASELINE-is-not-set"),
+             "--host", "127.0.0.1", "--port", "4606"],
+            env={"RUST_LOG": "warn"}, in_rounds=True, one_process=True),
         "axum": Server(
             "axum", 4602, [str(axum), "4602", "1000"],
             executable=axum, in_rounds=True, one_process=True),
@@ -67,11 +84,14 @@ class Running:
         if port_in_use(server.port):
             raise RuntimeError(f"port {server.port} is in use: is an earlier run still going?")
         started = time.perf_counter()
+        stderr = subprocess.PIPE
+        if server.stderr_to_file:
+            stderr = tempfile.TemporaryFile(prefix=f"{server.name}-stderr-")
         self.process = subprocess.Popen(
             server.argv,
             env={**os.environ, **server.env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             start_new_session=True,
         )
         self.startup_ms = 1000 * (wait_for_first_response(server.port, self.process) - started)
@@ -113,7 +133,7 @@ def wait_for_first_response(port, process, timeout=20.0):
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited at start: {process.stderr.read().decode()}")
+            raise RuntimeError(f"server exited at start: {process.stderr.read().decode() if process.stderr else 'see its log'}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
                 conn.sendall(request)

@@ -31,11 +31,19 @@ impl AccessLog {
     /// What the line will say about `request`, which came from `peer`; read before
     /// the handler takes the request.
     pub fn describe(&self, request: &Request, peer: SocketAddr) -> LoggedRequest {
-        let header = |name| request.header(name).map(|values| values.iter().map(|value| value.as_str()));
+        let header = |name| {
+            request
+                .header(name)
+                .map(|values| values.iter().map(|value| value.as_str()))
+        };
         let forwarded_for = header("x-forwarded-for").into_iter().flatten();
-        let real_ip = request.header("x-real-ip").map(|values| values.last().as_str());
+        let real_ip = request
+            .header("x-real-ip")
+            .map(|values| values.last().as_str());
         LoggedRequest {
-            client: self.trusted_proxies.client(peer.ip(), forwarded_for, real_ip),
+            client: self
+                .trusted_proxies
+                .client(peer.ip(), forwarded_for, real_ip),
             path: request.url().path().into(),
             version: match request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",

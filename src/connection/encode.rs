@@ -137,7 +137,11 @@ mod tests {
     #[test]
     fn every_response_carries_its_request_id_in_its_head() {
         let body = json_response(StatusCode::NotFound, b"{}".to_vec());
-        let text = encoded(body, Method::Get, Persistence::Close(CloseReason::ClientClosed));
+        let text = encoded(
+            body,
+            Method::Get,
+            Persistence::Close(CloseReason::ClientClosed),
+        );
         assert!(text.contains("\r\nx-request-id: req-1\r\n\r\n{}"), "{text}");
         let text = encoded(Response::new(200), Method::Head, Persistence::KeepAlive);
         assert!(text.ends_with("\r\nx-request-id: req-1\r\n\r\n"), "{text}");
@@ -177,7 +181,11 @@ mod tests {
 
     #[test]
     fn persistence_sets_the_connection_header() {
-        let close = encoded(Response::new(200), Method::Get, Persistence::Close(CloseReason::ClientClosed));
+        let close = encoded(
+            Response::new(200),
+            Method::Get,
+            Persistence::Close(CloseReason::ClientClosed),
+        );
         assert!(close.contains("connection: close\r\n"), "{close}");
         let http10 = encoded(
             Response::new(200),

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use http_types::{Request, StatusCode};
 
-use super::access_log::{self, AccessLog, Answer, LoggedRequest};
 use super::Shared;
+use super::access_log::{self, AccessLog, Answer, LoggedRequest};
 use super::head::RequestMethod;
 use super::request_id::RequestId;
 use crate::metrics::{InFlight, Metrics, RouteLabel};
@@ -72,14 +72,21 @@ impl<'a> Exchange<'a> {
     pub fn answered(&self, peer: SocketAddr, status: StatusCode, bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
-        self.metrics.request_answered(self.route, method, status, duration);
+        self.metrics
+            .request_answered(self.route, method, status, duration);
         if let Some(logged) = &self.logged {
             let answer = Answer {
                 status: status.into(),
                 bytes,
                 duration,
             };
-            access_log::log(logged, self.method.as_ref(), &self.request_id, peer, &answer);
+            access_log::log(
+                logged,
+                self.method.as_ref(),
+                &self.request_id,
+                peer,
+                &answer,
+            );
         }
     }
 }

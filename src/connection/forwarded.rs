@@ -60,7 +60,10 @@ impl FromStr for TrustedProxies {
     /// A comma-separated list of addresses (`10.0.0.1`, `::1`) and networks
     /// (`10.0.0.0/8`, `fd00::/8`); empty for none.
     fn from_str(list: &str) -> Result<Self, String> {
-        let entries = list.split(',').map(str::trim).filter(|entry| !entry.is_empty());
+        let entries = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty());
         let nets = entries
             .map(|entry| {
                 entry
@@ -100,8 +103,14 @@ mod tests {
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
-        assert_eq!(client("", "198.51.100.7", &["1.2.3.4"], Some("5.6.7.8")), ip("198.51.100.7"));
-        assert_eq!(client("10.0.0.0/8", "192.0.2.1", &["1.2.3.4"], None), ip("192.0.2.1"));
+        assert_eq!(
+            client("", "198.51.100.7", &["1.2.3.4"], Some("5.6.7.8")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client("10.0.0.0/8", "192.0.2.1", &["1.2.3.4"], None),
+            ip("192.0.2.1")
+        );
     }
 
     #[test]
@@ -110,23 +119,44 @@ mod tests {
         // A client can put anything at the left; only what trusted proxies appended counts.
         let xff = ["6.6.6.6, 203.0.113.9", "10.1.2.3"];
         assert_eq!(client(trusted, "127.0.0.1", &xff, None), ip("203.0.113.9"));
-        assert_eq!(client(trusted, "127.0.0.1", &["10.0.0.2, 10.0.0.1"], None), ip("10.0.0.2"));
-        assert_eq!(client(trusted, "127.0.0.1", &["2001:db8::1"], None), ip("2001:db8::1"));
+        assert_eq!(
+            client(trusted, "127.0.0.1", &["10.0.0.2, 10.0.0.1"], None),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client(trusted, "127.0.0.1", &["2001:db8::1"], None),
+            ip("2001:db8::1")
+        );
     }
 
     #[test]
     fn x_real_ip_counts_only_without_x_forwarded_for() {
         let trusted = "127.0.0.1";
-        assert_eq!(client(trusted, "127.0.0.1", &[], Some("203.0.113.9")), ip("203.0.113.9"));
-        assert_eq!(client(trusted, "127.0.0.1", &["192.0.2.5"], Some("203.0.113.9")), ip("192.0.2.5"));
-        assert_eq!(client(trusted, "127.0.0.1", &[], Some("not an address")), ip("127.0.0.1"));
+        assert_eq!(
+            client(trusted, "127.0.0.1", &[], Some("203.0.113.9")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client(trusted, "127.0.0.1", &["192.0.2.5"], Some("203.0.113.9")),
+            ip("192.0.2.5")
+        );
+        assert_eq!(
+            client(trusted, "127.0.0.1", &[], Some("not an address")),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
     fn garbage_stops_the_walk() {
         let trusted = "127.0.0.1,10.0.0.0/8";
-        assert_eq!(client(trusted, "127.0.0.1", &["garbage, 10.0.0.3"], None), ip("10.0.0.3"));
-        assert_eq!(client(trusted, "127.0.0.1", &["10.0.0.3, garbage"], None), ip("127.0.0.1"));
+        assert_eq!(
+            client(trusted, "127.0.0.1", &["garbage, 10.0.0.3"], None),
+            ip("10.0.0.3")
+        );
+        assert_eq!(
+            client(trusted, "127.0.0.1", &["10.0.0.3, garbage"], None),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]

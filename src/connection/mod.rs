@@ -176,12 +176,22 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         let asked = dispatch::persistence(&head);
         let (request, method) = (head.request, head.method);
         let peer = self.io.peer();
-        let exchange = Exchange::new(&request, method, head.request_id, route, received, peer, shared);
+        let exchange = Exchange::new(
+            &request,
+            method,
+            head.request_id,
+            route,
+            received,
+            peer,
+            shared,
+        );
         let method = request.method();
         let (response, persistence) = match decision {
             Dispatch::Layer(answer) => (answer.response(), asked),
             Dispatch::Handler(endpoint) => {
-                let server = ServerState { metrics: &shared.metrics };
+                let server = ServerState {
+                    metrics: &shared.metrics,
+                };
                 let answer = pin!(dispatch::call(&shared.handler, endpoint, request, server));
                 match self.wait_for(answer, &exchange).await {
                     Some(Ok(response)) => (response, asked),
@@ -196,7 +206,9 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             persistence
         };
         match self.send(response, method, persistence, &exchange).await {
-            Next::KeepAlive if !self.skip_body(head.framing).await => Next::Drop(CloseReason::Error),
+            Next::KeepAlive if !self.skip_body(head.framing).await => {
+                Next::Drop(CloseReason::Error)
+            }
             next => next,
         }
     }

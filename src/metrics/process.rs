@@ -31,7 +31,10 @@ impl ProcessStat {
     /// Parses `/proc/self/stat` (proc(5)). The command name, in parentheses, may hold
     /// spaces and parentheses itself, so the fields are counted after the last `)`.
     fn parse(stat: &str) -> Option<ProcessStat> {
-        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .collect();
         // `fields[0]` is field 3 of proc(5), the state.
         let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
         let ticks = clock_ticks_per_second() as f64;
@@ -59,24 +62,58 @@ impl Collector for ProcessCollector {
             metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
         };
         if let Ok(entries) = fs::read_dir("/proc/self/fd") {
-            gauge("process_open_fds", "Number of open file descriptors.", None, entries.count() as i64)?;
+            gauge(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                None,
+                entries.count() as i64,
+            )?;
         }
         if let Some(limit) = getrlimit(Resource::Nofile).current {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            gauge("process_max_fds", "Maximum number of open file descriptors.", None, limit)?;
+            gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                None,
+                limit,
+            )?;
         }
-        let Some(stat) = fs::read_to_string("/proc/self/stat").ok().as_deref().and_then(ProcessStat::parse) else {
+        let Some(stat) = fs::read_to_string("/proc/self/stat")
+            .ok()
+            .as_deref()
+            .and_then(ProcessStat::parse)
+        else {
             return Ok(());
         };
         let bytes = Some(&Unit::Bytes);
-        gauge("process_virtual_memory", "Virtual memory size in bytes.", bytes, stat.virtual_bytes)?;
-        gauge("process_resident_memory", "Resident memory size in bytes.", bytes, stat.resident_bytes)?;
-        gauge("process_threads", "Number of OS threads in the process.", None, stat.threads)?;
+        gauge(
+            "process_virtual_memory",
+            "Virtual memory size in bytes.",
+            bytes,
+            stat.virtual_bytes,
+        )?;
+        gauge(
+            "process_resident_memory",
+            "Resident memory size in bytes.",
+            bytes,
+            stat.resident_bytes,
+        )?;
+        gauge(
+            "process_threads",
+            "Number of OS threads in the process.",
+            None,
+            stat.threads,
+        )?;
         if let Some(boot) = boot_time() {
             let start = ConstGauge::new(boot + stat.start_seconds);
             let help = "Start time of the process since unix epoch in seconds.";
             let unit = Some(&Unit::Seconds);
-            start.encode(encoder.encode_descriptor("process_start_time", help, unit, start.metric_type())?)?;
+            start.encode(encoder.encode_descriptor(
+                "process_start_time",
+                help,
+                unit,
+                start.metric_type(),
+            )?)?;
         }
         let cpu = ConstCounter::new(stat.cpu_seconds);
         let help = "Total user and system CPU time spent in seconds.";

@@ -30,19 +30,19 @@ const OTHER_METHOD: usize = METHODS.len();
 
 /// Every status http-types can express, in order: a response's status is one of them.
 const STATUSES: [u16; 59] = [
-    100, 101, 103, 200, 201, 202, 203, 204, 205, 206, 207, 226, 300, 301, 302, 303, 304, 307,
-    308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416,
-    417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505,
-    506, 507, 508, 510, 511,
+    100, 101, 103, 200, 201, 202, 203, 204, 205, 206, 207, 226, 300, 301, 302, 303, 304, 307, 308,
+    400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418,
+    421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508,
+    510, 511,
 ];
 
 /// The duration histogram's upper bounds, in seconds. Fine below a millisecond for
 /// the immediate answers, and fine around one second for `/toy`, so that a quantile
 /// of its one-second wait reads to within a few milliseconds.
 pub const DURATION_BUCKETS: [f64; 30] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.9,
-    0.99, 1.0, 1.001, 1.002, 1.003, 1.005, 1.0075, 1.01, 1.015, 1.02, 1.025, 1.05, 1.1, 1.25,
-    1.5, 2.5, 5.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.9, 0.99,
+    1.0, 1.001, 1.002, 1.003, 1.005, 1.0075, 1.01, 1.015, 1.02, 1.025, 1.05, 1.1, 1.25, 1.5, 2.5,
+    5.0,
 ];
 
 /// The `route` label of a request.
@@ -129,7 +129,8 @@ impl Collector for RequestMetrics {
         )?;
         let rows = self.routes.iter().flat_map(|route| {
             let methods = METHODS.iter().map(Method::as_ref).chain(["other"]);
-            methods.flat_map(move |method| STATUSES.iter().map(move |status| (route, method, status)))
+            methods
+                .flat_map(move |method| STATUSES.iter().map(move |status| (route, method, status)))
         });
         for ((route, method, status), count) in rows.zip(self.counts.iter()) {
             let count = count.load(Ordering::Relaxed);
@@ -175,7 +176,8 @@ struct DurationHistogram {
 impl DurationHistogram {
     fn new() -> Self {
         DurationHistogram {
-            bounds: DURATION_BUCKETS.map(|seconds| Duration::from_secs_f64(seconds).as_nanos() as u64),
+            bounds: DURATION_BUCKETS
+                .map(|seconds| Duration::from_secs_f64(seconds).as_nanos() as u64),
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_seconds: AtomicU64::new(0f64.to_bits()),
         }
@@ -200,7 +202,11 @@ impl DurationHistogram {
             .iter()
             .copied()
             .chain([f64::MAX])
-            .zip(self.counts.iter().map(|count| count.load(Ordering::Relaxed)))
+            .zip(
+                self.counts
+                    .iter()
+                    .map(|count| count.load(Ordering::Relaxed)),
+            )
             .collect();
         let count = buckets.iter().map(|(_, count)| count).sum();
         let sum = f64::from_bits(self.sum_seconds.load(Ordering::Relaxed));
@@ -224,11 +230,31 @@ mod tests {
     fn each_request_counts_once_under_its_labels() {
         let metrics = RequestMetrics::new(&["/a", "/b"]);
         let ms = Duration::from_millis;
-        metrics.record(RouteLabel::Route(1), Some(Method::Get), StatusCode::Ok, ms(1));
-        metrics.record(RouteLabel::Route(1), Some(Method::Get), StatusCode::Ok, ms(1));
-        metrics.record(RouteLabel::Unmatched, None, StatusCode::NotImplemented, ms(0));
+        metrics.record(
+            RouteLabel::Route(1),
+            Some(Method::Get),
+            StatusCode::Ok,
+            ms(1),
+        );
+        metrics.record(
+            RouteLabel::Route(1),
+            Some(Method::Get),
+            StatusCode::Ok,
+            ms(1),
+        );
+        metrics.record(
+            RouteLabel::Unmatched,
+            None,
+            StatusCode::NotImplemented,
+            ms(0),
+        );
         metrics.record(RouteLabel::Invalid, None, StatusCode::BadRequest, ms(0));
-        metrics.record(RouteLabel::Server, Some(Method::Options), StatusCode::Ok, ms(0));
+        metrics.record(
+            RouteLabel::Server,
+            Some(Method::Options),
+            StatusCode::Ok,
+            ms(0),
+        );
         let text = render(metrics);
         for line in [
             r#"smol_toy_http_requests_total{method="GET",route="/b",status="200"} 2"#,
@@ -247,7 +273,12 @@ mod tests {
         let metrics = RequestMetrics::new(&["/toy"]);
         for millis in [1_000, 1_000, 1_004, 1_040, 7_000] {
             let duration = Duration::from_millis(millis);
-            metrics.record(RouteLabel::Route(0), Some(Method::Get), StatusCode::Ok, duration);
+            metrics.record(
+                RouteLabel::Route(0),
+                Some(Method::Get),
+                StatusCode::Ok,
+                duration,
+            );
         }
         let text = render(metrics);
         for line in [
