@@ -14,7 +14,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    smol_toy::logging::init(config.log_format);
+    if let Err(error) = smol_toy::logging::init(config.log_format) {
+        eprintln!("smol-toy: cannot start logging: {error}");
+        return ExitCode::FAILURE;
+    }
 
     // Signal handlers first, so that a signal sent right after start is not lost.
     let shutdown = Shutdown::new();
@@ -42,7 +45,10 @@ fn main() -> ExitCode {
         config.thread_count(),
         config.connection_limit()
     );
-    match run(listener, &config, Toy::new(*config.delay), shutdown) {
+    let stopped = run(listener, &config, Toy::new(*config.delay), shutdown);
+    // Log lines still in the batch go out before the exit.
+    smol_toy::logging::flush();
+    match stopped {
         Ok(Stopped::Drained) => ExitCode::SUCCESS,
         Ok(Stopped::TimedOut { .. }) => ExitCode::FAILURE,
         Err(error) => {
