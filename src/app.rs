@@ -94,7 +94,7 @@ mod tests {
     }
 
     fn respond(toy: &Toy, endpoint: Endpoint, path: &str) -> Response {
-        let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1);
+        let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1);
         let server = ServerState { metrics: &metrics };
         smol::block_on(toy.respond(endpoint, get(path), server))
     }

@@ -30,7 +30,9 @@ pub fn init(format: LogFormat) -> Result<(), log::SetLoggerError> {
     let batch = Arc::new(Batch::default());
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    builder.target(env_logger::Target::Pipe(Box::new(BatchWriter(Arc::clone(&batch)))));
+    builder.target(env_logger::Target::Pipe(Box::new(BatchWriter(Arc::clone(
+        &batch,
+    )))));
     if format == LogFormat::Json {
         builder.format(write_json);
     }

@@ -74,7 +74,6 @@ impl CloseReason {
 pub struct Metrics {
     registry: Registry,
     requests: Arc<RequestMetrics>,
-    in_flight: Gauge,
     connections_open: Gauge,
     accepted: Counter,
     /// Indexed by [`CloseReason`], in the order of [`CloseReason::ALL`].
@@ -84,19 +83,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// The metrics of a server whose application serves `route_paths` (the `route`
-    /// label values, in the order of its route table) and that keeps at most
-    /// `connection_limit` connections open.
-    pub fn new(route_paths: &[&'static str], connection_limit: usize) -> Self {
+    /// label values, in the order of its route table), that keeps at most
+    /// `connection_limit` connections open, and that records from `threads` worker
+    /// threads.
+    pub fn new(route_paths: &[&'static str], connection_limit: usize, threads: usize) -> Self {
         // `register` ends each help text with a period itself.
         let mut registry = Registry::default();
-        let requests = Arc::new(RequestMetrics::new(route_paths));
+        let requests = Arc::new(RequestMetrics::new(route_paths, threads));
         registry.register_collector(Box::new(Arc::clone(&requests)));
-        let in_flight = Gauge::default();
-        registry.register(
-            "smol_toy_http_requests_in_flight",
-            "Requests read and not yet answered",
-            in_flight.clone(),
-        );
         let connections_open = Gauge::default();
         registry.register(
             "smol_toy_connections_open",
@@ -144,7 +138,6 @@ impl Metrics {
         Metrics {
             registry,
             requests,
-            in_flight,
             connections_open,
             accepted,
             closed,
@@ -164,8 +157,8 @@ impl Metrics {
 
     /// Counts a request as in flight until the returned guard is dropped.
     pub fn request_started(&self) -> InFlight<'_> {
-        self.in_flight.inc();
-        InFlight(&self.in_flight)
+        self.requests.started();
+        InFlight(&self.requests)
     }
 
     /// Counts an answered request.
@@ -195,19 +188,14 @@ impl Metrics {
     pub fn accept_failed(&self) {
         self.accept_errors.inc();
     }
-
-    /// Requests in flight now.
-    pub fn requests_in_flight(&self) -> i64 {
-        self.in_flight.get()
-    }
 }
 
 /// A request in flight: counted until dropped, whether it was answered or not.
 #[must_use]
-pub struct InFlight<'a>(&'a Gauge);
+pub struct InFlight<'a>(&'a RequestMetrics);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.dec();
+        self.0.finished();
     }
 }

@@ -1,17 +1,21 @@
-//! Request metrics: a counter per method, route and status, and a duration histogram
-//! per route, kept in fixed tables of atomics.
+//! Request metrics: a counter per method, route and status, a duration histogram per
+//! route, and the requests in flight, kept in fixed tables of atomics.
 //!
 //! Every series a request can touch has its atomic from the start, found by index:
 //! recording a request takes no lock, allocates nothing and hashes no label set.
-//! A scrape reads the tables and shows the series that have counted something.
+//! Each worker thread records into a shard of its own, so that two threads answering
+//! the same route do not pass one cache line back and forth; a scrape adds the shards
+//! up and shows the series that have counted something.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http_types::{Method, StatusCode};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
 /// The methods that are their own `method` label value; any other is `other`.
@@ -58,31 +62,87 @@ pub enum RouteLabel {
     Invalid,
 }
 
-/// The request counters and duration histograms.
+/// The request counters, duration histograms and in-flight counts.
 #[derive(Debug)]
 pub struct RequestMetrics {
     /// The `route` label values: the routes' paths, then `*`, `unmatched`, `invalid`.
     routes: Box<[&'static str]>,
+    shards: Box<[Shard]>,
+}
+
+/// What one thread records. Aligned so that two shards' own counters never share a
+/// cache line; the tables are allocations of their own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard {
     /// One counter per route, method and status, in that order.
     counts: Box<[AtomicU64]>,
     /// One histogram per route.
     durations: Box<[DurationHistogram]>,
+    /// Requests started and finished here (a request may finish on another thread).
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+/// The shard each thread uses: threads take the next one in turn as they first record.
+fn shard_index(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    let index = SHARD.with(|shard| {
+        shard.get().unwrap_or_else(|| {
+            let index = NEXT.fetch_add(1, Ordering::Relaxed);
+            shard.set(Some(index));
+            index
+        })
+    });
+    index % shards
 }
 
 impl RequestMetrics {
-    /// Tables for the application's routes, named by their paths.
-    pub fn new(route_paths: &[&'static str]) -> Self {
+    /// Tables for the application's routes, named by their paths, in `shards` shards
+    /// (one per worker thread).
+    pub fn new(route_paths: &[&'static str], shards: usize) -> Self {
         let routes: Box<[&'static str]> = route_paths
             .iter()
             .copied()
             .chain(["*", "unmatched", "invalid"])
             .collect();
         let cells = routes.len() * (METHODS.len() + 1) * STATUSES.len();
-        RequestMetrics {
+        let shard = || Shard {
             counts: (0..cells).map(|_| AtomicU64::new(0)).collect(),
             durations: routes.iter().map(|_| DurationHistogram::new()).collect(),
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+        };
+        RequestMetrics {
+            shards: (0..shards.max(1)).map(|_| shard()).collect(),
             routes,
         }
+    }
+
+    fn shard(&self) -> &Shard {
+        &self.shards[shard_index(self.shards.len())]
+    }
+
+    /// Counts a request as in flight until [`finished`](Self::finished).
+    pub fn started(&self) {
+        self.shard().started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request started earlier as no longer in flight.
+    pub fn finished(&self) {
+        self.shard().finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests started and not finished, over every shard.
+    fn in_flight(&self) -> i64 {
+        let (started, finished) = self.shards.iter().fold((0u64, 0u64), |(s, f), shard| {
+            let finished = f + shard.finished.load(Ordering::Relaxed);
+            (s + shard.started.load(Ordering::Relaxed), finished)
+        });
+        i64::try_from(started.saturating_sub(finished)).unwrap_or(i64::MAX)
     }
 
     /// Counts one answered request, and how long it took from its head's arrival
@@ -104,8 +164,9 @@ impl RequestMetrics {
             .or_else(|_| STATUSES.binary_search(&500))
             .unwrap_or(0);
         let cell = (route * (METHODS.len() + 1) + method) * STATUSES.len() + status;
-        self.counts[cell].fetch_add(1, Ordering::Relaxed);
-        self.durations[route].observe(duration);
+        let shard = self.shard();
+        shard.counts[cell].fetch_add(1, Ordering::Relaxed);
+        shard.durations[route].observe(duration);
     }
 
     fn route_index(&self, route: RouteLabel) -> usize {
@@ -121,6 +182,14 @@ impl RequestMetrics {
 
 impl Collector for RequestMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let in_flight = ConstGauge::new(self.in_flight());
+        in_flight.encode(encoder.encode_descriptor(
+            "smol_toy_http_requests_in_flight",
+            "Requests read and not yet answered.",
+            None,
+            in_flight.metric_type(),
+        )?)?;
+
         let mut counters = encoder.encode_descriptor(
             "smol_toy_http_requests",
             "HTTP requests answered, by method, route and status.",
@@ -132,8 +201,10 @@ impl Collector for RequestMetrics {
             methods
                 .flat_map(move |method| STATUSES.iter().map(move |status| (route, method, status)))
         });
-        for ((route, method, status), count) in rows.zip(self.counts.iter()) {
-            let count = count.load(Ordering::Relaxed);
+        for (cell, (route, method, status)) in rows.enumerate() {
+            let count: u64 = (self.shards.iter())
+                .map(|shard| shard.counts[cell].load(Ordering::Relaxed))
+                .sum();
             if count > 0 {
                 let labels = [("method", method), ("route", route)];
                 let labels = (labels, [("status", *status)]);
@@ -149,8 +220,9 @@ impl Collector for RequestMetrics {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        for (route, histogram) in self.routes.iter().zip(self.durations.iter()) {
-            let (sum, count, buckets) = histogram.snapshot();
+        for (index, route) in self.routes.iter().enumerate() {
+            let shards = self.shards.iter().map(|shard| &shard.durations[index]);
+            let (sum, count, buckets) = DurationHistogram::snapshot(shards);
             if count > 0 {
                 histograms
                     .encode_family(&[("route", *route)])?
@@ -195,21 +267,22 @@ impl DurationHistogram {
             });
     }
 
-    /// The sum, the count and the buckets' (upper bound, count) pairs, the last one
-    /// unbounded (`f64::MAX`, which the encoder writes as `+Inf`).
-    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
-            .iter()
-            .copied()
+    /// The sum, the count and the buckets' (upper bound, count) pairs of several
+    /// histograms together, the last bucket unbounded (`f64::MAX`, which the encoder
+    /// writes as `+Inf`).
+    fn snapshot<'a>(histograms: impl Iterator<Item = &'a Self>) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut buckets: Vec<(f64, u64)> = (DURATION_BUCKETS.iter().copied())
             .chain([f64::MAX])
-            .zip(
-                self.counts
-                    .iter()
-                    .map(|count| count.load(Ordering::Relaxed)),
-            )
+            .map(|bound| (bound, 0))
             .collect();
+        let mut sum = 0.0;
+        for histogram in histograms {
+            for ((_, total), count) in buckets.iter_mut().zip(histogram.counts.iter()) {
+                *total += count.load(Ordering::Relaxed);
+            }
+            sum += f64::from_bits(histogram.sum_seconds.load(Ordering::Relaxed));
+        }
         let count = buckets.iter().map(|(_, count)| count).sum();
-        let sum = f64::from_bits(self.sum_seconds.load(Ordering::Relaxed));
         (sum, count, buckets)
     }
 }
@@ -228,7 +301,7 @@ mod tests {
 
     #[test]
     fn each_request_counts_once_under_its_labels() {
-        let metrics = RequestMetrics::new(&["/a", "/b"]);
+        let metrics = RequestMetrics::new(&["/a", "/b"], 2);
         let ms = Duration::from_millis;
         metrics.record(
             RouteLabel::Route(1),
@@ -270,7 +343,7 @@ mod tests {
 
     #[test]
     fn durations_land_in_their_buckets() {
-        let metrics = RequestMetrics::new(&["/toy"]);
+        let metrics = RequestMetrics::new(&["/toy"], 2);
         for millis in [1_000, 1_000, 1_004, 1_040, 7_000] {
             let duration = Duration::from_millis(millis);
             metrics.record(

@@ -38,7 +38,11 @@ pub fn run<H: Handler>(
         handler,
         limits: config.limits(),
         shutdown,
-        metrics: Metrics::new(&route_paths::<H>(), config.connection_limit()),
+        metrics: Metrics::new(
+            &route_paths::<H>(),
+            config.connection_limit(),
+            config.thread_count(),
+        ),
         access_log: AccessLog::if_enabled(config.trusted_proxies.clone()),
     });
     let executor = Executor::new();
