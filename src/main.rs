@@ -45,6 +45,12 @@ fn main() -> ExitCode {
         config.thread_count(),
         config.connection_limit()
     );
+    if !config.trusted_proxies.is_empty() {
+        log::info!(
+            "access log: X-Forwarded-For and X-Real-IP believed from {}",
+            config.trusted_proxies
+        );
+    }
     let stopped = run(listener, &config, Toy::new(*config.delay), shutdown);
     // Log lines still in the batch go out before the exit.
     smol_toy::logging::flush();

@@ -55,6 +55,9 @@ fn bad_option_values_exit_2_with_a_message() {
     for args in [
         &["--port", "70000"][..],
         &["--delay", "soon"],
+        &["--log-format", "xml"],
+        &["--trusted-proxies", "10.0.0.0/33"],
+        &["--trusted-proxies", "proxy.example"],
         &["--threads", "0"],
         &["--host", "localhost:1"],
         &["--max-head-size", "10"],

@@ -31,19 +31,18 @@ impl AccessLog {
     /// What the line will say about `request`, which came from `peer`; read before
     /// the handler takes the request.
     pub fn describe(&self, request: &Request, peer: SocketAddr) -> LoggedRequest {
-        let header = |name| {
-            request
-                .header(name)
-                .map(|values| values.iter().map(|value| value.as_str()))
+        let values = |name| request.header(name).into_iter().flatten();
+        // The proxy headers are looked up only when the peer is a trusted proxy.
+        let client = if self.trusted_proxies.trusts(peer.ip()) {
+            let forwarded_for = values("x-forwarded-for").map(|value| value.as_str());
+            let real_ip = values("x-real-ip").last().map(|value| value.as_str());
+            self.trusted_proxies
+                .client(peer.ip(), forwarded_for, real_ip)
+        } else {
+            peer.ip()
         };
-        let forwarded_for = header("x-forwarded-for").into_iter().flatten();
-        let real_ip = request
-            .header("x-real-ip")
-            .map(|values| values.last().as_str());
         LoggedRequest {
-            client: self
-                .trusted_proxies
-                .client(peer.ip(), forwarded_for, real_ip),
+            client,
             path: request.url().path().into(),
             version: match request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",
