@@ -98,7 +98,7 @@ def write_report(results, meta):
         lines.append(
             f"| {name} | {footprint['startup_ms']:.1f} ms | "
             f"{footprint['idle_rss_kib'] / 1024:.1f} MiB | "
-            + (f"{size:,} bytes" if size else "– (Python)") + " |"
+            + (f"{size:,} bytes" if size else "–") + " |"
         )
     errors = [(name, s, f["error_kinds"]) for name, by in results.items()
               for s, f in by.items() if f.get("error_kinds")]

@@ -24,7 +24,8 @@ class Server:
     port: int
     argv: list
     env: dict = field(default_factory=dict)
-    # The executable whose stripped size the report gives (None for Python).
+    # The executable whose stripped size the report gives (None for Python, and for
+    # variants of the smol-toy binary).
     executable: Optional[Path] = None
     # Measured in every round, alternating with the other such servers; the others
     # (the Flask servers) run one round at the end.
