@@ -1,4 +1,5 @@
-//! The application: what smol-toy answers on `/toy`, `/healthz` and `/metrics`.
+//! The application: what smol-toy answers on `/toy`, `/healthz`, `/readyz` and
+//! `/metrics`.
 
 use std::time::Duration;
 
@@ -8,12 +9,14 @@ use http_types::{Method, Request, Response, StatusCode};
 use crate::handler::{Handler, Route, ServerState, json_response};
 use crate::metrics;
 
-/// The smol-toy service: `/toy`, `/healthz` and `/metrics`.
+/// The smol-toy service: `/toy`, `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone)]
 pub struct Toy {
     delay: Duration,
     toy_body: Vec<u8>,
     health_body: Vec<u8>,
+    ready_body: Vec<u8>,
+    draining_body: Vec<u8>,
 }
 
 /// The paths [`Toy`] serves.
@@ -21,8 +24,11 @@ pub struct Toy {
 pub enum Endpoint {
     /// `/toy`: waits, then answers `{"result":1}`.
     Toy,
-    /// `/healthz`: answers `{"status":"ok"}` at once.
+    /// `/healthz`: answers `{"status":"ok"}` at once while the process serves (liveness).
     Health,
+    /// `/readyz`: `{"status":"ready"}`, or 503 `{"status":"draining"}` once a shutdown
+    /// was asked for (readiness).
+    Ready,
     /// `/metrics`: the server's metrics, for Prometheus.
     Metrics,
 }
@@ -48,6 +54,10 @@ impl Toy {
                 .expect("a literal serializes"),
             health_body: serde_json::to_vec(&serde_json::json!({ "status": "ok" }))
                 .expect("a literal serializes"),
+            ready_body: serde_json::to_vec(&serde_json::json!({ "status": "ready" }))
+                .expect("a literal serializes"),
+            draining_body: serde_json::to_vec(&serde_json::json!({ "status": "draining" }))
+                .expect("a literal serializes"),
         }
     }
 }
@@ -58,6 +68,7 @@ impl Handler for Toy {
     const ROUTES: &'static [Route<Endpoint>] = &[
         read_only("/toy", Endpoint::Toy),
         read_only("/healthz", Endpoint::Health),
+        read_only("/readyz", Endpoint::Ready),
         read_only("/metrics", Endpoint::Metrics),
     ];
 
@@ -74,6 +85,10 @@ impl Handler for Toy {
                 json_response(StatusCode::Ok, self.toy_body.clone())
             }
             Endpoint::Health => json_response(StatusCode::Ok, self.health_body.clone()),
+            Endpoint::Ready if server.draining => {
+                json_response(StatusCode::ServiceUnavailable, self.draining_body.clone())
+            }
+            Endpoint::Ready => json_response(StatusCode::Ok, self.ready_body.clone()),
             Endpoint::Metrics => {
                 let mut response = Response::new(StatusCode::Ok);
                 response.set_body(server.metrics.render());
@@ -93,17 +108,40 @@ mod tests {
         Request::new(Method::Get, format!("http://localhost{path}").as_str())
     }
 
-    fn respond(toy: &Toy, endpoint: Endpoint, path: &str) -> Response {
+    fn respond_draining(toy: &Toy, endpoint: Endpoint, draining: bool) -> Response {
         let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1);
-        let server = ServerState { metrics: &metrics };
-        smol::block_on(toy.respond(endpoint, get(path), server))
+        let server = ServerState {
+            metrics: &metrics,
+            draining,
+        };
+        smol::block_on(toy.respond(endpoint, get("/toy"), server))
+    }
+
+    fn respond(toy: &Toy, endpoint: Endpoint) -> Response {
+        respond_draining(toy, endpoint, false)
+    }
+
+    #[test]
+    fn readiness_fails_while_draining() {
+        let toy = Toy::new(Duration::ZERO);
+        let mut ready = respond_draining(&toy, Endpoint::Ready, false);
+        assert_eq!(ready.status(), StatusCode::Ok);
+        let body = smol::block_on(ready.body_string()).unwrap();
+        assert_eq!(body, r#"{"status":"ready"}"#);
+        let mut draining = respond_draining(&toy, Endpoint::Ready, true);
+        assert_eq!(draining.status(), StatusCode::ServiceUnavailable);
+        let body = smol::block_on(draining.body_string()).unwrap();
+        assert_eq!(body, r#"{"status":"draining"}"#);
+        // Liveness does not change.
+        let health = respond_draining(&toy, Endpoint::Health, true);
+        assert_eq!(health.status(), StatusCode::Ok);
     }
 
     #[test]
     fn toy_waits_then_answers_result_1() {
         let toy = Toy::new(Duration::from_millis(50));
         let started = std::time::Instant::now();
-        let mut response = respond(&toy, Endpoint::Toy, "/toy");
+        let mut response = respond(&toy, Endpoint::Toy);
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert_eq!(response.status(), StatusCode::Ok);
         assert_eq!(response.content_type(), Some(mime::JSON));
@@ -113,7 +151,7 @@ mod tests {
 
     #[test]
     fn metrics_are_openmetrics_text() {
-        let mut response = respond(&Toy::new(Duration::ZERO), Endpoint::Metrics, "/metrics");
+        let mut response = respond(&Toy::new(Duration::ZERO), Endpoint::Metrics);
         assert_eq!(response.status(), StatusCode::Ok);
         let content_type = response.content_type().map(|mime| mime.to_string());
         assert!(

@@ -53,7 +53,12 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_DELAY", default_value_t = DEFAULT_DELAY.into())]
     pub delay: humantime::Duration,
 
-    /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
+    /// How long to keep accepting and serving after SIGINT or SIGTERM, with /readyz
+    /// failing and every response saying `Connection: close`, before the drain starts.
+    #[arg(long, env = "SMOL_TOY_SHUTDOWN_DELAY", default_value_t = Duration::ZERO.into())]
+    pub shutdown_delay: humantime::Duration,
+
+    /// How long in-flight requests may take to finish once the server stops accepting.
     #[arg(long, env = "SMOL_TOY_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT.into())]
     pub shutdown_timeout: humantime::Duration,
 
@@ -115,6 +120,7 @@ impl Default for Config {
             port: DEFAULT_PORT,
             threads: None,
             delay: DEFAULT_DELAY.into(),
+            shutdown_delay: Duration::ZERO.into(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT.into(),
             header_timeout: DEFAULT_HEADER_TIMEOUT.into(),
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT.into(),

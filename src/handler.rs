@@ -50,6 +50,8 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ServerState<'a> {
     /// The server's metrics, for an endpoint that shows them.
     pub metrics: &'a Metrics,
+    /// Whether the server is shutting down: a readiness check fails from then on.
+    pub draining: bool,
 }
 
 /// The paths of `H`'s routes, in order: the `route` label values of its metrics.

@@ -134,6 +134,7 @@ impl<H: Handler> InMemoryServer<H> {
             handler,
             limits,
             shutdown: Shutdown::new(),
+            stopping: Shutdown::new(),
             metrics: Metrics::new(&route_paths::<H>(), 1, 1),
             access_log: AccessLog::if_enabled(TrustedProxies::default()),
         });

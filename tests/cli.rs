@@ -31,6 +31,9 @@ fn help_lists_every_option_with_its_environment_variable() {
         ("--max-head-size", "SMOL_TOY_MAX_HEAD_SIZE"),
         ("--max-connections", "SMOL_TOY_MAX_CONNECTIONS"),
         ("--backlog", "SMOL_TOY_BACKLOG"),
+        ("--shutdown-delay", "SMOL_TOY_SHUTDOWN_DELAY"),
+        ("--log-format", "SMOL_TOY_LOG_FORMAT"),
+        ("--trusted-proxies", "SMOL_TOY_TRUSTED_PROXIES"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");

@@ -126,3 +126,34 @@ fn sequential_keep_alive_requests_do_not_stall() {
         "50 requests took {elapsed:?}"
     );
 }
+
+#[test]
+fn readyz_answers_ready_while_serving() {
+    let server = TestServer::start(test_config());
+    let response = server.client().get("/readyz");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.body_text(), r#"{"status":"ready"}"#);
+}
+
+#[test]
+fn no_answer_may_be_stored_by_a_cache() {
+    let server = TestServer::start(test_config());
+    let requests: [&[u8]; 8] = [
+        b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"DELETE /toy HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"OPTIONS /toy HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /toy HTTP/1.1\r\n\r\n",
+    ];
+    for request in requests {
+        let mut client = server.client();
+        client.send(request);
+        let response = client.response();
+        let cache_control = response.header("cache-control");
+        assert_eq!(cache_control, Some("no-store"), "{request:?}");
+    }
+}

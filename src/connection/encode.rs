@@ -1,5 +1,5 @@
 //! Responses into bytes: the `Connection` and `Date` headers, async-h1's `Encoder`,
-//! then `X-Request-Id`, into the connection's output buffer.
+//! then `Cache-Control` and `X-Request-Id`, into the connection's output buffer.
 
 use std::cell::RefCell;
 use std::io;
@@ -58,15 +58,18 @@ pub fn encode(
             ));
         }
     };
-    insert_request_id(out, body_len, request_id)
+    insert_fields(out, body_len, request_id)
 }
 
-/// Adds `X-Request-Id` as the last field of the head just encoded, which
-/// `body_len` bytes of body follow. Written here rather than through the response's
-/// header map, which cost 3,200 instructions per response (`bench/instructions.sh`):
-/// a name allocated and hashed, a value allocated, and the encoder's formatting. The
-/// id is visible ASCII, so it needs no escaping.
-fn insert_request_id(out: &mut Vec<u8>, body_len: Option<usize>, id: &RequestId) -> io::Result<()> {
+/// Adds `Cache-Control: no-store` and `X-Request-Id` as the last fields of the head
+/// just encoded, which `body_len` bytes of body follow.
+///
+/// No answer of this server may be stored by a cache: health and readiness change, and
+/// `/toy` stands for a computation. Both fields are written here rather than through
+/// the response's header map, which cost 3,200 instructions per field and response
+/// (`bench/instructions.sh`): a name allocated and hashed, a value allocated, and the
+/// encoder's formatting. The id is visible ASCII, so it needs no escaping.
+fn insert_fields(out: &mut Vec<u8>, body_len: Option<usize>, id: &RequestId) -> io::Result<()> {
     // Every body here is in memory with a known length, so the head ends
     // `body_len` bytes before the end.
     let head_end = body_len
@@ -76,7 +79,7 @@ fn insert_request_id(out: &mut Vec<u8>, body_len: Option<usize>, id: &RequestId)
     // Append the field, then rotate it into place before the empty line.
     let at = head_end - 2;
     let field_len = out.len();
-    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(b"cache-control: no-store\r\nx-request-id: ");
     out.extend_from_slice(id.as_str().as_bytes());
     out.extend_from_slice(b"\r\n");
     let field_len = out.len() - field_len;
@@ -143,6 +146,7 @@ mod tests {
             Persistence::Close(CloseReason::ClientClosed),
         );
         assert!(text.contains("\r\nx-request-id: req-1\r\n\r\n{}"), "{text}");
+        assert!(text.contains("\r\ncache-control: no-store\r\n"), "{text}");
         let text = encoded(Response::new(200), Method::Head, Persistence::KeepAlive);
         assert!(text.ends_with("\r\nx-request-id: req-1\r\n\r\n"), "{text}");
     }

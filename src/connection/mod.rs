@@ -74,8 +74,12 @@ pub struct Shared<H> {
     pub handler: H,
     /// Limits and timeouts.
     pub limits: Limits,
-    /// Set when the server starts shutting down.
+    /// Set when a shutdown is asked for (the first signal): from then on every
+    /// response says `Connection: close`.
     pub shutdown: Shutdown,
+    /// Set when the server stops accepting, after the shutdown delay: from then on
+    /// connections idle between requests close.
+    pub stopping: Shutdown,
     /// What the server counts.
     pub metrics: Metrics,
     /// The access log's settings; `None` while access lines are off.
@@ -191,6 +195,7 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             Dispatch::Handler(endpoint) => {
                 let server = ServerState {
                     metrics: &shared.metrics,
+                    draining: shared.shutdown.is_triggered(),
                 };
                 let answer = pin!(dispatch::call(&shared.handler, endpoint, request, server));
                 match self.wait_for(answer, &exchange).await {
@@ -319,8 +324,8 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                 // request yet gets to send it even during shutdown.
                 None => {
                     let idle_deadline = Instant::now() + limits.keep_alive_timeout;
-                    let shutdown = (self.served > 0).then_some(&self.shared.shutdown);
-                    self.io.receive(idle_deadline, shutdown).await
+                    let stopping = (self.served > 0).then_some(&self.shared.stopping);
+                    self.io.receive(idle_deadline, stopping).await
                 }
             };
             let ended = match received {

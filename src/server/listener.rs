@@ -51,10 +51,11 @@ pub struct Acceptor<'a, H> {
 }
 
 impl<H: Handler> Acceptor<'_, H> {
-    /// Accepts until the shutdown starts. At the connection cap, new connections
+    /// Accepts until the server stops accepting (the shutdown delay after a shutdown
+    /// was asked for). At the connection cap, new connections
     /// wait in the listen backlog; when `accept` fails, the loop pauses and retries.
     pub async fn accept_until_shutdown(&self, listener: &Async<TcpListener>) {
-        let shutdown = &self.shared.shutdown;
+        let shutdown = &self.shared.stopping;
         let mut warnings = AcceptWarnings::default();
         loop {
             let permit = match self.permits.try_acquire_arc() {

@@ -11,8 +11,10 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
-use async_io::Async;
+use async_io::{Async, Timer};
+use log::info;
 use smol::Executor;
 use smol::lock::Semaphore;
 
@@ -38,6 +40,7 @@ pub fn run<H: Handler>(
         handler,
         limits: config.limits(),
         shutdown,
+        stopping: Shutdown::new(),
         metrics: Metrics::new(
             &route_paths::<H>(),
             config.connection_limit(),
@@ -53,6 +56,10 @@ pub fn run<H: Handler>(
         connection_limit: config.connection_limit(),
         open: OpenConnections::new(),
     };
+    let delay = *config.shutdown_delay;
+    executor
+        .spawn(stop_accepting_after_delay(Arc::clone(&shared), delay))
+        .detach();
     let serve = async move {
         acceptor.accept_until_shutdown(&listener).await;
         acceptor.accept_backlog(&listener);
@@ -77,4 +84,21 @@ pub fn run<H: Handler>(
         workers_done.trigger();
         Ok(stopped)
     })
+}
+
+/// Once a shutdown is asked for, keeps the server accepting for `delay` (so that a
+/// load balancer that has seen `/readyz` fail moves clients elsewhere first), then
+/// stops it accepting.
+async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) {
+    shared.shutdown.triggered().await;
+    if !delay.is_zero() {
+        info!(
+            "shutdown delay: /readyz fails, every response says Connection: close; \
+             still accepting for {}",
+            humantime::format_duration(delay)
+        );
+        Timer::after(delay).await;
+        info!("shutdown delay over");
+    }
+    shared.stopping.trigger();
 }
