@@ -56,11 +56,13 @@ impl OpenConnections {
 
     /// Waits until every connection has closed, or `timeout` has passed.
     pub async fn drain(self, timeout: Duration) -> Stopped {
-        info!(
-            "shutting down: stopped accepting; waiting up to {} for {} open connection(s)",
+        let waiting = format!(
+            "waiting up to {} for {} open connection(s)",
             humantime::format_duration(timeout),
             self.count()
         );
+        info!("shutting down: stopped accepting; {waiting}");
+        super::notify::status(&format!("shutting down: {waiting}"));
         let OpenConnections { sender, receiver } = self;
         drop(sender);
         let deadline = Instant::now() + timeout;

@@ -3,6 +3,7 @@
 
 mod drain;
 mod listener;
+mod notify;
 
 pub use drain::Stopped;
 pub use listener::bind;
@@ -60,6 +61,15 @@ pub fn run<H: Handler>(
     executor
         .spawn(stop_accepting_after_delay(Arc::clone(&shared), delay))
         .detach();
+    if let Some(interval) = notify::watchdog_interval() {
+        executor.spawn(notify::keep_watchdog_fed(interval)).detach();
+    }
+    notify::ready(&format!(
+        "serving on {}, {} thread(s), up to {} connections",
+        describe(&listener),
+        config.thread_count(),
+        config.connection_limit()
+    ));
     let serve = async move {
         acceptor.accept_until_shutdown(&listener).await;
         acceptor.accept_backlog(&listener);
@@ -92,13 +102,25 @@ pub fn run<H: Handler>(
 async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) {
     shared.shutdown.triggered().await;
     if !delay.is_zero() {
+        let shown = humantime::format_duration(delay);
+        notify::stopping(&format!(
+            "shutting down: still serving for {shown}, then draining"
+        ));
         info!(
             "shutdown delay: /readyz fails, every response says Connection: close; \
-             still accepting for {}",
-            humantime::format_duration(delay)
+             still accepting for {shown}"
         );
         Timer::after(delay).await;
         info!("shutdown delay over");
     }
+    notify::stopping("shutting down: draining open connections");
     shared.stopping.trigger();
+}
+
+/// The listening address, for the status line.
+fn describe(listener: &Async<TcpListener>) -> String {
+    match listener.get_ref().local_addr() {
+        Ok(addr) => addr.to_string(),
+        Err(_) => "a socket".to_owned(),
+    }
 }

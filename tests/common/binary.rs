@@ -10,6 +10,17 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_smol-toy");
 pub fn smol_toy(args: &[&str]) -> Command {
     let mut command = Command::new(BINARY);
     command.args(args).env_remove("RUST_LOG");
+    // What systemd would pass: a test sets these itself, or the binary runs without.
+    for name in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ] {
+        command.env_remove(name);
+    }
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SMOL_TOY_")) {
         command.env_remove(name);
     }
