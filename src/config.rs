@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -93,6 +94,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
     pub backlog: u32,
 
+    /// Listen on this Unix domain socket instead of --host and --port.
+    #[arg(long, env = "SMOL_TOY_UNIX_SOCKET")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Permissions of the --unix-socket file, in octal.
+    #[arg(long, env = "SMOL_TOY_UNIX_SOCKET_MODE", default_value = "660", value_parser = octal_mode)]
+    pub unix_socket_mode: u32,
+
     /// Log format: `text` lines, or one JSON object per line.
     #[arg(long, env = "SMOL_TOY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -128,6 +137,8 @@ impl Default for Config {
             max_head_size: DEFAULT_MAX_HEAD_SIZE,
             max_connections: None,
             backlog: DEFAULT_BACKLOG,
+            unix_socket: None,
+            unix_socket_mode: 0o660,
             log_format: LogFormat::Text,
             trusted_proxies: TrustedProxies::default(),
         }
@@ -191,6 +202,14 @@ fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
         return Err("must be longer than 0".to_string());
     }
     Ok(duration)
+}
+
+/// A file mode in octal, such as `660`.
+fn octal_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err("expected permissions in octal, 000 to 777, such as 660".to_owned()),
+    }
 }
 
 #[cfg(test)]

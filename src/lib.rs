@@ -31,5 +31,5 @@ pub mod testing;
 pub use app::Toy;
 pub use config::Config;
 pub use handler::{Handler, Route, ServerState};
-pub use server::{Stopped, bind, run};
+pub use server::{Listener, Listeners, Listening, Stopped, bind, listen, run};
 pub use shutdown::Shutdown;

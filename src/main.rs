@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use smol_toy::{Config, Shutdown, Stopped, Toy, bind, run, signals};
+use smol_toy::{Config, Listeners, Shutdown, Stopped, Toy, listen, run, signals};
 
 /// mimalloc: every request allocates a few dozen small objects (in async-h1 and
 /// http-types), often freed on another worker thread than allocated them.
@@ -26,17 +26,18 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let addr = config.listen_addr();
-    let listener = match bind(addr, config.backlog) {
-        Ok(listener) => listener,
+    let Listeners {
+        listening,
+        socket_file,
+    } = match listen(&config) {
+        Ok(listeners) => listeners,
         Err(error) => {
-            eprintln!("smol-toy: cannot listen on {addr}: {error}");
+            eprintln!("smol-toy: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match listener.local_addr() {
-        Ok(local) => println!("listening on http://{local}"),
-        Err(error) => eprintln!("smol-toy: cannot read the listening address: {error}"),
+    for listening in &listening {
+        println!("listening on {}", listening.listener);
     }
 
     log::info!(
@@ -51,8 +52,9 @@ fn main() -> ExitCode {
             config.trusted_proxies
         );
     }
-    let stopped = run(listener, &config, Toy::new(*config.delay), shutdown);
-    // Log lines still in the batch go out before the exit.
+    let stopped = run(listening, &config, Toy::new(*config.delay), shutdown);
+    // The Unix socket file goes, and log lines still in the batch go out, before the exit.
+    drop(socket_file);
     smol_toy::logging::flush();
     match stopped {
         Ok(Stopped::Drained) => ExitCode::SUCCESS,

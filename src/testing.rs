@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use smol::io::AsyncWrite;
 
 use crate::config::Config;
-use crate::connection::{AccessLog, Limits, Shared, Transport, TrustedProxies, serve};
+use crate::connection::{AccessLog, Limits, Peer, Shared, Transport, TrustedProxies, serve};
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -144,7 +144,7 @@ impl<H: Handler> InMemoryServer<H> {
     /// Serves one in-memory connection to its end on the current thread, and
     /// returns the stream with everything the server wrote.
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
-        let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(serve(&mut stream, peer, Arc::clone(&self.shared)));
         stream
     }

@@ -47,7 +47,10 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     let first = receive_until(&socket, "READY=1", Duration::from_secs(5));
     let ready = first.last().expect("a notification");
     assert!(ready.contains("READY=1\n"), "{first:?}");
-    assert!(ready.contains("STATUS=serving on 127.0.0.1:"), "{ready}");
+    assert!(
+        ready.contains("STATUS=serving on http://127.0.0.1:"),
+        "{ready}"
+    );
     // The watchdog is pinged every 200 ms: several within a second.
     let pings = receive_until(&socket, "never sent", Duration::from_secs(1));
     let watchdog = pings

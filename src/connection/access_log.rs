@@ -2,7 +2,8 @@
 //! target. Its text is the message; its fields are also attached as key-values, which
 //! the JSON log format writes as the object's fields.
 
-use std::net::{IpAddr, SocketAddr};
+use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use http_types::{Request, Version};
@@ -11,6 +12,7 @@ use log::{Level, info, log_enabled};
 use super::forwarded::TrustedProxies;
 use super::head::RequestMethod;
 use super::request_id::RequestId;
+use super::transport::Peer;
 
 /// The log target of access lines.
 pub const TARGET: &str = "smol_toy::access";
@@ -30,14 +32,13 @@ impl AccessLog {
 
     /// What the line will say about `request`, which came from `peer`; read before
     /// the handler takes the request.
-    pub fn describe(&self, request: &Request, peer: SocketAddr) -> LoggedRequest {
+    pub fn describe(&self, request: &Request, peer: Peer) -> LoggedRequest {
         let values = |name| request.header(name).into_iter().flatten();
         // The proxy headers are looked up only when the peer is a trusted proxy.
-        let client = if self.trusted_proxies.trusts(peer.ip()) {
+        let client = if self.trusted_proxies.trusts(peer) {
             let forwarded_for = values("x-forwarded-for").map(|value| value.as_str());
             let real_ip = values("x-real-ip").last().map(|value| value.as_str());
-            self.trusted_proxies
-                .client(peer.ip(), forwarded_for, real_ip)
+            self.trusted_proxies.client(peer, forwarded_for, real_ip)
         } else {
             peer.ip()
         };
@@ -55,7 +56,7 @@ impl AccessLog {
     }
 
     /// What the line says about a request that could not be read.
-    pub fn unreadable(peer: SocketAddr) -> LoggedRequest {
+    pub fn unreadable(peer: Peer) -> LoggedRequest {
         LoggedRequest {
             client: peer.ip(),
             path: "-".into(),
@@ -68,7 +69,8 @@ impl AccessLog {
 /// What an access line says about a request besides its method and id.
 #[derive(Debug)]
 pub struct LoggedRequest {
-    client: IpAddr,
+    /// `None` for a client on a Unix socket.
+    client: Option<IpAddr>,
     path: Box<str>,
     version: &'static str,
     user_agent: Option<Box<str>>,
@@ -90,7 +92,7 @@ pub fn log(
     request: &LoggedRequest,
     method: Option<&RequestMethod>,
     request_id: &RequestId,
-    peer: SocketAddr,
+    peer: Peer,
     answer: &Answer,
 ) {
     let method: &dyn std::fmt::Display = match method {
@@ -101,7 +103,7 @@ pub fn log(
     let user_agent = request.user_agent.as_deref();
     info!(
         target: TARGET,
-        client:% = request.client,
+        client:% = Client(request.client),
         peer:% = peer,
         method:% = method,
         path = &*request.path,
@@ -112,7 +114,7 @@ pub fn log(
         request_id = request_id.as_str(),
         user_agent = user_agent;
         "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"",
-        request.client,
+        Client(request.client),
         peer,
         method,
         request.path.escape_debug(),
@@ -123,4 +125,16 @@ pub fn log(
         request_id.as_str(),
         user_agent.unwrap_or("-").escape_debug()
     );
+}
+
+/// The client as the line shows it: its address, or `unix`.
+struct Client(Option<IpAddr>);
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unix"),
+        }
+    }
 }

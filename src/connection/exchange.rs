@@ -1,7 +1,6 @@
 //! One request, from its head's arrival to its response: what the metrics and the
 //! access log record about it.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use http_types::{Request, StatusCode};
@@ -10,6 +9,7 @@ use super::Shared;
 use super::access_log::{self, AccessLog, Answer, LoggedRequest};
 use super::head::RequestMethod;
 use super::request_id::RequestId;
+use super::transport::Peer;
 use crate::metrics::{InFlight, Metrics, RouteLabel};
 
 /// A request being answered. It counts as in flight until dropped.
@@ -34,7 +34,7 @@ impl<'a> Exchange<'a> {
         request_id: RequestId,
         route: RouteLabel,
         received: Instant,
-        peer: SocketAddr,
+        peer: Peer,
         shared: &'a Shared<H>,
     ) -> Self {
         let metrics = &shared.metrics;
@@ -50,7 +50,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// A request from `peer` that could not be read.
-    pub fn unreadable<H>(peer: SocketAddr, shared: &'a Shared<H>) -> Self {
+    pub fn unreadable<H>(peer: Peer, shared: &'a Shared<H>) -> Self {
         let metrics = &shared.metrics;
         Exchange {
             logged: (shared.access_log.as_ref()).map(|_| AccessLog::unreadable(peer)),
@@ -69,7 +69,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// Records the response, of `bytes` bytes, as handed to the connection now.
-    pub fn answered(&self, peer: SocketAddr, status: StatusCode, bytes: usize) {
+    pub fn answered(&self, peer: Peer, status: StatusCode, bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
         self.metrics

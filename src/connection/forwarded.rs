@@ -7,84 +7,98 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-/// The proxies whose `X-Forwarded-For` and `X-Real-IP` are believed.
+use super::transport::Peer;
+
+/// The proxies whose `X-Forwarded-For` and `X-Real-IP` are believed: addresses and
+/// networks, and, with `unix`, every peer on a Unix socket (a process on this host).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    unix: bool,
+}
 
 impl TrustedProxies {
-    /// Whether `address` is one of the trusted proxies.
-    pub fn trusts(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&address))
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn trusts(&self, peer: Peer) -> bool {
+        match peer.ip() {
+            Some(ip) => self.trusts_ip(ip),
+            None => self.unix,
+        }
+    }
+
+    fn trusts_ip(&self, ip: IpAddr) -> bool {
+        self.networks.iter().any(|net| net.contains(&ip))
     }
 
     /// Whether no proxy is trusted.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.networks.is_empty() && !self.unix
     }
 
     /// The client of a request that arrived from `peer`: when `peer` is trusted, the
     /// right-most address of `forwarded_for` (all its fields, in order) that is not
     /// itself trusted, the left-most if all are, or `real_ip` when there is no
-    /// `X-Forwarded-For`; otherwise, or when those say nothing usable, `peer`.
+    /// `X-Forwarded-For`; otherwise, or when those say nothing usable, `peer`'s
+    /// address (`None` for a Unix socket).
     pub fn client<'a>(
         &self,
-        peer: IpAddr,
+        peer: Peer,
         forwarded_for: impl Iterator<Item = &'a str>,
         real_ip: Option<&str>,
-    ) -> IpAddr {
+    ) -> Option<IpAddr> {
         if !self.trusts(peer) {
-            return peer;
+            return peer.ip();
         }
         let hops: Vec<&str> = forwarded_for.flat_map(|field| field.split(',')).collect();
         let mut leftmost = None;
         for hop in hops.iter().rev() {
             match hop.trim().parse::<IpAddr>().ok() {
                 // A hop that is not an address cannot be followed further.
-                None => return leftmost.unwrap_or(peer),
-                Some(hop) if !self.trusts(hop) => return hop,
+                None => return leftmost.or(peer.ip()),
+                Some(hop) if !self.trusts_ip(hop) => return Some(hop),
                 Some(hop) => leftmost = Some(hop),
             }
         }
         if !hops.is_empty() {
-            return leftmost.unwrap_or(peer);
+            return leftmost.or(peer.ip());
         }
-        real_ip
-            .and_then(|ip| ip.trim().parse().ok())
-            .unwrap_or(peer)
+        real_ip.and_then(|ip| ip.trim().parse().ok()).or(peer.ip())
     }
 }
 
 impl FromStr for TrustedProxies {
     type Err = String;
 
-    /// A comma-separated list of addresses (`10.0.0.1`, `::1`) and networks
-    /// (`10.0.0.0/8`, `fd00::/8`); empty for none.
+    /// A comma-separated list of addresses (`10.0.0.1`, `::1`), networks
+    /// (`10.0.0.0/8`, `fd00::/8`) and `unix`; empty for none.
     fn from_str(list: &str) -> Result<Self, String> {
-        let entries = list
+        let mut trusted = TrustedProxies::default();
+        for entry in list
             .split(',')
             .map(str::trim)
-            .filter(|entry| !entry.is_empty());
-        let nets = entries
-            .map(|entry| {
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{entry:?} is neither an IP address nor a CIDR network"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(TrustedProxies(nets))
+            .filter(|entry| !entry.is_empty())
+        {
+            if entry == "unix" {
+                trusted.unix = true;
+                continue;
+            }
+            let network = (entry.parse::<IpNet>())
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{entry:?} is neither an IP address, a CIDR network nor `unix`")
+                })?;
+            trusted.networks.push(network);
+        }
+        Ok(trusted)
     }
 }
 
 impl fmt::Display for TrustedProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, net) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{net}")?;
-        }
-        Ok(())
+        let networks = self.networks.iter().map(ToString::to_string);
+        let unix = self.unix.then(|| "unix".to_owned());
+        let entries: Vec<String> = networks.chain(unix).collect();
+        f.write_str(&entries.join(","))
     }
 }
 
@@ -98,7 +112,8 @@ mod tests {
 
     fn client(trusted: &str, peer: &str, xff: &[&str], real_ip: Option<&str>) -> IpAddr {
         let trusted: TrustedProxies = trusted.parse().unwrap();
-        trusted.client(ip(peer), xff.iter().copied(), real_ip)
+        let peer = Peer::Tcp(std::net::SocketAddr::new(ip(peer), 4000));
+        trusted.client(peer, xff.iter().copied(), real_ip).unwrap()
     }
 
     #[test]
@@ -163,9 +178,25 @@ mod tests {
     fn the_list_parses_addresses_and_networks() {
         let trusted: TrustedProxies = " 127.0.0.1, 10.0.0.0/8,::1 ".parse().unwrap();
         assert_eq!(trusted.to_string(), "127.0.0.1/32,10.0.0.0/8,::1/128");
-        assert!(trusted.trusts(ip("10.200.0.1")) && !trusted.trusts(ip("11.0.0.1")));
+        assert!(trusted.trusts_ip(ip("10.200.0.1")) && !trusted.trusts_ip(ip("11.0.0.1")));
+        assert!(!trusted.trusts(Peer::Unix));
         assert!("".parse::<TrustedProxies>().unwrap().is_empty());
         let error = "10.0.0.0/33".parse::<TrustedProxies>().unwrap_err();
         assert!(error.contains("10.0.0.0/33"), "{error}");
+    }
+
+    #[test]
+    fn unix_trusts_local_processes_on_a_unix_socket() {
+        let xff = ["203.0.113.9"];
+        let untrusted = TrustedProxies::default();
+        assert_eq!(
+            untrusted.client(Peer::Unix, xff.iter().copied(), None),
+            None
+        );
+        let trusted: TrustedProxies = "unix".parse().unwrap();
+        let client = trusted.client(Peer::Unix, xff.iter().copied(), None);
+        assert_eq!(client, Some(ip("203.0.113.9")));
+        assert_eq!(trusted.client(Peer::Unix, [].into_iter(), None), None);
+        assert_eq!(trusted.to_string(), "unix");
     }
 }

@@ -10,13 +10,13 @@
 //! never waits behind a later request's handler.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::debug;
 use smol::io::AsyncWriteExt;
 
 use super::Transport;
+use super::transport::Peer;
 use crate::shutdown::{Shutdown, with_deadline};
 
 /// Bytes asked of the socket per read.
@@ -48,7 +48,7 @@ pub enum Received {
 /// The stream and its buffers.
 pub struct ConnectionIo<S> {
     stream: S,
-    peer: SocketAddr,
+    peer: Peer,
     /// Bytes read and not yet consumed: the current head, and what was pipelined after it.
     input: Vec<u8>,
     /// Encoded responses not yet written, reused from one request to the next.
@@ -58,7 +58,7 @@ pub struct ConnectionIo<S> {
 
 impl<S: Transport> ConnectionIo<S> {
     /// Empty buffers over `stream`; `peer` names the client in debug logs.
-    pub fn new(stream: S, peer: SocketAddr, write_timeout: Duration) -> Self {
+    pub fn new(stream: S, peer: Peer, write_timeout: Duration) -> Self {
         ConnectionIo {
             stream,
             peer,
@@ -69,7 +69,7 @@ impl<S: Transport> ConnectionIo<S> {
     }
 
     /// The client's address.
-    pub fn peer(&self) -> SocketAddr {
+    pub fn peer(&self) -> Peer {
         self.peer
     }
 

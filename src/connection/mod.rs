@@ -30,10 +30,9 @@ pub use access_log::AccessLog;
 pub use error::HttpError;
 pub use forwarded::TrustedProxies;
 pub use head::{MAX_FIELD_LINE, MAX_HEADER_FIELDS};
-pub use transport::Transport;
+pub use transport::{Peer, Socket, Transport};
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -91,7 +90,7 @@ pub struct Shared<H> {
 /// only this connection.
 pub async fn serve<S: Transport, H: Handler>(
     stream: S,
-    peer: SocketAddr,
+    peer: Peer,
     shared: Arc<Shared<H>>,
 ) -> CloseReason {
     let mut connection = Connection {

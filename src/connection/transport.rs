@@ -1,13 +1,17 @@
-//! The byte streams connections are served over.
+//! The byte streams connections are served over, and who is at the other end.
 
+use std::fmt;
 use std::future::Future;
 use std::io::{self, Read as _};
-use std::net::{Shutdown as SocketShutdown, TcpStream};
+use std::net::{IpAddr, Shutdown as SocketShutdown, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_io::Async;
 use smol::io::AsyncWrite;
 
-/// A byte stream that connections are served over: a TCP socket, or
+/// A byte stream that connections are served over: a TCP or Unix socket, or
 /// `testing::MemoryStream` in tests and fuzzing.
 pub trait Transport: AsyncWrite + Unpin {
     /// Stops sending, so that the peer reads end-of-stream after what was written,
@@ -22,21 +26,95 @@ pub trait Transport: AsyncWrite + Unpin {
     fn readable(&self) -> impl Future<Output = io::Result<()>>;
 }
 
-impl Transport for Async<TcpStream> {
+/// A connected socket, TCP or Unix. One type for both, so that the connection code
+/// exists once in the binary; each call branches on the kind.
+#[derive(Debug)]
+pub enum Socket {
+    /// A TCP connection.
+    Tcp(Async<TcpStream>),
+    /// A Unix domain socket connection.
+    Unix(Async<UnixStream>),
+}
+
+impl Transport for Socket {
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.get_ref().shutdown(SocketShutdown::Write)
+        match self {
+            Socket::Tcp(stream) => stream.get_ref().shutdown(SocketShutdown::Write),
+            Socket::Unix(stream) => stream.get_ref().shutdown(SocketShutdown::Write),
+        }
     }
 
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // `Async` made the socket non-blocking.
-        self.get_ref().read(buf)
+        match self {
+            Socket::Tcp(stream) => stream.get_ref().read(buf),
+            Socket::Unix(stream) => stream.get_ref().read(buf),
+        }
     }
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+    async fn readable(&self) -> io::Result<()> {
         // Unlike `AsyncRead::poll_read`, this waits for an event newer than the
         // call: `poll_read` would first report the event its previous wait consumed,
         // costing one more read that finds nothing, every time.
-        Async::readable(self)
+        match self {
+            Socket::Tcp(stream) => stream.readable().await,
+            Socket::Unix(stream) => stream.readable().await,
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Socket::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Socket::Unix(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => Pin::new(stream).poll_close(cx),
+            Socket::Unix(stream) => Pin::new(stream).poll_close(cx),
+        }
+    }
+}
+
+/// Who is at the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP client, at this address.
+    Tcp(SocketAddr),
+    /// A process on this host, over a Unix domain socket; shown as `unix`.
+    Unix,
+}
+
+impl Peer {
+    /// The client's IP address, for a TCP peer.
+    pub fn ip(self) -> Option<IpAddr> {
+        match self {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix => None,
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Unix => f.write_str("unix"),
+        }
     }
 }
 

@@ -1,8 +1,11 @@
-//! The listening socket and the accept loop: the backlog, the connection cap, and
-//! what to do when `accept` fails.
+//! The listening sockets and the accept loop: the connection cap, and what to do
+//! when `accept` fails.
 
+use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,10 +13,9 @@ use async_io::{Async, Timer};
 use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::drain::{OpenConnection, OpenConnections};
-use crate::connection::{self, Shared};
+use crate::connection::{self, Peer, Shared, Socket};
 use crate::handler::Handler;
 
 /// How long the accept loop pauses when `accept` fails (out of file descriptors).
@@ -23,17 +25,74 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// flood its log.
 const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Opens a listening socket with the given backlog (std's `bind` fixes it at 128,
-/// which overflows when thousands of clients connect at once).
-pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(false)?;
+/// A listening socket: TCP, or a Unix domain socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// Listens for TCP connections.
+    Tcp(TcpListener),
+    /// Listens on a Unix domain socket.
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// Accepts one connection that has arrived, without waiting: the connection,
+    /// registered with the reactor, and who is at the other end.
+    fn accept(&self) -> io::Result<(Socket, Peer)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, addr) = listener.accept()?;
+                // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small
+                // responses back by up to 40 ms.
+                if let Err(error) = stream.set_nodelay(true) {
+                    debug!("{addr}: cannot set TCP_NODELAY: {error}");
+                }
+                Ok((Socket::Tcp(Async::new(stream)?), Peer::Tcp(addr)))
+            }
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept()?;
+                Ok((Socket::Unix(Async::new(stream)?), Peer::Unix))
+            }
+        }
     }
-    socket.bind(&addr.into())?;
-    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    Ok(socket.into())
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(listener) => listener.as_fd(),
+            Listener::Unix(listener) => listener.as_fd(),
+        }
+    }
+}
+
+/// `http://ADDRESS:PORT` or `unix:PATH`.
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listener::Tcp(listener) => match listener.local_addr() {
+                Ok(addr) => write!(f, "http://{addr}"),
+                Err(_) => f.write_str("a TCP socket"),
+            },
+            Listener::Unix(listener) => match listener.local_addr() {
+                Ok(addr) => match addr.as_pathname() {
+                    Some(path) => write!(f, "unix:{}", path.display()),
+                    None => f.write_str("an unnamed Unix socket"),
+                },
+                Err(_) => f.write_str("a Unix socket"),
+            },
+        }
+    }
+}
+
+/// A listener the server serves.
+#[derive(Debug)]
+pub struct Listening {
+    /// The socket.
+    pub listener: Listener,
+    /// Passed by systemd (socket activation): systemd keeps it open across restarts,
+    /// so the connections waiting in its backlog at shutdown are left for the next
+    /// process rather than accepted.
+    pub inherited: bool,
 }
 
 /// Accepts connections and spawns a task for each on the executor.
@@ -54,7 +113,7 @@ impl<H: Handler> Acceptor<'_, H> {
     /// Accepts until the server stops accepting (the shutdown delay after a shutdown
     /// was asked for). At the connection cap, new connections
     /// wait in the listen backlog; when `accept` fails, the loop pauses and retries.
-    pub async fn accept_until_shutdown(&self, listener: &Async<TcpListener>) {
+    pub async fn accept_until_shutdown(&self, listener: &Async<Listener>) {
         let shutdown = &self.shared.stopping;
         let mut warnings = AcceptWarnings::default();
         loop {
@@ -71,7 +130,10 @@ impl<H: Handler> Acceptor<'_, H> {
                     }
                 }
             };
-            match shutdown.until_triggered(listener.accept()).await {
+            match shutdown
+                .until_triggered(listener.read_with(Listener::accept))
+                .await
+            {
                 None => return,
                 Some(Ok((stream, peer))) => {
                     warnings.recovered();
@@ -97,13 +159,10 @@ impl<H: Handler> Acceptor<'_, H> {
     /// Accepts the connections that completed their handshake before the shutdown,
     /// so that closing the listener does not reset them. They are served like any
     /// other: their first request is answered, with `Connection: close`.
-    pub fn accept_backlog(&self, listener: &Async<TcpListener>) {
+    pub fn accept_backlog(&self, listener: &Async<Listener>) {
         while let Some(permit) = self.permits.try_acquire_arc() {
             match listener.get_ref().accept() {
-                Ok((stream, peer)) => match Async::new(stream) {
-                    Ok(stream) => self.spawn_connection(stream, peer, permit),
-                    Err(error) => warn!("{peer}: cannot register the connection: {error}"),
-                },
+                Ok((stream, peer)) => self.spawn_connection(stream, peer, permit),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) => {
                     warn!("accept failed while shutting down: {error}");
@@ -113,17 +172,7 @@ impl<H: Handler> Acceptor<'_, H> {
         }
     }
 
-    fn spawn_connection(
-        &self,
-        stream: Async<TcpStream>,
-        peer: SocketAddr,
-        permit: SemaphoreGuardArc,
-    ) {
-        // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small
-        // responses back by up to 40 ms.
-        if let Err(error) = stream.get_ref().set_nodelay(true) {
-            debug!("{peer}: cannot set TCP_NODELAY: {error}");
-        }
+    fn spawn_connection(&self, stream: Socket, peer: Peer, permit: SemaphoreGuardArc) {
         let held = HeldByConnection {
             _permit: permit,
             _open: self.open.open(),

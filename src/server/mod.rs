@@ -1,16 +1,21 @@
-//! The server: worker threads running one executor, the listener (`listener`), and
-//! the drain at shutdown (`drain`).
+//! The server: worker threads running one executor, where the listening sockets
+//! come from (`bind`), the accept loop (`listener`), systemd notification
+//! (`notify`), and the drain at shutdown (`drain`).
 
+mod bind;
 mod drain;
 mod listener;
 mod notify;
 
+pub use bind::{ListenError, Listeners, SocketFile, bind, bind_unix, listen};
 pub use drain::Stopped;
-pub use listener::bind;
+pub use listener::{Listener, Listening};
 
+use std::future::Future;
 use std::io;
-use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
@@ -27,16 +32,27 @@ use crate::shutdown::Shutdown;
 use drain::OpenConnections;
 use listener::Acceptor;
 
-/// Serves `listener` with `handler` on `config.thread_count()` threads until
-/// `shutdown` is triggered and the open connections have drained (or the shutdown
-/// timeout expired). Blocks the calling thread, which is one of the workers.
+/// Serves `listeners` with `handler` on `config.thread_count()` threads until
+/// `shutdown` is triggered, the shutdown delay has passed and the open connections
+/// have drained (or the shutdown timeout expired). Blocks the calling thread, which
+/// is one of the workers.
 pub fn run<H: Handler>(
-    listener: TcpListener,
+    listeners: Vec<Listening>,
     config: &Config,
     handler: H,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    let listener = Async::new(listener)?;
+    let status = format!(
+        "serving on {}, {} thread(s), up to {} connections",
+        (listeners.iter().map(|l| l.listener.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.thread_count(),
+        config.connection_limit()
+    );
+    let listeners = (listeners.into_iter())
+        .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
+        .collect::<io::Result<Vec<_>>>()?;
     let shared = Arc::new(Shared {
         handler,
         limits: config.limits(),
@@ -64,22 +80,35 @@ pub fn run<H: Handler>(
     if let Some(interval) = notify::watchdog_interval() {
         executor.spawn(notify::keep_watchdog_fed(interval)).detach();
     }
-    notify::ready(&format!(
-        "serving on {}, {} thread(s), up to {} connections",
-        describe(&listener),
-        config.thread_count(),
-        config.connection_limit()
-    ));
+    notify::ready(&status);
     let serve = async move {
-        acceptor.accept_until_shutdown(&listener).await;
-        acceptor.accept_backlog(&listener);
-        drop(listener);
+        join_all(
+            listeners
+                .iter()
+                .map(|(l, _)| acceptor.accept_until_shutdown(l)),
+        )
+        .await;
+        // The backlog of a socket systemd holds belongs to the next process.
+        for (listener, _) in listeners.iter().filter(|(_, inherited)| !inherited) {
+            acceptor.accept_backlog(listener);
+        }
+        drop(listeners);
         acceptor.open.drain(*config.shutdown_timeout).await
     };
+    run_workers(&executor, config.thread_count(), serve)
+}
+
+/// Runs `main` on the calling thread and the executor on `threads` − 1 more, until
+/// `main` is done.
+fn run_workers<T>(
+    executor: &Executor<'static>,
+    threads: usize,
+    main: impl Future<Output = T>,
+) -> io::Result<T> {
     let workers_done = Shutdown::new();
     thread::scope(|scope| {
-        for index in 1..config.thread_count() {
-            let (executor, workers_done) = (&executor, &workers_done);
+        for index in 1..threads {
+            let workers_done = &workers_done;
             let spawned = thread::Builder::new()
                 .name(format!("smol-toy-worker-{index}"))
                 .spawn_scoped(scope, move || {
@@ -90,10 +119,24 @@ pub fn run<H: Handler>(
                 return Err(error);
             }
         }
-        let stopped = smol::block_on(executor.run(serve));
+        let done = smol::block_on(executor.run(main));
         workers_done.trigger();
-        Ok(stopped)
+        Ok(done)
     })
+}
+
+/// Runs every future to its end, concurrently.
+async fn join_all<F: Future<Output = ()>>(futures: impl IntoIterator<Item = F>) {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        futures.retain_mut(|future| future.as_mut().poll(cx).is_pending());
+        if futures.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Once a shutdown is asked for, keeps the server accepting for `delay` (so that a
@@ -115,12 +158,4 @@ async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) 
     }
     notify::stopping("shutting down: draining open connections");
     shared.stopping.trigger();
-}
-
-/// The listening address, for the status line.
-fn describe(listener: &Async<TcpListener>) -> String {
-    match listener.get_ref().local_addr() {
-        Ok(addr) => addr.to_string(),
-        Err(_) => "a socket".to_owned(),
-    }
 }

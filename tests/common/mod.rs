@@ -51,7 +51,13 @@ impl TestServer {
         let shutdown = Shutdown::new();
         let thread = std::thread::spawn({
             let shutdown = shutdown.clone();
-            move || smol_toy::run(listener, &config, handler, shutdown)
+            move || {
+                let listening = smol_toy::Listening {
+                    listener: smol_toy::Listener::Tcp(listener),
+                    inherited: false,
+                };
+                smol_toy::run(vec![listening], &config, handler, shutdown)
+            }
         });
         TestServer {
             addr,
