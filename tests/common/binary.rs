@@ -42,7 +42,19 @@ impl Running {
     }
 
     /// Runs `command`, which starts the binary, and reads the address it prints.
-    pub fn spawn(mut command: Command) -> Running {
+    pub fn spawn(command: Command) -> Running {
+        let (child, line) = Running::spawn_listening(command);
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .parse()
+            .expect("an address");
+        Running { child, addr }
+    }
+
+    /// Runs `command` and returns the process with the first line it printed, such
+    /// as `listening on unix:PATH`.
+    pub fn spawn_listening(mut command: Command) -> (Child, String) {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -52,13 +64,7 @@ impl Running {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("read the first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .parse()
-            .expect("an address");
-        Running { child, addr }
+        (child, line.trim().to_owned())
     }
 
     pub fn signal(&self, name: &str) {
