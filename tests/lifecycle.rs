@@ -64,18 +64,3 @@ fn readiness_fails_at_the_signal_and_serving_goes_on_for_the_delay() {
     assert!(stderr.contains("still accepting for 1s"), "{stderr}");
     assert!(stderr.contains("shutdown delay over"), "{stderr}");
 }
-
-#[test]
-fn without_a_delay_readiness_and_accepting_stop_together() {
-    let server = Running::start(&["--delay", "2s"]);
-    let addr = server.addr;
-    let in_flight = std::thread::spawn(move || get(addr, "/toy"));
-    std::thread::sleep(Duration::from_millis(200));
-    server.signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(TcpStream::connect(addr).is_err(), "still accepting");
-    assert_eq!(in_flight.join().unwrap().status, 200);
-    let (code, stderr) = server.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(!stderr.contains("shutdown delay"), "{stderr}");
-}
