@@ -4,8 +4,8 @@
 #   1. deploy/systemd/smol-toy.{socket,service}: `systemd-analyze verify` is clean, and
 #      `systemd-analyze security --offline=true` rates the service at 2.0 or less.
 #   2. systemd's own socket activation tool, `systemd-socket-activate -l
-#      127.0.0.1:PORT target/release/smol-toy`: the passed socket is served, and
-#      SIGTERM ends the server with exit code 0.
+#      127.0.0.1:PORT -l PATH target/release/smol-toy`: both passed sockets, TCP and
+#      Unix, are served, and SIGTERM ends the server with exit code 0.
 #   3. deploy/nginx-unix.conf: nginx reaches smol-toy over a Unix socket; the access
 #      log shows `unix` as the peer and the client nginx names; /metrics is refused
 #      through nginx and served on the socket.
@@ -42,20 +42,24 @@ exposure=$(systemd-analyze security --offline=true "$WORK/units/smol-toy.service
 echo "systemd-analyze security: exposure ${exposure:-unknown}"
 check "exposure of 2.0 or less" python3 -c "import sys; sys.exit(not float('${exposure:-99}') <= 2.0)"
 
-# 2. systemd-socket-activate passes a listening socket as systemd does.
+# 2. systemd-socket-activate passes listening sockets as systemd does: here a TCP
+#    one and a Unix one, both to be served.
 port=4617
-RUST_LOG=info systemd-socket-activate -l "127.0.0.1:$port" "$BINARY" --delay 0 \
+activated="$WORK/activated.sock"
+RUST_LOG=info systemd-socket-activate -l "127.0.0.1:$port" -l "$activated" "$BINARY" --delay 0 \
     >"$WORK/activate.out" 2>"$WORK/activate.log" &
 activate=$!
 CHILDREN+=($activate)
 status=$(fetch -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")
-check "systemd-socket-activate: /healthz answers 200" test "$status" = 200
+check "systemd-socket-activate: /healthz answers 200 over TCP" test "$status" = 200
+status=$(fetch -o /dev/null -w '%{http_code}' --unix-socket "$activated" http://localhost/healthz)
+check "systemd-socket-activate: /healthz answers 200 over the Unix socket" test "$status" = 200
 kill -TERM "$activate"
 code=0
 wait "$activate" || code=$?
 check "systemd-socket-activate: SIGTERM exits 0" test "$code" = 0
 # Log lines leave in batches: read them once the server is gone.
-check "systemd-socket-activate: the log says so" grep -q "socket activation: serving 1 socket" "$WORK/activate.log"
+check "systemd-socket-activate: the log says so" grep -q "socket activation: serving 2 socket" "$WORK/activate.log"
 
 # 3. nginx over the Unix socket.
 socket="$WORK/smol-toy.sock"
