@@ -165,6 +165,8 @@ fn restarts_on_a_held_socket_drop_nothing() {
         answered.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
     );
+    // `cargo test --test socket_activation -- --nocapture` shows the figure.
+    println!("two restarts under load: {answered} requests answered, {failed} failed");
     assert_eq!(failed, 0, "{answered} answered; {}", holder.log());
     assert!(answered > 200, "{answered} answered");
     assert_eq!(holder.command("stop"), "exited 0");
