@@ -20,7 +20,9 @@ pub struct Exchange<'a> {
     received: Instant,
     request_id: RequestId,
     /// What the access line will say; `None` while access lines are off.
-    logged: Option<LoggedRequest>,
+    /// Boxed: every waiting connection's task holds an exchange, and most servers
+    /// under load run with access lines off.
+    logged: Option<Box<LoggedRequest>>,
     metrics: &'a Metrics,
     _in_flight: InFlight<'a>,
 }
@@ -39,7 +41,7 @@ impl<'a> Exchange<'a> {
     ) -> Self {
         let metrics = &shared.metrics;
         Exchange {
-            logged: (shared.access_log.as_ref()).map(|log| log.describe(request, peer)),
+            logged: (shared.access_log.as_ref()).map(|log| Box::new(log.describe(request, peer))),
             method: Some(method),
             route,
             received,
@@ -53,7 +55,7 @@ impl<'a> Exchange<'a> {
     pub fn unreadable<H>(peer: Peer, shared: &'a Shared<H>) -> Self {
         let metrics = &shared.metrics;
         Exchange {
-            logged: (shared.access_log.as_ref()).map(|_| AccessLog::unreadable(peer)),
+            logged: (shared.access_log.as_ref()).map(|_| Box::new(AccessLog::unreadable(peer))),
             method: None,
             route: RouteLabel::Invalid,
             received: Instant::now(),

@@ -177,18 +177,20 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
         let shared = self.shared;
         let (route, decision) = dispatch::<H>(&head);
         let asked = dispatch::persistence(&head);
-        let (request, method) = (head.request, head.method);
+        // The exchange takes the head's method and id, the handler its request: moved
+        // out of `head` field by field, as a request moved to a local of its own
+        // would take 400 more bytes of every waiting connection's task.
         let peer = self.io.peer();
         let exchange = Exchange::new(
-            &request,
-            method,
+            &head.request,
+            head.method,
             head.request_id,
             route,
             received,
             peer,
             shared,
         );
-        let method = request.method();
+        let method = head.request.method();
         let (response, persistence) = match decision {
             Dispatch::Layer(answer) => (answer.response(), asked),
             Dispatch::Handler(endpoint) => {
@@ -196,7 +198,12 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
                     metrics: &shared.metrics,
                     draining: shared.shutdown.is_triggered(),
                 };
-                let answer = pin!(dispatch::call(&shared.handler, endpoint, request, server));
+                let answer = pin!(dispatch::call(
+                    &shared.handler,
+                    endpoint,
+                    head.request,
+                    server
+                ));
                 match self.wait_for(answer, &exchange).await {
                     Some(Ok(response)) => (response, asked),
                     Some(Err(failed)) => (failed, Persistence::Close(CloseReason::Error)),
