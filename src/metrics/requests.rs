@@ -233,12 +233,23 @@ impl Collector for RequestMetrics {
     }
 }
 
+/// The bucket bounds in nanoseconds, so that finding a bucket compares integers;
+/// computed once, at compile time, for every histogram.
+const BOUNDS_NANOS: [u64; DURATION_BUCKETS.len()] = {
+    let mut nanos = [0; DURATION_BUCKETS.len()];
+    let mut i = 0;
+    while i < nanos.len() {
+        // Rounded to the nearest nanosecond (`round` is not const at the MSRV).
+        nanos[i] = (DURATION_BUCKETS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    nanos
+};
+
 /// A histogram of durations in atomics: one count per bucket (not cumulative; the
 /// scrape adds them up), and the sum.
 #[derive(Debug)]
 struct DurationHistogram {
-    /// The bucket bounds in nanoseconds, so that finding a bucket compares integers.
-    bounds: [u64; DURATION_BUCKETS.len()],
     /// One count per bucket, and one for the durations above the last bound.
     counts: [AtomicU64; DURATION_BUCKETS.len() + 1],
     /// The sum of the durations in seconds, as the bits of an `f64`.
@@ -248,8 +259,6 @@ struct DurationHistogram {
 impl DurationHistogram {
     fn new() -> Self {
         DurationHistogram {
-            bounds: DURATION_BUCKETS
-                .map(|seconds| Duration::from_secs_f64(seconds).as_nanos() as u64),
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_seconds: AtomicU64::new(0f64.to_bits()),
         }
@@ -257,7 +266,7 @@ impl DurationHistogram {
 
     fn observe(&self, duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        let bucket = self.bounds.partition_point(|&bound| bound < nanos);
+        let bucket = BOUNDS_NANOS.partition_point(|&bound| bound < nanos);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
         let seconds = duration.as_secs_f64();
         let _ = self
