@@ -143,6 +143,12 @@ impl<H: Handler> InMemoryServer<H> {
 
     /// Serves one in-memory connection to its end on the current thread, and
     /// returns the stream with everything the server wrote.
+    /// What every connection of this server shares.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> Arc<Shared<H>> {
+        Arc::clone(&self.shared)
+    }
+
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(serve(&mut stream, peer, Arc::clone(&self.shared)));

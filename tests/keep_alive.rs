@@ -78,6 +78,92 @@ fn an_answer_is_not_held_back_while_the_next_pipelined_request_waits() {
     assert_eq!(client.response().body_text(), r#"{"result":1}"#);
 }
 
+/// Sends `count` pipelined `/toy` requests, each with its own `X-Request-Id`, in one
+/// write; returns how long all the answers took, having checked that they came in
+/// order.
+fn pipelined_toys(count: usize, delay: Duration) -> Duration {
+    let mut config = test_config();
+    config.delay = delay.into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    let mut batch = String::new();
+    for i in 0..count {
+        batch.push_str(&format!(
+            "GET /toy HTTP/1.1\r\nHost: t\r\nX-Request-Id: toy-{i}\r\n\r\n"
+        ));
+    }
+    let started = Instant::now();
+    client.send(batch.as_bytes());
+    for i in 0..count {
+        let response = client.response();
+        assert_eq!(response.status, 200, "response {i}");
+        assert_eq!(
+            response.header("x-request-id"),
+            Some(format!("toy-{i}").as_str())
+        );
+    }
+    started.elapsed()
+}
+
+#[test]
+fn pipelined_handlers_wait_together() {
+    // One after another, 16 would take 8 s.
+    let took = pipelined_toys(16, Duration::from_millis(500));
+    assert!(
+        took < Duration::from_millis(1500),
+        "16 pipelined /toy took {took:?}"
+    );
+}
+
+#[test]
+fn the_requests_read_ahead_are_bounded() {
+    // 40 requests, at most 16 at a time: three rounds of the delay, not one.
+    let took = pipelined_toys(40, Duration::from_millis(300));
+    assert!(
+        took >= Duration::from_millis(900),
+        "40 pipelined /toy took {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(2000),
+        "40 pipelined /toy took {took:?}"
+    );
+}
+
+#[test]
+fn a_bad_request_behind_waiting_ones_is_answered_after_them() {
+    let mut config = test_config();
+    config.delay = Duration::from_millis(300).into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    client.send(
+        b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /toy HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(client.response().body_text(), r#"{"result":1}"#);
+    assert_eq!(client.response().body_text(), r#"{"status":"ok"}"#);
+    let refused = client.response();
+    assert_eq!(refused.status, 400, "no Host");
+    assert!(refused.says_close());
+    // The request after the bad one is never answered.
+    assert!(client.is_closed());
+}
+
+#[test]
+fn at_shutdown_the_requests_read_are_answered_and_the_last_closes() {
+    let mut config = test_config();
+    config.delay = Duration::from_millis(500).into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    client.send(&b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\n".repeat(3));
+    std::thread::sleep(Duration::from_millis(100));
+    server.shutdown();
+    let answers: Vec<_> = (0..3).map(|_| client.response()).collect();
+    assert!(answers.iter().all(|answer| answer.status == 200));
+    assert!(!answers[0].says_close() && !answers[1].says_close());
+    assert!(answers[2].says_close());
+    assert!(client.is_closed());
+}
+
 #[test]
 fn http_1_0_closes_after_the_response() {
     let server = TestServer::start(test_config());

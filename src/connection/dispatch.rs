@@ -126,7 +126,7 @@ pub fn call<'a, H: Handler>(
     endpoint: H::Endpoint,
     request: Request,
     server: ServerState<'a>,
-) -> impl Future<Output = Answered> + 'a {
+) -> impl Future<Output = Answered> + Send + 'a {
     AssertUnwindSafe(handler.respond(endpoint, request, server)).catch_unwind()
 }
 

@@ -2,12 +2,11 @@
 //! read and write on the stream.
 //!
 //! The write policy lives here alone. Encoded responses collect in the output buffer
-//! and are written, all together, when the connection is about to wait (for input,
-//! in [`ConnectionIo::receive`], or for a handler, in
-//! [`ConnectionIo::before_handler_waits`]), or at once when a response ends the
-//! connection or `MAX_PENDING_OUTPUT` bytes are pending ([`ConnectionIo::queued`]).
-//! So the answers to pipelined requests leave in one write, and an earlier answer
-//! never waits behind a later request's handler.
+//! and are written, all together, when the connection is about to wait (the
+//! connection calls [`ConnectionIo::flush`] before it waits for input or a handler),
+//! or at once when a response ends the connection or `MAX_PENDING_OUTPUT` bytes are
+//! pending ([`ConnectionIo::queued`]). So the answers to pipelined requests leave in
+//! one write, and an earlier answer never waits behind a later request's handler.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -54,6 +53,8 @@ pub struct ConnectionIo<S> {
     /// Encoded responses not yet written, reused from one request to the next.
     output: Vec<u8>,
     write_timeout: Duration,
+    /// The last read found the socket empty: the next read waits for readiness.
+    drained: bool,
 }
 
 impl<S: Transport> ConnectionIo<S> {
@@ -65,6 +66,7 @@ impl<S: Transport> ConnectionIo<S> {
             input: Vec::new(),
             output: Vec::new(),
             write_timeout,
+            drained: false,
         }
     }
 
@@ -97,52 +99,85 @@ impl<S: Transport> ConnectionIo<S> {
         }
     }
 
-    /// Gets the connection ready for a handler that waits: answers to earlier
-    /// pipelined requests go out first, and buffers with nothing in them are given
-    /// back, so that thousands of connections waiting on `/toy` hold no buffers.
-    pub async fn before_handler_waits(&mut self) -> io::Result<()> {
-        self.flush().await?;
+    /// Gives back buffers with nothing in them, so that thousands of connections
+    /// waiting on `/toy` hold no buffers. Call it when every answer is written.
+    pub fn release_buffers(&mut self) {
         self.output = Vec::new();
         if self.input.is_empty() {
             self.input = Vec::new();
         }
-        Ok(())
     }
 
-    /// Writes what is pending, then reads what the client sends into the read
-    /// buffer, waiting at most until `deadline` and, if given, until `shutdown`
-    /// starts. Bytes that have already arrived win over both.
-    pub async fn receive(&mut self, deadline: Instant, shutdown: Option<&Shutdown>) -> Received {
-        if self.flush().await.is_err() {
-            return Received::Failed;
+    /// Reads what the client has sent into the read buffer, waiting at most until
+    /// `deadline` (if any) and, if given, until `shutdown` starts. Bytes that have
+    /// already arrived win over both. Writes nothing: call [`flush`](Self::flush)
+    /// first.
+    ///
+    /// Cancel-safe: the read buffer changes only once bytes have arrived, so the
+    /// connection may stop waiting when a handler answers first.
+    pub async fn receive(
+        &mut self,
+        deadline: Option<Instant>,
+        shutdown: Option<&Shutdown>,
+    ) -> Received {
+        loop {
+            if let Some(received) = self.read_available() {
+                return received;
+            }
+            let readable = self.stream.readable();
+            let readable = match shutdown {
+                None => with_optional_deadline(deadline, readable).await,
+                Some(shutdown) => match shutdown
+                    .until_triggered(with_optional_deadline(deadline, readable))
+                    .await
+                {
+                    Some(outcome) => outcome,
+                    None => return Received::ShutDown,
+                },
+            };
+            match readable {
+                Some(Ok(())) => self.drained = false,
+                Some(Err(error)) => {
+                    debug!("{}: connection failed: {error}", self.peer);
+                    return Received::Failed;
+                }
+                None => return Received::TimedOut,
+            }
+        }
+    }
+
+    /// Reads what has arrived, without waiting; `None` if nothing has. After a read
+    /// that found fewer bytes than it asked for, the socket is known to be empty
+    /// until it is readable again, so the next call costs no system call.
+    fn read_available(&mut self) -> Option<Received> {
+        if self.drained {
+            return None;
         }
         let filled = self.input.len();
         self.input.resize(filled + READ_CHUNK, 0);
-        let read = with_deadline(
-            deadline,
-            read_into(&mut self.stream, &mut self.input[filled..]),
-        );
-        let outcome = match shutdown {
-            None => read.await,
-            Some(shutdown) => match shutdown.until_triggered(read).await {
-                Some(outcome) => outcome,
-                None => {
-                    self.input.truncate(filled);
-                    return Received::ShutDown;
-                }
-            },
-        };
-        let (received, result) = match outcome {
-            None => (0, Received::TimedOut),
-            Some(Ok(0)) => (0, Received::Eof),
-            Some(Ok(n)) => (n, Received::Data),
-            Some(Err(error)) => {
-                debug!("{}: connection failed: {error}", self.peer);
-                (0, Received::Failed)
+        let result = loop {
+            match self.stream.try_read(&mut self.input[filled..]) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                result => break result,
             }
         };
-        self.input.truncate(filled + received);
-        result
+        let (read, received) = match result {
+            Ok(0) => (0, Some(Received::Eof)),
+            Ok(n) => {
+                self.drained = n < READ_CHUNK;
+                (n, Some(Received::Data))
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                self.drained = true;
+                (0, None)
+            }
+            Err(error) => {
+                debug!("{}: connection failed: {error}", self.peer);
+                (0, Some(Received::Failed))
+            }
+        };
+        self.input.truncate(filled + read);
+        received
     }
 
     /// Reads and drops an unread body of `length` bytes, waiting at most until
@@ -160,7 +195,10 @@ impl<S: Transport> ConnectionIo<S> {
             if remaining == 0 {
                 return true;
             }
-            if !matches!(self.receive(deadline, None).await, Received::Data) {
+            if self.flush().await.is_err() {
+                return false;
+            }
+            if !matches!(self.receive(Some(deadline), None).await, Received::Data) {
                 return false;
             }
         }
@@ -178,14 +216,14 @@ impl<S: Transport> ConnectionIo<S> {
         while discarded < LINGER_MAX_BYTES {
             discarded += self.input.len();
             self.input.clear();
-            if !matches!(self.receive(deadline, None).await, Received::Data) {
+            if !matches!(self.receive(Some(deadline), None).await, Received::Data) {
                 return;
             }
         }
     }
 
     /// Writes the responses not yet written, within the write timeout.
-    async fn flush(&mut self) -> io::Result<()> {
+    pub async fn flush(&mut self) -> io::Result<()> {
         if self.output.is_empty() {
             return Ok(());
         }
@@ -201,14 +239,13 @@ impl<S: Transport> ConnectionIo<S> {
     }
 }
 
-/// Reads what has arrived into `buffer`, waiting for readiness when nothing has.
-async fn read_into<S: Transport>(stream: &mut S, buffer: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.try_read(buffer) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            result => return result,
-        }
-        stream.readable().await?;
+/// Waits for `future` until `deadline`, or for as long as it takes without one.
+async fn with_optional_deadline<F: std::future::Future>(
+    deadline: Option<Instant>,
+    future: F,
+) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => with_deadline(deadline, future).await,
+        None => Some(future.await),
     }
 }

@@ -23,6 +23,7 @@ mod exchange;
 mod forwarded;
 mod head;
 mod io;
+mod pipeline;
 mod request_id;
 mod transport;
 
@@ -34,7 +35,7 @@ pub use transport::{Peer, Socket, Transport};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -49,8 +50,9 @@ use crate::shutdown::Shutdown;
 use dispatch::{Dispatch, dispatch};
 use encode::{Persistence, encode};
 use exchange::Exchange;
-use head::{Head, HeadScanner, decode_head};
+use head::{Framing, Head, HeadScanner, decode_head};
 use io::{ConnectionIo, Received};
+use pipeline::{Answer, Pipeline, Ready};
 
 /// The limits and timeouts every connection observes.
 #[derive(Debug, Clone)]
@@ -96,6 +98,9 @@ pub async fn serve<S: Transport, H: Handler>(
     let mut connection = Connection {
         io: ConnectionIo::new(stream, peer, shared.limits.write_timeout),
         shared: &shared,
+        scanner: HeadScanner::new(shared.limits.max_head_size),
+        head_deadline: None,
+        reading: Reading::Open,
         served: 0,
     };
     match AssertUnwindSafe(connection.run()).catch_unwind().await {
@@ -124,13 +129,33 @@ fn finish_in_memory<F: Future>(future: F) -> Option<F::Output> {
 struct Connection<'a, S, H> {
     io: ConnectionIo<S>,
     shared: &'a Shared<H>,
-    /// Requests answered on this connection.
+    /// Where the head at the end of the read buffer ends, once it is complete.
+    scanner: HeadScanner,
+    /// When the head that has started to arrive must be complete.
+    head_deadline: Option<Instant>,
+    /// Whether more requests are read.
+    reading: Reading,
+    /// Requests started on this connection.
     served: u64,
+}
+
+/// Whether the connection reads more requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Requests are read and started as they arrive.
+    Open,
+    /// Not until the last request read is answered and its body skipped: bytes
+    /// inside a body must never be taken for a request.
+    AfterBody,
+    /// No more: the last request read ends the connection, or the client closed its
+    /// side, which ends the connection, for this reason, once every request read is
+    /// answered.
+    Stopped(CloseReason),
 }
 
 /// What happens to the connection after one exchange.
 enum Next {
-    /// Read the next request.
+    /// Go on.
     KeepAlive,
     /// A response said `Connection: close`: close gracefully.
     Close(CloseReason),
@@ -138,140 +163,253 @@ enum Next {
     Drop(CloseReason),
 }
 
-/// Why no request head was read.
-enum NoHead {
-    /// The connection ended, or ends now, with nothing to answer.
-    Ended(CloseReason),
-    /// What arrived is answered with this error, then the connection closes.
-    Refused(HttpError),
+/// What the connection waited for. Large, like [`Ready`], and as short-lived.
+#[allow(clippy::large_enum_variant)]
+enum Event<'a> {
+    /// The oldest request's answer is known (`None`: no request is waiting).
+    Answer(Option<(pipeline::Request<'a>, Ready)>),
+    /// Input arrived, or the wait for it ended.
+    Input(Received),
 }
 
-impl From<HttpError> for NoHead {
-    fn from(error: HttpError) -> Self {
-        NoHead::Refused(error)
-    }
-}
-
-impl<S: Transport, H: Handler> Connection<'_, S, H> {
+impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
     async fn run(&mut self) -> CloseReason {
+        let mut pipeline = Pipeline::default();
         loop {
-            match self.serve_one().await {
+            let next = match self.step(&mut pipeline).await {
+                Event::Answer(Some((request, ready))) => {
+                    let last = pipeline.is_empty();
+                    self.answer(request, ready, last).await
+                }
+                Event::Answer(None) => match self.reading {
+                    Reading::Stopped(reason) => Next::Drop(reason),
+                    // Nothing waits and nothing more can be read: not reached, as
+                    // reading stops only behind a request.
+                    _ => Next::Drop(CloseReason::Error),
+                },
+                Event::Input(received) => self.received(received, &mut pipeline),
+            };
+            match next {
                 Next::KeepAlive => {}
                 Next::Close(reason) => {
                     self.io.linger().await;
                     return reason;
                 }
-                Next::Drop(reason) => return reason,
+                Next::Drop(reason) => {
+                    // What is pending still goes out; the client may be reading.
+                    let _ = self.io.flush().await;
+                    return reason;
+                }
             }
         }
     }
 
-    /// Reads one request and answers it.
-    async fn serve_one(&mut self) -> Next {
-        let (head, received) = match self.read_request().await {
-            Ok(read) => read,
-            Err(NoHead::Ended(reason)) => return Next::Drop(reason),
-            Err(NoHead::Refused(error)) => return self.refuse(&error).await,
-        };
+    /// Starts the requests that have arrived, then waits for the next thing to do:
+    /// an answer at the front of the pipeline, or input.
+    async fn step(&mut self, pipeline: &mut Pipeline<'a>) -> Event<'a> {
+        self.start_requests(pipeline);
+        // What is ready is answered without waiting, so that pipelined answers leave
+        // together, in one write.
+        if let Some(answer) = poll_once(pipeline.next_answer()).await
+            && (answer.is_some() || !self.reads_more(pipeline))
+        {
+            return Event::Answer(answer);
+        }
+        if self.io.flush().await.is_err() {
+            return Event::Input(Received::Failed);
+        }
+        if !pipeline.is_empty() {
+            self.io.release_buffers();
+        }
+        if !self.reads_more(pipeline) {
+            return Event::Answer(pipeline.next_answer().await);
+        }
+        let (deadline, stopping) = self.input_deadline(pipeline);
+        let input = async { Event::Input(self.io.receive(deadline, stopping).await) };
+        if pipeline.is_empty() {
+            return input.await;
+        }
+        let answer = async { Event::Answer(pipeline.next_answer().await) };
+        answer.or(input).await
+    }
+
+    /// Whether the connection waits for more requests now.
+    fn reads_more(&self, pipeline: &Pipeline<'a>) -> bool {
+        self.reading == Reading::Open
+            && pipeline.has_room()
+            // Once shutting down, only a connection with nothing to answer takes one
+            // more request: the answers say `Connection: close`.
+            && (pipeline.is_empty() || !self.shared.shutdown.is_triggered())
+    }
+
+    /// How long to wait for input: the head that has started to arrive must be
+    /// complete by its deadline; a connection with nothing to answer stays open for
+    /// the keep-alive timeout, or until the server stops (unless it has not sent its
+    /// first request yet); one whose handlers are working waits for them.
+    fn input_deadline(
+        &mut self,
+        pipeline: &Pipeline<'a>,
+    ) -> (Option<Instant>, Option<&'a Shutdown>) {
+        let limits = &self.shared.limits;
+        if !self.io.input().is_empty() {
+            let deadline = *self
+                .head_deadline
+                .get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            (Some(deadline), None)
+        } else if pipeline.is_empty() {
+            let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+            let stopping = (self.served > 0).then_some(&self.shared.stopping);
+            (Some(idle_deadline), stopping)
+        } else {
+            (None, None)
+        }
+    }
+
+    /// Starts every request whose head has arrived, as long as the pipeline has room.
+    fn start_requests(&mut self, pipeline: &mut Pipeline<'a>) {
+        while self.reads_more(pipeline) {
+            match self.scanner.scan(self.io.input()) {
+                Ok(None) => return,
+                Ok(Some(len)) => {
+                    let received = Instant::now();
+                    let decoded = decode_head(&self.io.input()[..len]);
+                    self.io.consume(len);
+                    self.scanner = HeadScanner::new(self.shared.limits.max_head_size);
+                    self.head_deadline = None;
+                    match decoded {
+                        Ok(head) => self.start(head, received, pipeline),
+                        Err(error) => self.refuse(error, pipeline),
+                    }
+                }
+                Err(error) => self.refuse(error, pipeline),
+            }
+        }
+    }
+
+    /// Starts answering one request: the handler starts working, or the connection
+    /// layer's answer is decided.
+    fn start(&mut self, head: Head, received: Instant, pipeline: &mut Pipeline<'a>) {
         self.served += 1;
         let shared = self.shared;
         let (route, decision) = dispatch::<H>(&head);
-        let asked = dispatch::persistence(&head);
-        // The exchange takes the head's method and id, the handler its request: moved
-        // out of `head` field by field, as a request moved to a local of its own
-        // would take 400 more bytes of every waiting connection's task.
-        let peer = self.io.peer();
+        let persistence = dispatch::persistence(&head);
         let exchange = Exchange::new(
             &head.request,
             head.method,
             head.request_id,
             route,
             received,
-            peer,
+            self.io.peer(),
             shared,
         );
         let method = head.request.method();
-        let (response, persistence) = match decision {
-            Dispatch::Layer(answer) => (answer.response(), asked),
+        let answer = match decision {
+            Dispatch::Layer(answer) => Answer::Layer(answer),
             Dispatch::Handler(endpoint) => {
                 let server = ServerState {
                     metrics: &shared.metrics,
                     draining: shared.shutdown.is_triggered(),
                 };
-                let answer = pin!(dispatch::call(
-                    &shared.handler,
-                    endpoint,
-                    head.request,
-                    server
-                ));
-                match self.wait_for(answer, &exchange).await {
-                    Some(Ok(response)) => (response, asked),
-                    Some(Err(failed)) => (failed, Persistence::Close(CloseReason::Error)),
-                    None => return Next::Drop(CloseReason::Error),
-                }
+                let handler = dispatch::call(&shared.handler, endpoint, head.request, server);
+                Answer::Waiting(Box::pin(handler))
             }
         };
-        let persistence = if shared.shutdown.is_triggered() {
-            Persistence::Close(CloseReason::Shutdown)
-        } else {
-            persistence
+        self.reading = match (persistence, head.framing) {
+            (Persistence::Close(reason), _) => Reading::Stopped(reason),
+            (_, Framing::Empty | Framing::Length(0)) => Reading::Open,
+            _ => Reading::AfterBody,
         };
-        match self.send(response, method, persistence, &exchange).await {
-            Next::KeepAlive if !self.skip_body(head.framing).await => {
-                Next::Drop(CloseReason::Error)
-            }
-            next => next,
-        }
-    }
-
-    /// Reads a head and decodes it; returns it with the time it was complete, or why
-    /// there is none.
-    async fn read_request(&mut self) -> Result<(Head, Instant), NoHead> {
-        let len = self.read_head().await?;
-        let received = Instant::now();
-        let decoded = decode_head(&self.io.input()[..len]);
-        self.io.consume(len);
-        Ok((decoded?, received))
-    }
-
-    /// Waits for the handler's answer. Answers to earlier requests go out first if it
-    /// has to wait. Returns its response, or a 500 that must close the connection if
-    /// it panicked, or `None` if the connection failed meanwhile.
-    ///
-    /// It takes the handler's future pinned by reference: an `async fn` that takes a
-    /// future by value holds it twice, and this one is held by every waiting request.
-    async fn wait_for(
-        &mut self,
-        mut answer: Pin<&mut impl Future<Output = dispatch::Answered>>,
-        exchange: &Exchange<'_>,
-    ) -> Option<Result<Response, Response>> {
-        let answered = match poll_once(answer.as_mut()).await {
-            Some(answered) => answered,
-            None if self.io.before_handler_waits().await.is_err() => return None,
-            None => answer.await,
+        let request = pipeline::Request {
+            exchange,
+            method,
+            persistence,
+            framing: head.framing,
         };
-        Some(answered.map_err(|panic| {
-            error!(
-                "{}: handler panicked on request {}: {}",
-                self.io.peer(),
-                exchange.request_id().as_str(),
-                dispatch::panic_message(panic.as_ref())
-            );
-            dispatch::handler_failed()
-        }))
+        pipeline.push(request, answer);
     }
 
-    /// Answers a request that cannot be served, then closes.
-    async fn refuse(&mut self, error: &HttpError) -> Next {
+    /// Queues the answer to what could not be read as a request; nothing after it is
+    /// read.
+    fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
         debug!("{}: {} ({})", self.io.peer(), error.status, error.detail);
-        let exchange = Exchange::unreadable(self.io.peer(), self.shared);
         let reason = match error.status {
             StatusCode::RequestTimeout => CloseReason::HeaderTimeout,
             _ => CloseReason::Error,
         };
-        let persistence = Persistence::Close(reason);
-        self.send(error.response(), Method::Get, persistence, &exchange)
-            .await
+        self.reading = Reading::Stopped(reason);
+        let request = pipeline::Request {
+            exchange: Exchange::unreadable(self.io.peer(), self.shared),
+            method: Method::Get,
+            persistence: Persistence::Close(reason),
+            framing: Framing::Empty,
+        };
+        pipeline.push(request, Answer::Refused(error));
+    }
+
+    /// What input that arrived, or the end of the wait for it, means.
+    fn received(&mut self, received: Received, pipeline: &mut Pipeline<'a>) -> Next {
+        let waiting = !pipeline.is_empty();
+        let partial_head = !self.io.input().is_empty();
+        match received {
+            Received::Data => return Next::KeepAlive,
+            Received::Eof if partial_head => {
+                let error = "the connection ended inside a request head";
+                self.refuse(HttpError::bad_request(error), pipeline);
+            }
+            // Answer what was asked, then close.
+            Received::Eof if waiting => self.reading = Reading::Stopped(CloseReason::ClientClosed),
+            Received::Eof => return Next::Drop(CloseReason::ClientClosed),
+            Received::TimedOut if partial_head => {
+                let error = "the request head took too long to arrive";
+                self.refuse(HttpError::new(StatusCode::RequestTimeout, error), pipeline);
+            }
+            Received::TimedOut => return Next::Drop(CloseReason::IdleTimeout),
+            Received::ShutDown => return Next::Drop(CloseReason::Shutdown),
+            Received::Failed => return Next::Drop(CloseReason::Error),
+        }
+        Next::KeepAlive
+    }
+
+    /// Sends the answer to the oldest request (`last`: no other request waits), then
+    /// skips its body if the connection stays open.
+    async fn answer(&mut self, request: pipeline::Request<'a>, ready: Ready, last: bool) -> Next {
+        let (response, persistence) = match ready {
+            Ready::Layer(answer) => (answer.response(), request.persistence),
+            Ready::Refused(error) => (error.response(), request.persistence),
+            Ready::Handler(Ok(response)) => (response, request.persistence),
+            Ready::Handler(Err(panic)) => {
+                error!(
+                    "{}: handler panicked on request {}: {}",
+                    self.io.peer(),
+                    request.exchange.request_id().as_str(),
+                    dispatch::panic_message(panic.as_ref())
+                );
+                let closing = Persistence::Close(CloseReason::Error);
+                (dispatch::handler_failed(), closing)
+            }
+        };
+        let persistence = match persistence {
+            // Once shutting down, the last answer closes the connection.
+            Persistence::KeepAlive | Persistence::KeepAliveHttp10
+                if last && self.shared.shutdown.is_triggered() =>
+            {
+                Persistence::Close(CloseReason::Shutdown)
+            }
+            persistence => persistence,
+        };
+        let next = self
+            .send(response, request.method, persistence, &request.exchange)
+            .await;
+        match next {
+            Next::KeepAlive if self.reading == Reading::AfterBody => {
+                if !self.skip_body(request.framing).await {
+                    return Next::Drop(CloseReason::Error);
+                }
+                self.reading = Reading::Open;
+                Next::KeepAlive
+            }
+            next => next,
+        }
     }
 
     /// Encodes the response behind those not yet written, and records it; the write
@@ -307,49 +445,6 @@ impl<S: Transport, H: Handler> Connection<'_, S, H> {
             (Err(_), _) => Next::Drop(CloseReason::Error),
             (Ok(()), Some(reason)) => Next::Close(reason),
             (Ok(()), None) => Next::KeepAlive,
-        }
-    }
-
-    /// Reads until the buffer holds a complete head; returns its length, or why there
-    /// is none.
-    async fn read_head(&mut self) -> Result<usize, NoHead> {
-        let limits = &self.shared.limits;
-        let mut scanner = HeadScanner::new(limits.max_head_size);
-        // The header timeout runs from the head's first byte.
-        let mut deadline = None;
-        loop {
-            if let Some(len) = scanner.scan(self.io.input())? {
-                return Ok(len);
-            }
-            if deadline.is_none() && !self.io.input().is_empty() {
-                deadline = Some(Instant::now() + limits.header_timeout);
-            }
-            let received = match deadline {
-                Some(deadline) => self.io.receive(deadline, None).await,
-                // Idle between requests. A connection that has not sent its first
-                // request yet gets to send it even during shutdown.
-                None => {
-                    let idle_deadline = Instant::now() + limits.keep_alive_timeout;
-                    let stopping = (self.served > 0).then_some(&self.shared.stopping);
-                    self.io.receive(idle_deadline, stopping).await
-                }
-            };
-            let ended = match received {
-                Received::Data => continue,
-                Received::Eof if self.io.input().is_empty() => CloseReason::ClientClosed,
-                Received::Eof => {
-                    let error = "the connection ended inside a request head";
-                    return Err(HttpError::bad_request(error).into());
-                }
-                Received::TimedOut if deadline.is_some() => {
-                    let error = "the request head took too long to arrive";
-                    return Err(HttpError::new(StatusCode::RequestTimeout, error).into());
-                }
-                Received::TimedOut => CloseReason::IdleTimeout,
-                Received::ShutDown => CloseReason::Shutdown,
-                Received::Failed => CloseReason::Error,
-            };
-            return Err(NoHead::Ended(ended));
         }
     }
 
