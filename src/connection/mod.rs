@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use http_types::{Method, Response, StatusCode};
+use http_types::{Method, StatusCode};
 use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 
@@ -163,6 +163,14 @@ enum Next {
     Drop(CloseReason),
 }
 
+/// What an encoded answer leaves to do.
+struct Encoded {
+    /// The answer closes the connection, for this reason.
+    closing: Option<CloseReason>,
+    /// The body after the request's head, to skip if the connection stays open.
+    framing: Framing,
+}
+
 /// What the connection waited for. Large, like [`Ready`], and as short-lived.
 #[allow(clippy::large_enum_variant)]
 enum Event<'a> {
@@ -176,18 +184,15 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
     async fn run(&mut self) -> CloseReason {
         let mut pipeline = Pipeline::default();
         loop {
-            let next = match self.step(&mut pipeline).await {
-                Event::Answer(Some((request, ready))) => {
-                    let last = pipeline.is_empty();
-                    self.answer(request, ready, last).await
-                }
-                Event::Answer(None) => match self.reading {
-                    Reading::Stopped(reason) => Next::Drop(reason),
-                    // Nothing waits and nothing more can be read: not reached, as
-                    // reading stops only behind a request.
-                    _ => Next::Drop(CloseReason::Error),
-                },
-                Event::Input(received) => self.received(received, &mut pipeline),
+            // The event is dealt with in a block of its own, so that the large
+            // answer inside it takes no room in the task while the write waits.
+            let encoded = {
+                let event = self.step(&mut pipeline).await;
+                self.handle(event, &mut pipeline)
+            };
+            let next = match encoded {
+                Ok(encoded) => self.encoded(encoded).await,
+                Err(next) => next,
             };
             match next {
                 Next::KeepAlive => {}
@@ -201,6 +206,24 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
                     return reason;
                 }
             }
+        }
+    }
+
+    /// Deals with what the connection waited for: encodes an answer, or takes in
+    /// input. `Err` with what happens to the connection if there is nothing to write.
+    fn handle(&mut self, event: Event<'a>, pipeline: &mut Pipeline<'a>) -> Result<Encoded, Next> {
+        match event {
+            Event::Answer(Some((request, ready))) => {
+                let last = pipeline.is_empty();
+                self.encode_answer(request, ready, last)
+            }
+            Event::Answer(None) => Err(match self.reading {
+                Reading::Stopped(reason) => Next::Drop(reason),
+                // Nothing waits and nothing more can be read: not reached, as
+                // reading stops only behind a request.
+                _ => Next::Drop(CloseReason::Error),
+            }),
+            Event::Input(received) => Err(self.received(received, pipeline)),
         }
     }
 
@@ -370,9 +393,15 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
         Next::KeepAlive
     }
 
-    /// Sends the answer to the oldest request (`last`: no other request waits), then
-    /// skips its body if the connection stays open.
-    async fn answer(&mut self, request: pipeline::Request<'a>, ready: Ready, last: bool) -> Next {
+    /// Encodes the answer to the oldest request (`last`: no other request waits)
+    /// behind those not yet written, and records it. Not `async`: the response is
+    /// large, and is gone before the connection waits again.
+    fn encode_answer(
+        &mut self,
+        request: pipeline::Request<'a>,
+        ready: Ready,
+        last: bool,
+    ) -> Result<Encoded, Next> {
         let (response, persistence) = match ready {
             Ready::Layer(answer) => (answer.response(), request.persistence),
             Ready::Refused(error) => (error.response(), request.persistence),
@@ -397,53 +426,44 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
             }
             persistence => persistence,
         };
-        let next = self
-            .send(response, request.method, persistence, &request.exchange)
-            .await;
-        match next {
-            Next::KeepAlive if self.reading == Reading::AfterBody => {
-                if !self.skip_body(request.framing).await {
-                    return Next::Drop(CloseReason::Error);
-                }
-                self.reading = Reading::Open;
-                Next::KeepAlive
-            }
-            next => next,
-        }
-    }
-
-    /// Encodes the response behind those not yet written, and records it; the write
-    /// policy (`io`) decides when the bytes leave.
-    async fn send(
-        &mut self,
-        response: Response,
-        method: Method,
-        persistence: Persistence,
-        exchange: &Exchange<'_>,
-    ) -> Next {
         let status = response.status();
-        let id = exchange.request_id();
+        let id = request.exchange.request_id();
         let before = self.io.output().len();
-        if let Err(error) = encode(response, method, persistence, id, self.io.output()) {
+        if let Err(error) = encode(response, request.method, persistence, id, self.io.output()) {
             error!(
                 "{}: cannot encode a {status} response: {error}",
                 self.io.peer()
             );
-            return Next::Drop(CloseReason::Error);
+            return Err(Next::Drop(CloseReason::Error));
         }
         let bytes = self.io.output().len() - before;
-        let closing = match persistence {
-            Persistence::Close(reason) => Some(reason),
-            _ => None,
-        };
-        let written = self.io.queued(closing.is_some()).await;
-        exchange.answered(self.io.peer(), status, bytes);
-        match (written, closing) {
+        request.exchange.answered(self.io.peer(), status, bytes);
+        Ok(Encoded {
+            closing: match persistence {
+                Persistence::Close(reason) => Some(reason),
+                _ => None,
+            },
+            framing: request.framing,
+        })
+    }
+
+    /// Applies the write policy (`io`) to an encoded answer, then skips the
+    /// request's body if the connection stays open.
+    async fn encoded(&mut self, encoded: Encoded) -> Next {
+        let written = self.io.queued(encoded.closing.is_some()).await;
+        match (written, encoded.closing) {
             (Err(error), _) if error.kind() == std::io::ErrorKind::TimedOut => {
                 Next::Drop(CloseReason::WriteTimeout)
             }
             (Err(_), _) => Next::Drop(CloseReason::Error),
             (Ok(()), Some(reason)) => Next::Close(reason),
+            (Ok(()), None) if self.reading == Reading::AfterBody => {
+                if !self.skip_body(encoded.framing).await {
+                    return Next::Drop(CloseReason::Error);
+                }
+                self.reading = Reading::Open;
+                Next::KeepAlive
+            }
             (Ok(()), None) => Next::KeepAlive,
         }
     }
