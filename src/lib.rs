@@ -13,12 +13,14 @@
 //! - [`metrics`]: what the server counts, for Prometheus; [`logging`]: text or JSON lines.
 //! - [`server`]: the worker threads, the listener and accept loop, the drain.
 //! - [`shutdown`] and [`signals`]: starting a graceful shutdown.
+//! - [`deadlines`]: the connections' timeouts, on a coarse timing wheel.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod connection;
+pub mod deadlines;
 pub mod handler;
 pub mod logging;
 pub mod metrics;

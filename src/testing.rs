@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use smol::future::FutureExt;
 use smol::io::AsyncWrite;
 
 use crate::config::Config;
@@ -132,6 +133,7 @@ impl<H: Handler> InMemoryServer<H> {
     pub fn new(handler: H, limits: Limits) -> Self {
         let shared = Arc::new(Shared {
             handler,
+            deadlines: limits.deadlines(),
             limits,
             shutdown: Shutdown::new(),
             stopping: Shutdown::new(),
@@ -151,7 +153,13 @@ impl<H: Handler> InMemoryServer<H> {
 
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        async_io::block_on(serve(&mut stream, peer, Arc::clone(&self.shared)));
+        let shared = Arc::clone(&self.shared);
+        async_io::block_on(
+            async {
+                serve(&mut stream, peer, Arc::clone(&shared)).await;
+            }
+            .or(self.shared.deadlines.sweep()),
+        );
         stream
     }
 }

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::io::AsyncWriteExt;
 
+use std::future::Future;
+
 use super::Transport;
 use super::transport::Peer;
+use crate::deadlines::Deadlines;
 use crate::shutdown::{Shutdown, with_deadline};
 
 /// Bytes asked of the socket per read.
@@ -26,7 +29,7 @@ const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// How long a closing connection keeps reading what the client still sends, so that
 /// unread bytes do not make the kernel reset the connection before the client has
 /// read the response.
-const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most bytes read and dropped while lingering.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 
@@ -45,7 +48,7 @@ pub enum Received {
 }
 
 /// The stream and its buffers.
-pub struct ConnectionIo<S> {
+pub struct ConnectionIo<'a, S> {
     stream: S,
     peer: Peer,
     /// Bytes read and not yet consumed: the current head, and what was pipelined after it.
@@ -53,19 +56,22 @@ pub struct ConnectionIo<S> {
     /// Encoded responses not yet written, reused from one request to the next.
     output: Vec<u8>,
     write_timeout: Duration,
+    /// Where the waits for input keep their deadlines.
+    deadlines: &'a Deadlines,
     /// The last read found the socket empty: the next read waits for readiness.
     drained: bool,
 }
 
-impl<S: Transport> ConnectionIo<S> {
+impl<'a, S: Transport> ConnectionIo<'a, S> {
     /// Empty buffers over `stream`; `peer` names the client in debug logs.
-    pub fn new(stream: S, peer: Peer, write_timeout: Duration) -> Self {
+    pub fn new(stream: S, peer: Peer, write_timeout: Duration, deadlines: &'a Deadlines) -> Self {
         ConnectionIo {
             stream,
             peer,
             input: Vec::new(),
             output: Vec::new(),
             write_timeout,
+            deadlines,
             drained: false,
         }
     }
@@ -124,13 +130,10 @@ impl<S: Transport> ConnectionIo<S> {
             if let Some(received) = self.read_available() {
                 return received;
             }
-            let readable = self.stream.readable();
+            let readable = self.until_deadline(deadline, self.stream.readable());
             let readable = match shutdown {
-                None => with_optional_deadline(deadline, readable).await,
-                Some(shutdown) => match shutdown
-                    .until_triggered(with_optional_deadline(deadline, readable))
-                    .await
-                {
+                None => readable.await,
+                Some(shutdown) => match shutdown.until_triggered(readable).await {
                     Some(outcome) => outcome,
                     None => return Received::ShutDown,
                 },
@@ -222,6 +225,18 @@ impl<S: Transport> ConnectionIo<S> {
         }
     }
 
+    /// Waits for `future` until `deadline`, or for as long as it takes without one.
+    async fn until_deadline<F: Future>(
+        &self,
+        deadline: Option<Instant>,
+        future: F,
+    ) -> Option<F::Output> {
+        match deadline {
+            Some(deadline) => self.deadlines.run_until(deadline, future).await,
+            None => Some(future.await),
+        }
+    }
+
     /// Writes the responses not yet written, within the write timeout.
     pub async fn flush(&mut self) -> io::Result<()> {
         if self.output.is_empty() {
@@ -236,16 +251,5 @@ impl<S: Transport> ConnectionIo<S> {
             debug!("{}: writing the response failed: {error}", self.peer);
         }
         written
-    }
-}
-
-/// Waits for `future` until `deadline`, or for as long as it takes without one.
-async fn with_optional_deadline<F: std::future::Future>(
-    deadline: Option<Instant>,
-    future: F,
-) -> Option<F::Output> {
-    match deadline {
-        Some(deadline) => with_deadline(deadline, future).await,
-        None => Some(future.await),
     }
 }

@@ -44,6 +44,7 @@ use http_types::{Method, StatusCode};
 use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 
+use crate::deadlines::Deadlines;
 use crate::handler::{Handler, ServerState};
 use crate::metrics::{CloseReason, Metrics};
 use crate::shutdown::Shutdown;
@@ -85,6 +86,19 @@ pub struct Shared<H> {
     pub metrics: Metrics,
     /// The access log's settings; `None` while access lines are off.
     pub access_log: Option<AccessLog>,
+    /// The timing wheel for the header, keep-alive and linger timeouts (see
+    /// [`Limits::deadlines`]); its sweeper must run beside the connections.
+    pub deadlines: Deadlines,
+}
+
+impl Limits {
+    /// A timing wheel for these limits: ticks of 1/20 of the shortest of the header
+    /// and keep-alive timeouts (at most 100 ms), a turn as long as the longest wait.
+    pub fn deadlines(&self) -> Deadlines {
+        let shortest = self.header_timeout.min(self.keep_alive_timeout);
+        let longest = (self.header_timeout.max(self.keep_alive_timeout)).max(io::LINGER_TIMEOUT);
+        Deadlines::new(shortest, longest)
+    }
 }
 
 /// Serves one connection until the client closes it, a timeout or an error ends it,
@@ -96,7 +110,7 @@ pub async fn serve<S: Transport, H: Handler>(
     shared: Arc<Shared<H>>,
 ) -> CloseReason {
     let mut connection = Connection {
-        io: ConnectionIo::new(stream, peer, shared.limits.write_timeout),
+        io: ConnectionIo::new(stream, peer, shared.limits.write_timeout, &shared.deadlines),
         shared: &shared,
         scanner: HeadScanner::new(shared.limits.max_head_size),
         head_deadline: None,
@@ -127,7 +141,7 @@ fn finish_in_memory<F: Future>(future: F) -> Option<F::Output> {
 }
 
 struct Connection<'a, S, H> {
-    io: ConnectionIo<S>,
+    io: ConnectionIo<'a, S>,
     shared: &'a Shared<H>,
     /// Where the head at the end of the read buffer ends, once it is complete.
     scanner: HeadScanner,

@@ -64,6 +64,7 @@ pub fn run<H: Handler>(
             config.thread_count(),
         ),
         access_log: AccessLog::if_enabled(config.trusted_proxies.clone()),
+        deadlines: config.limits().deadlines(),
     });
     let executor = Executor::new();
     let acceptor = Acceptor {
@@ -73,6 +74,10 @@ pub fn run<H: Handler>(
         connection_limit: config.connection_limit(),
         open: OpenConnections::new(),
     };
+    let sweeper = Arc::clone(&shared);
+    executor
+        .spawn(async move { sweeper.deadlines.sweep().await })
+        .detach();
     let delay = *config.shutdown_delay;
     executor
         .spawn(stop_accepting_after_delay(Arc::clone(&shared), delay))

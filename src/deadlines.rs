@@ -1,0 +1,338 @@
+//! Coarse deadlines for the connections' waits for input: a timing wheel that one
+//! task sweeps, instead of an `async_io::Timer` per wait.
+//!
+//! Every wait for a request head, a keep-alive wait and a linger has a deadline, and
+//! almost none of them is reached. An async-io timer wakes the reactor thread each
+//! time one is set (to let it recompute its sleep), which costs a system call and
+//! often a context switch per wait. Here a deadline goes into the wheel's slot for
+//! its tick under an uncontended lock, and is taken out when the wait ends; the
+//! sweeper wakes once per tick, and only while deadlines are registered, to wake the
+//! waits whose tick has come. A deadline is therefore met up to one tick late, and
+//! the tick is a small fraction of the shortest timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use event_listener::Event;
+use pin_project_lite::pin_project;
+use slab::Slab;
+
+/// The finest and coarsest ticks.
+const MIN_TICK: Duration = Duration::from_millis(1);
+const MAX_TICK: Duration = Duration::from_millis(100);
+/// The tick is at most this fraction of the shortest timeout.
+const TICKS_PER_TIMEOUT: u32 = 20;
+/// Most slots in the wheel. A deadline further away than the wheel turns is woken
+/// early, finds it is not due, and registers again.
+const MAX_SLOTS: usize = 4096;
+
+/// The wheel and its sweeper's wake-up call. One per server.
+#[derive(Debug)]
+pub struct Deadlines {
+    tick: Duration,
+    origin: Instant,
+    wheel: Mutex<Wheel>,
+    /// Wakes the sweeper when a deadline comes into an empty wheel.
+    registered: Event,
+}
+
+#[derive(Debug)]
+struct Wheel {
+    /// The waits, by the tick their deadline falls in, modulo the number of slots.
+    slots: Vec<Slab<Entry>>,
+    /// Deadlines in the wheel.
+    len: usize,
+    /// The last tick swept.
+    swept: u64,
+    /// The sweeper waits for a deadline to come in.
+    sweeper_asleep: bool,
+    /// Names the next entry: a slot's keys are reused, names are not.
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    waker: Waker,
+}
+
+/// Where a registered deadline sits: its slot, key and name.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    slot: usize,
+    key: usize,
+    id: u64,
+}
+
+impl Deadlines {
+    /// A wheel fine enough for `shortest` and long enough for `longest`.
+    pub fn new(shortest: Duration, longest: Duration) -> Self {
+        let tick = (shortest / TICKS_PER_TIMEOUT).clamp(MIN_TICK, MAX_TICK);
+        let turns = longest.as_nanos() / tick.as_nanos() + 2;
+        let slots = usize::try_from(turns).unwrap_or(MAX_SLOTS).min(MAX_SLOTS);
+        Deadlines {
+            tick,
+            origin: Instant::now(),
+            wheel: Mutex::new(Wheel {
+                slots: (0..slots).map(|_| Slab::new()).collect(),
+                len: 0,
+                swept: 0,
+                sweeper_asleep: false,
+                next_id: 0,
+            }),
+            registered: Event::new(),
+        }
+    }
+
+    /// How late a deadline may be met.
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+
+    /// Runs `future` until `deadline`: its output, or `None` if the deadline came
+    /// first. `future` is polled first, so an output that is ready wins.
+    pub fn run_until<F: Future>(&self, deadline: Instant, future: F) -> RunUntil<'_, F> {
+        RunUntil {
+            future,
+            deadline,
+            deadlines: self,
+            key: None,
+        }
+    }
+
+    /// Wakes the waits whose deadline has come, once per tick while any is
+    /// registered. Runs until dropped.
+    pub async fn sweep(&self) {
+        loop {
+            let listener = {
+                let mut wheel = self.lock();
+                (wheel.len == 0).then(|| {
+                    wheel.sweeper_asleep = true;
+                    self.registered.listen()
+                })
+            };
+            if let Some(listener) = listener {
+                listener.await;
+            }
+            Timer::after(self.tick).await;
+            let due = self.ticks_since_origin(Instant::now());
+            let woken = self.lock().take_due(due);
+            woken.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    fn ticks_since_origin(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos / self.tick.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wheel> {
+        // The lock guards plain data and nothing panics while holding it.
+        self.wheel
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers `waker` to be woken at `deadline`'s tick, or updates it if `key`
+    /// is still registered; returns where it sits.
+    fn register(&self, deadline: Instant, waker: &Waker, key: Option<Key>) -> Key {
+        let mut wheel = self.lock();
+        if let Some(key) = key
+            && let Some(entry) = wheel.slots[key.slot].get_mut(key.key)
+            && entry.id == key.id
+        {
+            if !entry.waker.will_wake(waker) {
+                entry.waker = waker.clone();
+            }
+            return key;
+        }
+        if wheel.len == 0 {
+            // The sweeper may have slept: nothing is due before now.
+            let now = self.ticks_since_origin(Instant::now());
+            wheel.swept = wheel.swept.max(now);
+        }
+        // The tick after the one the deadline falls in, so that it is never early;
+        // a tick already swept, or one further than the wheel turns, is not used.
+        let slots = wheel.slots.len() as u64;
+        let tick =
+            (self.ticks_since_origin(deadline) + 1).clamp(wheel.swept + 1, wheel.swept + slots - 1);
+        let slot = usize::try_from(tick % slots).expect("less than the slot count");
+        let id = wheel.next_id;
+        wheel.next_id += 1;
+        let key = wheel.slots[slot].insert(Entry {
+            id,
+            waker: waker.clone(),
+        });
+        wheel.len += 1;
+        let wake_sweeper = std::mem::take(&mut wheel.sweeper_asleep);
+        drop(wheel);
+        if wake_sweeper {
+            self.registered.notify(1);
+        }
+        Key { slot, key, id }
+    }
+
+    /// Takes a deadline out of the wheel, unless the sweeper has already.
+    fn deregister(&self, key: Key) {
+        let mut wheel = self.lock();
+        if wheel.slots[key.slot]
+            .get(key.key)
+            .is_some_and(|entry| entry.id == key.id)
+        {
+            wheel.slots[key.slot].remove(key.key);
+            wheel.len -= 1;
+        }
+    }
+}
+
+impl Wheel {
+    /// Takes out the wakers of every tick up to `due`.
+    fn take_due(&mut self, due: u64) -> Vec<Waker> {
+        let slots = self.slots.len() as u64;
+        let mut woken = Vec::new();
+        // A sweeper late by more than a turn sweeps each slot once.
+        let from = self.swept.max(due.saturating_sub(slots)) + 1;
+        for tick in from..=due {
+            let slot = usize::try_from(tick % slots).expect("less than the slot count");
+            woken.extend(self.slots[slot].drain().map(|entry| entry.waker));
+        }
+        self.len -= woken.len();
+        self.swept = self.swept.max(due);
+        woken
+    }
+}
+
+pin_project! {
+    /// The future of [`Deadlines::run_until`].
+    pub struct RunUntil<'a, F> {
+        #[pin]
+        future: F,
+        deadline: Instant,
+        deadlines: &'a Deadlines,
+        key: Option<Key>,
+    }
+
+    impl<F> PinnedDrop for RunUntil<'_, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(key) = this.key.take() {
+                this.deadlines.deregister(key);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for RunUntil<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if Instant::now() >= *this.deadline {
+            return Poll::Ready(None);
+        }
+        *this.key = Some(
+            this.deadlines
+                .register(*this.deadline, cx.waker(), *this.key),
+        );
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smol::future::FutureExt;
+
+    fn sweeping<T>(deadlines: &Deadlines, future: impl Future<Output = T>) -> T {
+        smol::block_on(future.or(async {
+            deadlines.sweep().await;
+            unreachable!("the sweeper runs until dropped")
+        }))
+    }
+
+    #[test]
+    fn a_deadline_is_met_within_a_tick_never_before() {
+        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        assert_eq!(deadlines.tick(), Duration::from_millis(10));
+        for wait in [0, 30, 150] {
+            let started = Instant::now();
+            let deadline = started + Duration::from_millis(wait);
+            let waited = sweeping(
+                &deadlines,
+                deadlines.run_until(deadline, std::future::pending::<()>()),
+            );
+            let took = started.elapsed();
+            assert_eq!(waited, None);
+            assert!(
+                took >= Duration::from_millis(wait),
+                "{wait} ms took {took:?}"
+            );
+            assert!(
+                took < Duration::from_millis(wait + 60),
+                "{wait} ms took {took:?}"
+            );
+        }
+        assert_eq!(deadlines.lock().len, 0);
+    }
+
+    #[test]
+    fn an_output_that_comes_first_wins_and_leaves_nothing_behind() {
+        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        let later = Instant::now() + Duration::from_secs(5);
+        let quick = async {
+            Timer::after(Duration::from_millis(20)).await;
+            7
+        };
+        assert_eq!(
+            sweeping(&deadlines, deadlines.run_until(later, quick)),
+            Some(7)
+        );
+        assert_eq!(deadlines.lock().len, 0, "the deadline was taken out");
+        let passed = Instant::now();
+        assert_eq!(
+            sweeping(&deadlines, deadlines.run_until(passed, async { 7 })),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn a_deadline_beyond_a_turn_of_the_wheel_waits_its_whole_time() {
+        // Three slots of 10 ms: a 100 ms deadline goes round more than once.
+        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_millis(10));
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(100);
+        let waited = sweeping(
+            &deadlines,
+            deadlines.run_until(deadline, std::future::pending::<()>()),
+        );
+        assert_eq!(waited, None);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_key_reused_by_another_wait_is_not_taken_out() {
+        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        let at = Instant::now() + Duration::from_millis(500);
+        let waker = Waker::noop();
+        let first = deadlines.register(at, waker, None);
+        // The sweeper takes the first out; a second wait gets the same slot and key.
+        {
+            let mut wheel = deadlines.lock();
+            wheel.slots[first.slot].clear();
+            wheel.len -= 1;
+        }
+        let second = deadlines.register(at, waker, None);
+        assert_eq!((second.slot, second.key), (first.slot, first.key));
+        deadlines.deregister(first);
+        assert_eq!(deadlines.lock().len, 1, "the second is still registered");
+        deadlines.deregister(second);
+        assert_eq!(deadlines.lock().len, 0);
+    }
+}
