@@ -17,11 +17,14 @@ class Scenario:
     label: str
     tool: str = "wrk"  # or "h2load", which pipelines
     depth: int = 1
+    # A fixed number of requests instead of a fixed time (h2load only).
+    requests: int = 0
 
     def run(self, server, seconds):
         """Loads `server` for `seconds`; returns the load tool's figures."""
         if self.tool == "h2load":
-            return run_h2load(server.url(self.path), self.connections, self.depth, seconds)
+            return run_h2load(server.url(self.path), self.connections, self.depth, seconds,
+                              self.requests)
         return run_wrk(server.url(self.path), self.connections, seconds)
 
 
@@ -32,6 +35,11 @@ SCENARIOS = [
     Scenario("immediate-64", "/healthz", 64, "/healthz, 64 connections"),
     Scenario("pipelined-16", "/healthz", 16, "/healthz, 16 connections pipelining 16 deep",
              tool="h2load", depth=16),
+    # 16 pipelined /toy on each of 20 connections: smol-toy runs a connection's
+    # pipelined handlers together, its peers one after another.
+    Scenario("toy-pipelined", "/toy", 20,
+             "/toy, 20 connections pipelining 16 deep (320 requests)",
+             tool="h2load", depth=16, requests=320),
 ]
 
 
@@ -64,9 +72,13 @@ def parse_h2load_time(text):
     raise ValueError(text)
 
 
-def run_h2load(url, connections, depth, seconds):
-    command = ["h2load", "--h1", "-D", str(seconds), "-c", str(connections), "-m", str(depth),
+def run_h2load(url, connections, depth, seconds, requests=0):
+    """h2load for `seconds`, or until `requests` are answered if it is not 0."""
+    length = ["-n", str(requests)] if requests else ["-D", str(seconds)]
+    command = ["h2load", "--h1", *length, "-c", str(connections), "-m", str(depth),
                "-t", "1", "--connection-inactivity-timeout=5", url]
+    # A fixed count one request at a time takes requests / connections rounds of 1 s.
+    seconds = max(seconds, requests // connections * 2)
     try:
         output = subprocess.run(command, capture_output=True, text=True,
                                 timeout=seconds + 60).stdout
@@ -76,6 +88,8 @@ def run_h2load(url, connections, depth, seconds):
     for line in output.splitlines():
         words = line.split()
         if line.startswith("finished in"):
+            # finished in 1.01s, 317.59 req/s, 59.86KB/s
+            result["elapsed_s"] = parse_h2load_time(words[2].rstrip(",")) / 1000
             result["rps"] = float(words[3])
         elif line.startswith("requests:"):
             # requests: T total, S started, D done, OK succeeded, F failed, E errored, X timeout

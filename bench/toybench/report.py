@@ -41,6 +41,14 @@ def fmt_cpu(value):
     return "–" if value is None else f"{value:.4f} ms"
 
 
+def fmt_per_connection(scenario, figures):
+    """Peak RSS over the connections, everything included, for the /toy scenarios,
+    where every connection waits."""
+    if scenario.path != "/toy" or not figures.get("peak_rss_kib"):
+        return "–"
+    return f"{figures['peak_rss_kib'] / scenario.connections:.1f} KiB"
+
+
 def fmt_ms(value):
     if value is None:
         return "–"
@@ -56,8 +64,9 @@ def write_report(results, meta):
         "(run alternately, a fresh server for every run) and one round for the Flask servers; "
         f"wrk runs {meta['seconds']} s per measurement with 2 threads on the same machine.",
         "",
-        "| scenario | server | req/s | p50 | p99 | max | errors | peak RSS | CPU/request |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | server | req/s | p50 | p99 | max | errors | peak RSS | RSS/connection "
+        "| CPU/request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in SCENARIOS:
         for name, by_scenario in results.items():
@@ -70,8 +79,17 @@ def write_report(results, meta):
                 f"| {scenario.label} | {name} | {figures['rps']:,.0f} | {fmt_ms(p50)} | "
                 f"{fmt_ms(p99)} | {fmt_ms(figures.get('max_ms'))} | "
                 f"{figures['errors']:,.0f} | {figures['peak_rss_kib'] / 1024:.1f} MiB | "
+                f"{fmt_per_connection(scenario, figures)} | "
                 f"{fmt_cpu(figures.get('cpu_ms_per_request'))} |"
             )
+    fixed = [s for s in SCENARIOS if s.requests]
+    for scenario in fixed:
+        answered = [(name, by[scenario.name]) for name, by in results.items()
+                    if scenario.name in by and by[scenario.name].get("elapsed_s")]
+        if answered:
+            lines += ["", f"{scenario.label}: every request answered in "
+                      + ", ".join(f"{f['elapsed_s']:.2f} s ({name})" for name, f in answered)
+                      + "."]
     lines += ["", "## smol-toy / axum", "",
               "Ratios of the medians (req/s: above 1 is better; the others: below 1 is better).",
               "", "| scenario | " + " | ".join(label for _, label in RATIO_FIGURES) + " |",
@@ -116,7 +134,7 @@ def write_plot(results):
     lines = {}
     for name, by_scenario in results.items():
         points = [(s.connections, by_scenario[s.name]) for s in SCENARIOS
-                  if s.path == "/toy" and s.name in by_scenario
+                  if s.path == "/toy" and s.tool == "wrk" and s.name in by_scenario
                   and by_scenario[s.name].get("requests")]
         if points:
             lines[name] = points
@@ -128,14 +146,29 @@ def write_plot(results):
         for name, points in lines.items():
             out.write(f'"{name}"\n')
             for connections, figures in points:
+                cpu_us = 1000 * (figures.get("cpu_ms_per_request") or 0)
                 out.write(f"{connections} {figures['rps']:.1f} "
-                          f"{figures['p50_ms'] / 1000:.4f} {figures['p99_ms'] / 1000:.4f}\n")
+                          f"{figures['p50_ms'] / 1000:.4f} {figures['p99_ms'] / 1000:.4f} "
+                          f"{figures['peak_rss_kib'] / 1024:.2f} {cpu_us:.1f}\n")
             out.write("\n\n")
     blocks = len(lines)
     script = f"""
-set terminal svg size 1100,420 dynamic font 'sans,12' background '#ffffff'
+set terminal svg size 1100,840 dynamic font 'sans,12' background '#ffffff'
 set output '{RESULTS / "latest.svg"}'
-set multiplot layout 1,2 title 'GET /toy (waits 1 s): throughput and latency against concurrency'
+set multiplot layout 2,2 title 'GET /toy (waits 1 s) against concurrency'
+set logscale x
+set ylabel 'peak RSS (MiB)'
+set xrange [50:20000]
+set grid
+set key top left opaque box
+set xlabel 'concurrent connections'
+set logscale y
+plot for [i=0:{blocks - 1}] '{data}' index i using 1:5 with linespoints lw 2 lc i+1 pt 7 title columnheader(1)
+unset logscale y
+set ylabel 'server CPU per request (µs)'
+set yrange [0:*]
+plot for [i=0:{blocks - 1}] '{data}' index i using 1:6 with linespoints lw 2 lc i+1 pt 7 title columnheader(1)
+set autoscale y
 set logscale xy
 set xrange [50:20000]
 set grid

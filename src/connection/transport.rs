@@ -53,13 +53,17 @@ impl Transport for Socket {
     }
 
     async fn readable(&self) -> io::Result<()> {
-        // Unlike `AsyncRead::poll_read`, this waits for an event newer than the
-        // call: `poll_read` would first report the event its previous wait consumed,
-        // costing one more read that finds nothing, every time.
-        match self {
-            Socket::Tcp(stream) => stream.readable().await,
-            Socket::Unix(stream) => stream.readable().await,
-        }
+        // `poll_readable` keeps the task's waker registered when the wait is given
+        // up (a handler answered first): the next wait for the same connection
+        // finds it in place and costs no `epoll_ctl`. `Async::readable` would take
+        // its waker out when dropped and register again: three `epoll_ctl` per
+        // `/toy` request instead of one. The connection reads only after a wait
+        // ends, or while the socket may hold more, so no event is reported twice.
+        std::future::poll_fn(|cx| match self {
+            Socket::Tcp(stream) => stream.poll_readable(cx),
+            Socket::Unix(stream) => stream.poll_readable(cx),
+        })
+        .await
     }
 }
 
