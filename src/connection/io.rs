@@ -8,6 +8,7 @@
 //! pending ([`ConnectionIo::queued`]). So the answers to pipelined requests leave in
 //! one write, and an earlier answer never waits behind a later request's handler.
 
+use std::cell::RefCell;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,13 @@ use crate::shutdown::{Shutdown, with_deadline};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 4096;
+
+thread_local! {
+    /// Where reads land before the bytes read are copied to the connection's own
+    /// buffer: one per worker thread, so that a connection waiting for input holds
+    /// no buffer, and a read zeroes nothing.
+    static READ_SCRATCH: RefCell<Box<[u8; READ_CHUNK]>> = RefCell::new(Box::new([0; READ_CHUNK]));
+}
 /// Encoded responses are written once this much is pending, even while pipelined
 /// requests remain to be answered.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
@@ -105,10 +113,15 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
         }
     }
 
-    /// Gives back buffers with nothing in them, so that thousands of connections
-    /// waiting on `/toy` hold no buffers. Call it when every answer is written.
-    pub fn release_buffers(&mut self) {
-        self.output = Vec::new();
+    /// Gives back buffers with nothing in them before the connection waits, so that
+    /// thousands of waiting connections hold none: the read buffer always (reads
+    /// land in the thread's scratch buffer first), the write buffer when
+    /// `handlers_wait` (between requests it is kept, to encode the next answer
+    /// without growing it again). Call it when every answer is written.
+    pub fn release_buffers(&mut self, handlers_wait: bool) {
+        if handlers_wait {
+            self.output = Vec::new();
+        }
         if self.input.is_empty() {
             self.input = Vec::new();
         }
@@ -156,31 +169,33 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
         if self.drained {
             return None;
         }
-        let filled = self.input.len();
-        self.input.resize(filled + READ_CHUNK, 0);
-        let result = loop {
-            match self.stream.try_read(&mut self.input[filled..]) {
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                result => break result,
+        let result = READ_SCRATCH.with_borrow_mut(|scratch| {
+            let result = loop {
+                match self.stream.try_read(&mut scratch[..]) {
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    result => break result,
+                }
+            };
+            if let Ok(n) = result {
+                self.input.extend_from_slice(&scratch[..n]);
             }
-        };
-        let (read, received) = match result {
-            Ok(0) => (0, Some(Received::Eof)),
+            result
+        });
+        match result {
+            Ok(0) => Some(Received::Eof),
             Ok(n) => {
                 self.drained = n < READ_CHUNK;
-                (n, Some(Received::Data))
+                Some(Received::Data)
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 self.drained = true;
-                (0, None)
+                None
             }
             Err(error) => {
                 debug!("{}: connection failed: {error}", self.peer);
-                (0, Some(Received::Failed))
+                Some(Received::Failed)
             }
-        };
-        self.input.truncate(filled + read);
-        received
+        }
     }
 
     /// Reads and drops an unread body of `length` bytes, waiting at most until

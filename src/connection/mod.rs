@@ -255,9 +255,7 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
         if self.io.flush().await.is_err() {
             return Event::Input(Received::Failed);
         }
-        if !pipeline.is_empty() {
-            self.io.release_buffers();
-        }
+        self.io.release_buffers(!pipeline.is_empty());
         if !self.reads_more(pipeline) {
             return Event::Answer(pipeline.next_answer().await);
         }
