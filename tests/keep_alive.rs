@@ -149,6 +149,31 @@ fn a_bad_request_behind_waiting_ones_is_answered_after_them() {
 }
 
 #[test]
+fn a_body_behind_a_waiting_request_is_skipped_not_served() {
+    let mut config = test_config();
+    config.delay = Duration::from_millis(200).into();
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    // The body looks like a request; it must be skipped, not served, even though
+    // the request before it is still waiting when it arrives.
+    let body = b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut bytes = b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    bytes.extend_from_slice(
+        format!(
+            "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.send(&bytes);
+    let statuses: Vec<u16> = (0..3).map(|_| client.response().status).collect();
+    assert_eq!(statuses, [200, 405, 200]);
+    assert!(!client.closes_within(Duration::from_millis(100)));
+}
+
+#[test]
 fn at_shutdown_the_requests_read_are_answered_and_the_last_closes() {
     let mut config = test_config();
     config.delay = Duration::from_millis(500).into();

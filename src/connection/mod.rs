@@ -469,7 +469,9 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
             }
             (Err(_), _) => Next::Drop(CloseReason::Error),
             (Ok(()), Some(reason)) => Next::Close(reason),
-            (Ok(()), None) if self.reading == Reading::AfterBody => {
+            // Reading stopped behind this request (the last one read): its body goes,
+            // then the next request may be read.
+            (Ok(()), None) if !matches!(encoded.framing, Framing::Empty | Framing::Length(0)) => {
                 if !self.skip_body(encoded.framing).await {
                     return Next::Drop(CloseReason::Error);
                 }
