@@ -12,12 +12,27 @@ use std::time::Duration;
 
 use common::binary::{Running, smol_toy};
 
-/// A fresh directory for one test, and a socket path in it.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("smol-toy-unix-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("toy.sock")
+/// A fresh directory for one test, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("smol-toy-unix-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// The socket path in it.
+    fn socket(&self) -> PathBuf {
+        self.0.join("toy.sock")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Sends one request with `Connection: close` and returns the whole answer.
@@ -51,7 +66,8 @@ fn stop(mut child: Child) -> (Option<i32>, String) {
 
 #[test]
 fn serves_on_a_unix_socket_and_removes_it_at_exit() {
-    let path = scratch("serves");
+    let scratch = Scratch::new("serves");
+    let path = scratch.socket();
     let socket = path.to_str().unwrap();
     let args = [
         "--unix-socket",
@@ -97,7 +113,8 @@ fn serves_on_a_unix_socket_and_removes_it_at_exit() {
 
 #[test]
 fn a_stale_socket_left_by_a_killed_server_is_replaced() {
-    let path = scratch("stale");
+    let scratch = Scratch::new("stale");
+    let path = scratch.socket();
     let socket = path.to_str().unwrap();
     let args = ["--unix-socket", socket, "--delay", "0"];
     let (mut killed, _) = Running::spawn_listening(smol_toy(&args));

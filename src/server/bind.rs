@@ -177,16 +177,29 @@ pub fn bind_unix(path: &Path, mode: u32, backlog: u32) -> io::Result<(UnixListen
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("smol-toy-bind-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir.join("toy.sock")
+    /// A fresh directory for one test, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("smol-toy-bind-{}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn a_stale_socket_is_replaced_and_a_live_one_refused() {
-        let path = scratch("stale");
+        let scratch = Scratch::new("stale");
+        let path = scratch.0.join("toy.sock");
         let (live, file) = bind_unix(&path, 0o660, 16).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
@@ -203,7 +216,8 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_socket_is_left_alone() {
-        let path = scratch("regular");
+        let scratch = Scratch::new("regular");
+        let path = scratch.0.join("toy.sock");
         fs::write(&path, "data").unwrap();
         let error = bind_unix(&path, 0o660, 16).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
