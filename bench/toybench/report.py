@@ -87,8 +87,10 @@ def write_report(results, meta):
         answered = [(name, by[scenario.name]) for name, by in results.items()
                     if scenario.name in by and by[scenario.name].get("elapsed_s")]
         if answered:
-            lines += ["", f"{scenario.label}: every request answered in "
-                      + ", ".join(f"{f['elapsed_s']:.2f} s ({name})" for name, f in answered)
+            lines += ["", f"{scenario.label}, time to the last answer: "
+                      + ", ".join(f"{f['elapsed_s']:.2f} s ({name}"
+                                  + (f", {f['errors']:,.0f} failed" if f["errors"] else "")
+                                  + ")" for name, f in answered)
                       + "."]
     lines += ["", "## smol-toy / axum", "",
               "Ratios of the medians (req/s: above 1 is better; the others: below 1 is better).",
@@ -164,11 +166,8 @@ set key top left opaque box
 set xlabel 'concurrent connections'
 set logscale y
 plot for [i=0:{blocks - 1}] '{data}' index i using 1:5 with linespoints lw 2 lc i+1 pt 7 title columnheader(1)
-unset logscale y
 set ylabel 'server CPU per request (µs)'
-set yrange [0:*]
 plot for [i=0:{blocks - 1}] '{data}' index i using 1:6 with linespoints lw 2 lc i+1 pt 7 title columnheader(1)
-set autoscale y
 set logscale xy
 set xrange [50:20000]
 set grid
