@@ -2,13 +2,14 @@
 //! application or the command line.
 //!
 //! async-h1 parses request heads and encodes responses; this layer owns everything
-//! around them. Each connection keeps its own read buffer, so requests pipelined into
-//! one packet are all answered, in order. It enforces the head size limit while the
-//! head arrives, the header, keep-alive and write timeouts, HTTP/1.0 and keep-alive
-//! rules, and answers every request it cannot serve with a status line and a JSON
-//! body before it closes.
+//! around them. Requests pipelined on a connection are read ahead (up to 16), their
+//! handlers run together, and their answers go out in order. It enforces the head
+//! size limit while the head arrives, the header, keep-alive and write timeouts,
+//! HTTP/1.0 and keep-alive rules, and answers every request it cannot serve with a
+//! status line and a JSON body before it closes.
 //!
 //! - [`head`]: reading a request head (scan, request line, field rules, async-h1).
+//! - [`pipeline`]: the requests read and not yet answered.
 //! - [`dispatch`]: who answers, and whether the connection stays open.
 //! - [`encode`]: responses into bytes; [`error`]: the connection layer's own answers.
 //! - [`io`]: reads and writes, and the write policy; [`transport`]: the streams.
