@@ -34,6 +34,9 @@ const MAX_SLOTS: usize = 4096;
 #[derive(Debug)]
 pub struct Deadlines {
     tick: Duration,
+    /// The tick in nanoseconds, so that finding a deadline's tick divides integers
+    /// of 64 bits, not 128.
+    tick_nanos: u64,
     origin: Instant,
     wheel: Mutex<Wheel>,
     /// Wakes the sweeper when a deadline comes into an empty wheel.
@@ -76,6 +79,7 @@ impl Deadlines {
         let slots = usize::try_from(turns).unwrap_or(MAX_SLOTS).min(MAX_SLOTS);
         Deadlines {
             tick,
+            tick_nanos: u64::try_from(tick.as_nanos()).expect("at most 100 ms"),
             origin: Instant::now(),
             wheel: Mutex::new(Wheel {
                 slots: (0..slots).map(|_| Slab::new()).collect(),
@@ -89,13 +93,14 @@ impl Deadlines {
     }
 
     /// How late a deadline may be met.
-    pub fn tick(&self) -> Duration {
+    #[cfg(test)]
+    fn tick(&self) -> Duration {
         self.tick
     }
 
-    /// Runs `future` until `deadline`: its output, or `None` if the deadline came
-    /// first. `future` is polled first, so an output that is ready wins.
-    pub fn run_until<F: Future>(&self, deadline: Instant, future: F) -> RunUntil<'_, F> {
+    /// Runs `future` until `deadline`, if there is one: its output, or `None` if the
+    /// deadline came first. `future` is polled first, so an output that is ready wins.
+    pub fn run_until<F: Future>(&self, deadline: Option<Instant>, future: F) -> RunUntil<'_, F> {
         RunUntil {
             future,
             deadline,
@@ -127,7 +132,7 @@ impl Deadlines {
 
     fn ticks_since_origin(&self, at: Instant) -> u64 {
         let nanos = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos / self.tick.as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(nanos).unwrap_or(u64::MAX) / self.tick_nanos
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Wheel> {
@@ -211,7 +216,7 @@ pin_project! {
     pub struct RunUntil<'a, F> {
         #[pin]
         future: F,
-        deadline: Instant,
+        deadline: Option<Instant>,
         deadlines: &'a Deadlines,
         key: Option<Key>,
     }
@@ -234,13 +239,13 @@ impl<F: Future> Future for RunUntil<'_, F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        if Instant::now() >= *this.deadline {
+        let Some(deadline) = *this.deadline else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= deadline {
             return Poll::Ready(None);
         }
-        *this.key = Some(
-            this.deadlines
-                .register(*this.deadline, cx.waker(), *this.key),
-        );
+        *this.key = Some(this.deadlines.register(deadline, cx.waker(), *this.key));
         Poll::Pending
     }
 }
@@ -266,7 +271,7 @@ mod tests {
             let deadline = started + Duration::from_millis(wait);
             let waited = sweeping(
                 &deadlines,
-                deadlines.run_until(deadline, std::future::pending::<()>()),
+                deadlines.run_until(Some(deadline), std::future::pending::<()>()),
             );
             let took = started.elapsed();
             assert_eq!(waited, None);
@@ -291,13 +296,13 @@ mod tests {
             7
         };
         assert_eq!(
-            sweeping(&deadlines, deadlines.run_until(later, quick)),
+            sweeping(&deadlines, deadlines.run_until(Some(later), quick)),
             Some(7)
         );
         assert_eq!(deadlines.lock().len, 0, "the deadline was taken out");
         let passed = Instant::now();
         assert_eq!(
-            sweeping(&deadlines, deadlines.run_until(passed, async { 7 })),
+            sweeping(&deadlines, deadlines.run_until(Some(passed), async { 7 })),
             Some(7)
         );
     }
@@ -310,7 +315,7 @@ mod tests {
         let deadline = started + Duration::from_millis(100);
         let waited = sweeping(
             &deadlines,
-            deadlines.run_until(deadline, std::future::pending::<()>()),
+            deadlines.run_until(Some(deadline), std::future::pending::<()>()),
         );
         assert_eq!(waited, None);
         assert!(started.elapsed() >= Duration::from_millis(100));

@@ -153,10 +153,9 @@ impl<H: Handler> InMemoryServer<H> {
 
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        let shared = Arc::clone(&self.shared);
         async_io::block_on(
             async {
-                serve(&mut stream, peer, Arc::clone(&shared)).await;
+                serve(&mut stream, peer, Arc::clone(&self.shared)).await;
             }
             .or(self.shared.deadlines.sweep()),
         );

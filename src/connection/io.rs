@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::io::AsyncWriteExt;
 
-use std::future::Future;
-
 use super::Transport;
 use super::transport::Peer;
 use crate::deadlines::Deadlines;
@@ -143,7 +141,7 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
             if let Some(received) = self.read_available() {
                 return received;
             }
-            let readable = self.until_deadline(deadline, self.stream.readable());
+            let readable = self.deadlines.run_until(deadline, self.stream.readable());
             let readable = match shutdown {
                 None => readable.await,
                 Some(shutdown) => match shutdown.until_triggered(readable).await {
@@ -237,18 +235,6 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
             if !matches!(self.receive(Some(deadline), None).await, Received::Data) {
                 return;
             }
-        }
-    }
-
-    /// Waits for `future` until `deadline`, or for as long as it takes without one.
-    async fn until_deadline<F: Future>(
-        &self,
-        deadline: Option<Instant>,
-        future: F,
-    ) -> Option<F::Output> {
-        match deadline {
-            Some(deadline) => self.deadlines.run_until(deadline, future).await,
-            None => Some(future.await),
         }
     }
 

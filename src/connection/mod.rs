@@ -352,8 +352,8 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
         };
         self.reading = match (persistence, head.framing) {
             (Persistence::Close(reason), _) => Reading::Stopped(reason),
-            (_, Framing::Empty | Framing::Length(0)) => Reading::Open,
-            _ => Reading::AfterBody,
+            (_, framing) if framing.has_body() => Reading::AfterBody,
+            _ => Reading::Open,
         };
         let request = pipeline::Request {
             exchange,
@@ -472,7 +472,7 @@ impl<'a, S: Transport, H: Handler> Connection<'a, S, H> {
             (Ok(()), Some(reason)) => Next::Close(reason),
             // Reading stopped behind this request (the last one read): its body goes,
             // then the next request may be read.
-            (Ok(()), None) if !matches!(encoded.framing, Framing::Empty | Framing::Length(0)) => {
+            (Ok(()), None) if encoded.framing.has_body() => {
                 if !self.skip_body(encoded.framing).await {
                     return Next::Drop(CloseReason::Error);
                 }

@@ -108,6 +108,13 @@ pub enum Framing {
     Chunked,
 }
 
+impl Framing {
+    /// Whether bytes of a body follow the head.
+    pub fn has_body(self) -> bool {
+        !matches!(self, Framing::Empty | Framing::Length(0))
+    }
+}
+
 /// What the header fields say about reading and answering the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Controls {
