@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_io::Timer;
 use http_types::{Method, Request, Response, StatusCode};
 
-use crate::handler::{Handler, Route, ServerState, json_response};
+use crate::handler::{Handler, ResponseField, Route, ServerState, json_response};
 use crate::metrics;
 
 /// The smol-toy service: `/toy`, `/healthz`, `/readyz` and `/metrics`.
@@ -72,6 +72,10 @@ impl Handler for Toy {
         read_only("/readyz", Endpoint::Ready),
         read_only("/metrics", Endpoint::Metrics),
     ];
+
+    /// No answer of this service may be stored by a cache: health and readiness
+    /// change from one moment to the next, and `/toy` stands for a computation.
+    const RESPONSE_FIELDS: &'static [ResponseField] = &[("cache-control", "no-store")];
 
     fn respond(
         &self,

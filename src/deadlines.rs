@@ -9,6 +9,9 @@
 //! sweeper wakes once per tick, and only while deadlines are registered, to wake the
 //! waits whose tick has come. A deadline is therefore met up to one tick late, and
 //! the tick is a small fraction of the shortest timeout.
+//!
+//! Waits that need no such saving (the write timeout, the drain) use
+//! [`with_deadline`], an async-io timer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -250,6 +253,36 @@ impl<F: Future> Future for RunUntil<'_, F> {
     }
 }
 
+/// Runs `future` until `deadline`: its output, or `None` if the deadline came first.
+/// `future` is polled first, so an output that is ready wins over a passed deadline.
+pub fn with_deadline<F: Future>(deadline: Instant, future: F) -> WithDeadline<F> {
+    WithDeadline {
+        future,
+        timer: Timer::at(deadline),
+    }
+}
+
+pin_project! {
+    /// The future of [`with_deadline`].
+    pub struct WithDeadline<F> {
+        #[pin]
+        future: F,
+        timer: Timer,
+    }
+}
+
+impl<F: Future> Future for WithDeadline<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        Pin::new(this.timer).poll(cx).map(|_| None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,5 +372,19 @@ mod tests {
         assert_eq!(deadlines.lock().len, 1, "the second is still registered");
         deadlines.deregister(second);
         assert_eq!(deadlines.lock().len, 0);
+    }
+
+    #[test]
+    fn with_deadline_ends_a_wait_but_lets_a_ready_output_win() {
+        let passed = Instant::now();
+        let waited = smol::block_on(with_deadline(passed, std::future::pending::<()>()));
+        assert_eq!(waited, None);
+        assert_eq!(smol::block_on(with_deadline(passed, async { 7 })), Some(7));
+        let later = Instant::now() + Duration::from_secs(5);
+        let slow = async {
+            Timer::after(Duration::from_millis(10)).await;
+            7
+        };
+        assert_eq!(smol::block_on(with_deadline(later, slow)), Some(7));
     }
 }

@@ -36,6 +36,11 @@ pub trait Handler: Send + Sync + 'static {
     /// know every `route` label from the start.
     const ROUTES: &'static [Route<Self::Endpoint>];
 
+    /// Header fields every response carries, the connection layer's own answers
+    /// (errors included) as well as [`respond`](Handler::respond)'s. Each name must
+    /// be a lowercase token, and each value visible ASCII and spaces.
+    const RESPONSE_FIELDS: &'static [ResponseField] = &[];
+
     /// Answers a request to `endpoint` with one of the route's methods.
     fn respond(
         &self,
@@ -44,6 +49,9 @@ pub trait Handler: Send + Sync + 'static {
         server: ServerState<'_>,
     ) -> impl Future<Output = Response> + Send;
 }
+
+/// A header field as a name and a value, such as `("cache-control", "no-store")`.
+pub type ResponseField = (&'static str, &'static str);
 
 /// What an application may read of the server that runs it.
 #[derive(Debug, Clone, Copy)]

@@ -1,14 +1,11 @@
-//! The shutdown signal shared by the accept loop and every connection, and the two
-//! ways every wait in the server ends early: at a deadline, or at the shutdown.
+//! The shutdown signal shared by the accept loop and every connection, and a wait
+//! that ends early at the shutdown.
 
+use pin_project_lite::pin_project;
+use smol::channel::{Receiver, Recv, Sender};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
-
-use async_io::Timer;
-use pin_project_lite::pin_project;
-use smol::channel::{Receiver, Recv, Sender};
 
 /// A one-way switch from "serving" to "shutting down" that any number of tasks can
 /// await. Clones share the switch.
@@ -59,17 +56,9 @@ impl Default for Shutdown {
     }
 }
 
-/// Runs `future` until `deadline`: its output, or `None` if the deadline came first.
-/// `future` is polled first, so an output that is ready wins over a passed deadline.
-pub fn with_deadline<F: Future>(deadline: Instant, future: F) -> WithDeadline<F> {
-    WithDeadline {
-        future,
-        timer: Timer::at(deadline),
-    }
-}
-
-// Named futures rather than `async fn`s: an `async fn` that awaits a future it takes
-// as an argument holds it twice, and these wrap every read of every connection.
+// A named future rather than an `async fn`: an `async fn` that awaits a future it
+// takes as an argument holds it twice, and this one wraps every read of every
+// connection.
 pin_project! {
     /// The future of [`Shutdown::until_triggered`].
     pub struct UntilTriggered<'a, F> {
@@ -93,30 +82,8 @@ impl<F: Future> Future for UntilTriggered<'_, F> {
     }
 }
 
-pin_project! {
-    /// The future of [`with_deadline`].
-    pub struct WithDeadline<F> {
-        #[pin]
-        future: F,
-        timer: Timer,
-    }
-}
-
-impl<F: Future> Future for WithDeadline<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Poll::Ready(output) = this.future.poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        Pin::new(this.timer).poll(cx).map(|_| None)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use smol::future::FutureExt;
@@ -149,19 +116,5 @@ mod tests {
             smol::block_on(shutdown.until_triggered(async { 7 })),
             Some(7)
         );
-    }
-
-    #[test]
-    fn with_deadline_ends_a_wait_but_lets_a_ready_output_win() {
-        let passed = Instant::now();
-        let waited = smol::block_on(with_deadline(passed, std::future::pending::<()>()));
-        assert_eq!(waited, None);
-        assert_eq!(smol::block_on(with_deadline(passed, async { 7 })), Some(7));
-        let later = Instant::now() + Duration::from_secs(5);
-        let slow = async {
-            Timer::after(Duration::from_millis(10)).await;
-            7
-        };
-        assert_eq!(smol::block_on(with_deadline(later, slow)), Some(7));
     }
 }

@@ -1,20 +1,23 @@
-//! What tests, the fuzzer and the benchmarks need from the library: an in-memory
-//! connection, so that they can drive the connection layer without sockets, and
-//! limits to run it with. Not part of the supported API.
+//! What tests, the fuzzer and the benchmarks need from the library, compiled only
+//! with the `testing` feature: an in-memory connection, so that they can drive the
+//! connection layer without sockets; a stream that buffers what it reads, as TLS
+//! does, to serve real sockets over; and limits to run with. Not part of the
+//! supported API.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use smol::future::FutureExt;
-use smol::io::AsyncWrite;
+use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
-use crate::connection::{AccessLog, Limits, Peer, Shared, Transport, TrustedProxies, serve};
+use crate::connection::{AccessLog, Limits, Peer, Shared, Socket, TrustedProxies, serve};
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
+use crate::server::Acceptor;
 use crate::shutdown::Shutdown;
 
 /// The limits of a server started with no options.
@@ -39,7 +42,7 @@ pub struct MemoryStream {
     output: Vec<u8>,
     /// How many writes it took.
     writes: usize,
-    /// Set once the server shut down its sending side.
+    /// Set once the server closed its sending side.
     write_closed: bool,
 }
 
@@ -66,9 +69,30 @@ impl MemoryStream {
         self.writes
     }
 
-    /// Whether the server shut down its sending side.
+    /// Whether the server closed its sending side.
     pub fn write_closed(&self) -> bool {
         self.write_closed
+    }
+}
+
+impl AsyncRead for MemoryStream {
+    /// Returns the next piece (or as much of it as fits), or end-of-stream.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let remaining = this.input.len() - this.position;
+        let piece = this.pieces.pop().unwrap_or(remaining);
+        let n = piece.min(remaining).min(buf.len());
+        // The unread part of a piece the buffer could not take comes next.
+        if piece > n && n < remaining {
+            this.pieces.push(piece - n);
+        }
+        buf[..n].copy_from_slice(&this.input[this.position..this.position + n]);
+        this.position += n;
+        Poll::Ready(Ok(n))
     }
 }
 
@@ -92,33 +116,85 @@ impl AsyncWrite for MemoryStream {
     }
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().write_closed = true;
         Poll::Ready(Ok(()))
     }
 }
 
-impl Transport for MemoryStream {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.write_closed = true;
-        Ok(())
-    }
+/// A stream that buffers what it reads, as a TLS stream holds decrypted bytes the
+/// socket no longer has: it reads up to 4 KiB at a time from the stream inside, but
+/// hands the caller at most 100 bytes per read. A reader that takes a short read to
+/// mean the socket is drained waits forever for bytes this stream already has.
+#[derive(Debug)]
+pub struct SmallReads<S> {
+    inner: S,
+    buffer: Box<[u8; SMALL_READS_FILL]>,
+    start: usize,
+    end: usize,
+}
 
-    /// Returns the next piece (or as much of it as fits), or end-of-stream.
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let remaining = self.input.len() - self.position;
-        let piece = self.pieces.pop().unwrap_or(remaining);
-        let n = piece.min(remaining).min(buf.len());
-        // The unread part of a piece the buffer could not take comes next.
-        if piece > n && n < remaining {
-            self.pieces.push(piece - n);
+/// The most bytes [`SmallReads`] reads from the stream inside at a time.
+pub const SMALL_READS_FILL: usize = 4096;
+/// The most bytes [`SmallReads`] hands to the caller per read.
+pub const SMALL_READS_MAX: usize = 100;
+
+impl<S> SmallReads<S> {
+    /// Buffers reads from `inner`.
+    pub fn new(inner: S) -> Self {
+        SmallReads {
+            inner,
+            buffer: Box::new([0; SMALL_READS_FILL]),
+            start: 0,
+            end: 0,
         }
-        buf[..n].copy_from_slice(&self.input[self.position..self.position + n]);
-        self.position += n;
-        Ok(n)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SmallReads<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.start == this.end {
+            let filled = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut this.buffer[..]))?;
+            (this.start, this.end) = (0, filled);
+        }
+        let n = (this.end - this.start).min(buf.len()).min(SMALL_READS_MAX);
+        buf[..n].copy_from_slice(&this.buffer[this.start..this.start + n]);
+        this.start += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SmallReads<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
-    /// Reads never wait, so there is never anything to wait for.
-    async fn readable(&self) -> io::Result<()> {
-        Ok(())
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
+/// Serves every accepted socket through [`SmallReads`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmallReadsAcceptor;
+
+impl Acceptor for SmallReadsAcceptor {
+    type Stream = SmallReads<Socket>;
+
+    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<Self::Stream> {
+        Ok(SmallReads::new(socket))
     }
 }
 
@@ -131,26 +207,16 @@ pub struct InMemoryServer<H> {
 impl<H: Handler> InMemoryServer<H> {
     /// A server for `handler` with `limits`.
     pub fn new(handler: H, limits: Limits) -> Self {
-        let shared = Arc::new(Shared {
-            handler,
-            deadlines: limits.deadlines(),
-            limits,
-            shutdown: Shutdown::new(),
-            stopping: Shutdown::new(),
-            metrics: Metrics::new(&route_paths::<H>(), 1, 1),
-            access_log: AccessLog::if_enabled(TrustedProxies::default()),
-        });
-        InMemoryServer { shared }
+        let metrics = Metrics::new(&route_paths::<H>(), 1, 1);
+        let access_log = AccessLog::if_enabled(TrustedProxies::default());
+        let shared = Shared::new(handler, limits, metrics, access_log, Shutdown::new());
+        InMemoryServer {
+            shared: Arc::new(shared),
+        }
     }
 
     /// Serves one in-memory connection to its end on the current thread, and
     /// returns the stream with everything the server wrote.
-    /// What every connection of this server shares.
-    #[cfg(test)]
-    pub(crate) fn shared(&self) -> Arc<Shared<H>> {
-        Arc::clone(&self.shared)
-    }
-
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(
@@ -176,21 +242,35 @@ pub fn serve_in_memory<H: Handler>(
 mod tests {
     use std::time::Duration;
 
+    use smol::io::AsyncReadExt;
+
     use super::*;
     use crate::app::Toy;
+
+    fn read<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+        let mut buf = [0; 4096];
+        let n = smol::block_on(stream.read(&mut buf)).expect("reads never fail");
+        buf[..n].to_vec()
+    }
 
     #[test]
     fn pieces_arrive_as_given_then_the_rest() {
         let mut stream = MemoryStream::new(b"abcdefgh".to_vec(), [1, 3]);
-        let mut buf = [0; 4];
-        let mut read = |stream: &mut MemoryStream| {
-            let n = stream.try_read(&mut buf).expect("reads never fail");
-            buf[..n].to_vec()
-        };
         assert_eq!(read(&mut stream), b"a");
         assert_eq!(read(&mut stream), b"bcd");
         assert_eq!(read(&mut stream), b"efgh");
         assert_eq!(read(&mut stream), b"");
+    }
+
+    #[test]
+    fn small_reads_hand_out_at_most_100_bytes_of_what_they_buffered() {
+        let input: Vec<u8> = (0..250u8).collect();
+        let mut stream = SmallReads::new(MemoryStream::new(input.clone(), []));
+        assert_eq!(read(&mut stream), &input[..100]);
+        assert_eq!(read(&mut stream), &input[100..200]);
+        assert_eq!(read(&mut stream), &input[200..]);
+        assert_eq!(read(&mut stream), b"");
+        assert_eq!(stream.inner.position, 250, "one read of the stream inside");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! What answers a request: the application's route, or the connection layer itself
-//! (OPTIONS, `OPTIONS *`, 404, 405, 501, and 500 for a handler that panicked); and
-//! whether the connection stays open afterwards.
+//! (OPTIONS, `OPTIONS *`, 404, 405, 501, and 500 for a handler that panicked).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
@@ -10,18 +10,10 @@ use http_types::headers::ALLOW;
 use http_types::{Method, Request, Response, StatusCode};
 use smol::future::FutureExt;
 
-use super::encode::Persistence;
 use super::error::error_response;
-use super::head::{Framing, Head};
+use super::head::Head;
 use crate::handler::{Handler, ServerState};
-use crate::metrics::{CloseReason, RouteLabel};
-
-/// The largest unread Content-Length body that is skipped to keep the connection open;
-/// after a larger one, or a chunked one, the connection closes.
-pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
-
-/// The methods `OPTIONS *` lists: those every route of this server takes.
-const SERVER_METHODS: &[Method] = &[Method::Get, Method::Head];
+use crate::metrics::RouteLabel;
 
 /// Who answers a request.
 pub enum Dispatch<E> {
@@ -38,10 +30,11 @@ pub enum LayerAnswer {
     NotFound,
     /// 501: the path does not exist, and the method is not one every server knows.
     NotImplemented,
-    /// 200 to OPTIONS, 405 to another method, listing the path's methods in `Allow`.
+    /// 204 to OPTIONS, 405 to another method, listing the methods in `Allow`: the
+    /// route's, or for `OPTIONS *` those of every route.
     Allow {
         options: bool,
-        methods: &'static [Method],
+        methods: Cow<'static, [Method]>,
     },
 }
 
@@ -51,23 +44,21 @@ impl LayerAnswer {
         match self {
             LayerAnswer::NotFound => error_response(StatusCode::NotFound, None),
             LayerAnswer::NotImplemented => error_response(StatusCode::NotImplemented, None),
-            LayerAnswer::Allow { options, methods } => allow_response(options, methods),
+            LayerAnswer::Allow { options, methods } => allow_response(options, &methods),
         }
     }
 }
 
 /// Decides who answers `head`, and names its route for the metrics: the route's
-/// handler if the route takes the method; otherwise OPTIONS gets 200 with `Allow`,
+/// handler if the route takes the method; otherwise OPTIONS gets 204 with `Allow`,
 /// another method on an existing path 405 with `Allow`, and an unknown path 404 (GET,
 /// HEAD, OPTIONS) or 501 (any other method, RFC 9110 §9.1).
 pub fn dispatch<H: Handler>(head: &Head) -> (RouteLabel, Dispatch<H::Endpoint>) {
     let method = head.method.known();
     if head.asterisk {
         // Only `OPTIONS *` gets this far: the request line refuses `*` otherwise.
-        return (
-            RouteLabel::Server,
-            Dispatch::Layer(allow(method, SERVER_METHODS)),
-        );
+        let methods = Cow::Owned(server_methods::<H>());
+        return (RouteLabel::Server, Dispatch::Layer(allow(method, methods)));
     }
     let path = head.request.url().path();
     let Some(index) = H::ROUTES.iter().position(|route| route.path == path) else {
@@ -80,24 +71,36 @@ pub fn dispatch<H: Handler>(head: &Head) -> (RouteLabel, Dispatch<H::Endpoint>) 
     let route = &H::ROUTES[index];
     let decision = match method {
         Some(method) if route.methods.contains(&method) => Dispatch::Handler(route.endpoint),
-        method => Dispatch::Layer(allow(method, route.methods)),
+        method => Dispatch::Layer(allow(method, Cow::Borrowed(route.methods))),
     };
     (RouteLabel::Route(index), decision)
 }
 
-fn allow(method: Option<Method>, methods: &'static [Method]) -> LayerAnswer {
+fn allow(method: Option<Method>, methods: Cow<'static, [Method]>) -> LayerAnswer {
     LayerAnswer::Allow {
         options: method == Some(Method::Options),
         methods,
     }
 }
 
-/// The answer to OPTIONS (200 with an empty body rather than 204: async-h1's encoder
-/// always writes Content-Length, which a 204 must not carry, RFC 9110 §8.6), or to a
-/// method the path does not take (405); both list the allowed methods.
+/// The methods of every route, each once, in the order the routes first name them:
+/// what `OPTIONS *` lists.
+fn server_methods<H: Handler>() -> Vec<Method> {
+    let mut methods = Vec::new();
+    for method in H::ROUTES.iter().flat_map(|route| route.methods) {
+        if !methods.contains(method) {
+            methods.push(*method);
+        }
+    }
+    methods
+}
+
+/// The answer to OPTIONS (204: there is no content to send, and a 204 says so
+/// without a Content-Length to read), or to a method the path does not take (405);
+/// both list the allowed methods.
 fn allow_response(options: bool, allowed: &[Method]) -> Response {
     let mut response = if options {
-        Response::new(StatusCode::Ok)
+        Response::new(StatusCode::NoContent)
     } else {
         error_response(StatusCode::MethodNotAllowed, None)
     };
@@ -147,26 +150,6 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Whether the connection can stay open after the answer to `head`, as far as the
-/// request goes: the client did not ask to close, and whatever body follows can be
-/// skipped (bytes inside an unread body must never be taken for a request).
-pub fn persistence(head: &Head) -> Persistence {
-    let body_skippable = match head.framing {
-        Framing::Empty | Framing::Length(0) => true,
-        Framing::Length(n) => n <= MAX_SKIPPED_BODY && !head.expects_continue,
-        Framing::Chunked => false,
-    };
-    if head.wants_close {
-        Persistence::Close(CloseReason::ClientClosed)
-    } else if !body_skippable {
-        Persistence::Close(CloseReason::Error)
-    } else if head.request.version() == Some(http_types::Version::Http1_0) {
-        Persistence::KeepAliveHttp10
-    } else {
-        Persistence::KeepAlive
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,11 +160,18 @@ mod tests {
     impl Handler for OneRoute {
         type Endpoint = ();
 
-        const ROUTES: &'static [Route<()>] = &[Route {
-            path: "/r",
-            endpoint: (),
-            methods: &[Method::Get],
-        }];
+        const ROUTES: &'static [Route<()>] = &[
+            Route {
+                path: "/r",
+                endpoint: (),
+                methods: &[Method::Get],
+            },
+            Route {
+                path: "/w",
+                endpoint: (),
+                methods: &[Method::Head, Method::Get],
+            },
+        ];
 
         async fn respond(&self, _: (), _: Request, _: ServerState<'_>) -> Response {
             Response::new(StatusCode::Ok)
@@ -212,7 +202,7 @@ mod tests {
         assert_eq!(answer("GET /r?q HTTP/1.1\r\nHost: t\r\n\r\n"), None);
         assert_eq!(
             answer("OPTIONS /r HTTP/1.1\r\nHost: t\r\n\r\n"),
-            Some((200, allow.clone()))
+            Some((204, allow.clone()))
         );
         assert_eq!(
             answer("HEAD /r HTTP/1.1\r\nHost: t\r\n\r\n"),
@@ -224,7 +214,8 @@ mod tests {
         );
         assert_eq!(
             answer("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"),
-            Some((200, Some("GET, HEAD, OPTIONS".to_owned())))
+            // Every route's methods, each once.
+            Some((204, Some("GET, HEAD, OPTIONS".to_owned())))
         );
     }
 

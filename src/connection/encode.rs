@@ -1,112 +1,186 @@
-//! Responses into bytes: the `Connection` and `Date` headers, async-h1's `Encoder`,
-//! then `Cache-Control` and `X-Request-Id`, into the connection's output buffer.
+//! Responses into bytes, written here in one pass into the connection's output
+//! buffer: the status line; `Content-Length`; the response's own fields; the fields
+//! the application puts on every answer; `Date`, from a per-thread cache;
+//! `Connection`; `X-Request-Id`; then the body, unless the request was HEAD.
 
 use std::cell::RefCell;
-use std::io;
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http_types::headers::{CONNECTION, DATE, HeaderValue};
-use http_types::{Method, Response};
+use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER_ENCODING};
+use http_types::{Body, Response, StatusCode};
 use smol::io::AsyncReadExt;
 
 use super::finish_in_memory;
+use super::head::is_token;
 use super::request_id::RequestId;
-use crate::metrics::CloseReason;
+use crate::handler::ResponseField;
 
-/// Whether the connection stays open after a response, and how it says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persistence {
-    /// HTTP/1.1 default: no Connection header.
-    KeepAlive,
-    /// HTTP/1.0 keep-alive: `Connection: keep-alive`.
-    KeepAliveHttp10,
-    /// `Connection: close`, then the close, for this reason.
-    Close(CloseReason),
+/// The name of the field that carries the request id.
+const REQUEST_ID: &str = "x-request-id";
+
+/// What the connection layer adds to a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The request was HEAD: the head says what GET would, and no body follows.
+    pub head_only: bool,
+    /// The `Connection` field's value, if the response needs one.
+    pub connection: Option<&'static str>,
+    /// The request's id, for `X-Request-Id`.
+    pub request_id: &'a RequestId,
+    /// The fields the application puts on every answer.
+    pub every_answer: &'static [ResponseField],
 }
 
-/// Appends the encoded response (head and, unless the request was HEAD, body) to
-/// `out`, so that it can leave in a single write.
-pub fn encode(
-    mut response: Response,
-    request_method: Method,
-    persistence: Persistence,
-    request_id: &RequestId,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    // The body the encoder writes after the head: none after HEAD.
-    let body_len = match request_method {
-        Method::Head => Some(0),
-        _ => response.len(),
-    };
-    match persistence {
-        Persistence::KeepAlive => {}
-        Persistence::KeepAliveHttp10 => {
-            response.insert_header(CONNECTION, "keep-alive");
-        }
-        Persistence::Close(_) => {
-            response.insert_header(CONNECTION, "close");
+/// Why a response cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A field name is not a token, or a value holds CR, LF or NUL, which would
+    /// end the field early.
+    Field(String),
+    /// The body is not held in memory.
+    StreamingBody,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::Field(name) => write!(f, "the field {name:?} cannot be written"),
+            EncodeError::StreamingBody => f.write_str("the body is not held in memory"),
         }
     }
-    response.insert_header(DATE, current_date());
-    // The body is in memory, so one poll finishes the encoder.
-    let mut encoder = async_h1::server::Encoder::new(response, request_method);
-    match finish_in_memory(encoder.read_to_end(out)) {
-        Some(result) => result?,
-        None => {
-            return Err(io::Error::other(
-                "the encoder waited on a body held in memory",
-            ));
-        }
-    };
-    insert_fields(out, body_len, request_id)
 }
 
-/// Adds `Cache-Control: no-store` and `X-Request-Id` as the last fields of the head
-/// just encoded, which `body_len` bytes of body follow.
-///
-/// No answer of this server may be stored by a cache: health and readiness change, and
-/// `/toy` stands for a computation. Both fields are written here rather than through
-/// the response's header map, which cost 3,200 instructions per field and response
-/// (`bench/instructions.sh`): a name allocated and hashed, a value allocated, and the
-/// encoder's formatting. The id is visible ASCII, so it needs no escaping.
-fn insert_fields(out: &mut Vec<u8>, body_len: Option<usize>, id: &RequestId) -> io::Result<()> {
-    // Every body here is in memory with a known length, so the head ends
-    // `body_len` bytes before the end.
-    let head_end = body_len
-        .and_then(|len| out.len().checked_sub(len))
-        .filter(|&end| end >= 4 && out[end - 4..end] == *b"\r\n\r\n")
-        .ok_or_else(|| io::Error::other("cannot find the end of the encoded head"))?;
-    // Append the field, then rotate it into place before the empty line.
-    let at = head_end - 2;
-    let field_len = out.len();
-    out.extend_from_slice(b"cache-control: no-store\r\nx-request-id: ");
-    out.extend_from_slice(id.as_str().as_bytes());
+/// Appends the encoded response to `out`, so that it can leave in a single write.
+/// On an error, `out` is as it was.
+pub fn encode(
+    mut response: Response,
+    envelope: &Envelope<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let written = write_response(&mut response, envelope, out);
+    if written.is_err() {
+        out.truncate(start);
+    }
+    written
+}
+
+fn write_response(
+    response: &mut Response,
+    envelope: &Envelope<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let status = response.status();
+    let mut body = response.take_body();
+    // 1xx, 204 and 304 carry no content, and 1xx and 204 no Content-Length (RFC 9110 §8.6).
+    let bodiless = status.is_informational()
+        || status == StatusCode::NoContent
+        || status == StatusCode::NotModified;
+    let mut length = if bodiless { Some(0) } else { body.len() };
+    // A body of unknown length is read first, to know its length.
+    let unsized_body = match length {
+        Some(_) => None,
+        None => {
+            let bytes = read_body(&mut body, None)?;
+            length = Some(bytes.len());
+            Some(bytes)
+        }
+    };
+    write_status_line(status, out);
+    if !bodiless {
+        let mut digits = itoa::Buffer::new();
+        write_field(out, "content-length", digits.format(length.unwrap_or(0)));
+    }
+    write_own_fields(response, out)?;
+    for (name, value) in envelope.every_answer {
+        write_field(out, name, value);
+    }
+    with_current_date(|date| write_field(out, "date", date));
+    if let Some(connection) = envelope.connection {
+        write_field(out, "connection", connection);
+    }
+    write_field(out, REQUEST_ID, envelope.request_id.as_str());
     out.extend_from_slice(b"\r\n");
-    let field_len = out.len() - field_len;
-    out[at..].rotate_right(field_len);
+    if envelope.head_only || bodiless {
+        return Ok(());
+    }
+    match unsized_body {
+        Some(bytes) => out.extend_from_slice(&bytes),
+        None => read_body(&mut body, Some(out)).map(drop)?,
+    }
     Ok(())
 }
 
-/// The `Date` header for the current second. async-h1's encoder formats one for every
-/// response that has none, which costs more than the rest of the head; each thread
-/// formats it once a second instead.
-fn current_date() -> HeaderValue {
+fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(digits.format(u16::from(status)).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The response's fields, less those the connection layer writes itself.
+fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    for (name, values) in response.iter() {
+        if is_written_by_the_layer(name) {
+            continue;
+        }
+        if !is_token(name.as_str().as_bytes()) {
+            return Err(EncodeError::Field(name.as_str().to_owned()));
+        }
+        for value in values {
+            let value = value.as_str();
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+                return Err(EncodeError::Field(name.as_str().to_owned()));
+            }
+            write_field(out, name.as_str(), value);
+        }
+    }
+    Ok(())
+}
+
+fn is_written_by_the_layer(name: &HeaderName) -> bool {
+    [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE].contains(name)
+        || name.as_str() == REQUEST_ID
+}
+
+fn write_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Reads the body, which is in memory, so that one poll finishes: appended to `out`
+/// if given, else into a buffer of its own, which is returned.
+fn read_body(body: &mut Body, out: Option<&mut Vec<u8>>) -> Result<Vec<u8>, EncodeError> {
+    let mut own = Vec::new();
+    let out = out.unwrap_or(&mut own);
+    out.reserve(body.len().unwrap_or(0));
+    match finish_in_memory(body.read_to_end(out)) {
+        Some(Ok(_)) => Ok(own),
+        Some(Err(_)) | None => Err(EncodeError::StreamingBody),
+    }
+}
+
+/// Calls `write` with the `Date` value for the current second. Each thread formats
+/// it once a second rather than for every response.
+fn with_current_date<T>(write: impl FnOnce(&str) -> T) -> T {
     thread_local! {
-        static CACHED: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
     let now = SystemTime::now();
     let second = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    CACHED.with_borrow_mut(|cached| match cached {
-        Some((at, date)) if *at == second => date.clone(),
-        _ => {
-            let date: HeaderValue = httpdate::fmt_http_date(now)
-                .parse()
-                .expect("an HTTP date is ASCII");
-            *cached = Some((second, date.clone()));
-            date
+    CACHED.with_borrow_mut(|(at, date)| {
+        if *at != second {
+            *at = second;
+            *date = httpdate::fmt_http_date(now);
         }
+        write(date)
     })
 }
 
@@ -114,22 +188,42 @@ fn current_date() -> HeaderValue {
 mod tests {
     use super::*;
     use crate::handler::json_response;
-    use http_types::StatusCode;
 
-    fn encoded(response: Response, method: Method, persistence: Persistence) -> String {
+    const NO_STORE: &[ResponseField] = &[("cache-control", "no-store")];
+
+    fn encoded_with(
+        response: Response,
+        head_only: bool,
+        connection: Option<&'static str>,
+    ) -> String {
         let mut out = Vec::new();
         let id = RequestId::from_client(b"req-1").unwrap();
-        encode(response, method, persistence, &id, &mut out).unwrap();
+        let envelope = Envelope {
+            head_only,
+            connection,
+            request_id: &id,
+            every_answer: NO_STORE,
+        };
+        encode(response, &envelope, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
+    fn encoded(response: Response) -> String {
+        encoded_with(response, false, None)
+    }
+
     #[test]
-    fn every_response_carries_the_current_date() {
-        let text = encoded(Response::new(200), Method::Get, Persistence::KeepAlive);
+    fn a_response_is_written_in_order_in_one_pass() {
+        let text = encoded(json_response(StatusCode::NotFound, b"{}".to_vec()));
         let date = text
             .lines()
             .find_map(|line| line.strip_prefix("date: "))
-            .expect("a date header");
+            .expect("a date field");
+        let expected = format!(
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\
+             cache-control: no-store\r\ndate: {date}\r\nx-request-id: req-1\r\n\r\n{{}}"
+        );
+        assert_eq!(text, expected);
         let sent = httpdate::parse_http_date(date).expect("an HTTP date");
         let age = SystemTime::now()
             .duration_since(sent)
@@ -138,17 +232,72 @@ mod tests {
     }
 
     #[test]
-    fn every_response_carries_its_request_id_in_its_head() {
-        let body = json_response(StatusCode::NotFound, b"{}".to_vec());
-        let text = encoded(
-            body,
-            Method::Get,
-            Persistence::Close(CloseReason::ClientClosed),
-        );
-        assert!(text.contains("\r\nx-request-id: req-1\r\n\r\n{}"), "{text}");
-        assert!(text.contains("\r\ncache-control: no-store\r\n"), "{text}");
-        let text = encoded(Response::new(200), Method::Head, Persistence::KeepAlive);
+    fn head_responses_keep_the_length_but_not_the_body() {
+        let response = json_response(StatusCode::Ok, b"{\"result\":1}".to_vec());
+        let text = encoded_with(response, true, None);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("content-length: 12\r\n"), "{text}");
         assert!(text.ends_with("\r\nx-request-id: req-1\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn no_content_has_no_length_and_no_body() {
+        let mut response = Response::new(StatusCode::NoContent);
+        response.set_body("ignored");
+        let text = encoded(response);
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+        assert!(!text.contains("content-length"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_connection_field_is_written_when_asked() {
+        let close = encoded_with(Response::new(200), false, Some("close"));
+        assert!(close.contains("\r\nconnection: close\r\n"), "{close}");
+        let kept = encoded(Response::new(200));
+        assert!(!kept.contains("connection:"), "{kept}");
+    }
+
+    #[test]
+    fn fields_the_layer_writes_are_not_taken_from_the_response() {
+        let mut response = Response::new(200);
+        response.insert_header("connection", "upgrade");
+        response.insert_header("x-request-id", "forged");
+        response.insert_header("x-custom", "kept");
+        let text = encoded(response);
+        assert!(
+            !text.contains("upgrade") && !text.contains("forged"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nx-custom: kept\r\n"), "{text}");
+        assert_eq!(text.matches("content-length").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_value_that_would_split_the_head_is_refused_and_nothing_written() {
+        let mut response = Response::new(200);
+        response.insert_header("x-split", "a\r\nset-cookie: b");
+        let id = RequestId::generate();
+        let envelope = Envelope {
+            head_only: false,
+            connection: None,
+            request_id: &id,
+            every_answer: NO_STORE,
+        };
+        let mut out = b"earlier".to_vec();
+        let error = encode(response, &envelope, &mut out).unwrap_err();
+        assert_eq!(error, EncodeError::Field("x-split".into()));
+        assert_eq!(out, b"earlier");
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_is_measured() {
+        let mut response = Response::new(200);
+        let reader = smol::io::Cursor::new(b"hello".to_vec());
+        response.set_body(Body::from_reader(smol::io::BufReader::new(reader), None));
+        let text = encoded(response);
+        assert!(text.contains("content-length: 5\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nhello"), "{text}");
     }
 
     #[test]
@@ -156,14 +305,13 @@ mod tests {
         let mut out = Vec::new();
         for id in [&b"first"[..], b"second"] {
             let id = RequestId::from_client(id).unwrap();
-            encode(
-                Response::new(200),
-                Method::Get,
-                Persistence::KeepAlive,
-                &id,
-                &mut out,
-            )
-            .unwrap();
+            let envelope = Envelope {
+                head_only: false,
+                connection: None,
+                request_id: &id,
+                every_answer: &[],
+            };
+            encode(Response::new(200), &envelope, &mut out).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
         let first = text.find("x-request-id: first\r\n").expect("the first id");
@@ -172,32 +320,5 @@ mod tests {
             .expect("the second id");
         let second_head = text.rfind("HTTP/1.1 200 OK").unwrap();
         assert!(first < second_head && second_head < second, "{text}");
-    }
-
-    #[test]
-    fn head_responses_keep_the_length_but_not_the_body() {
-        let response = json_response(StatusCode::Ok, b"{\"result\":1}".to_vec());
-        let text = encoded(response, Method::Head, Persistence::KeepAlive);
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-        assert!(text.contains("content-length: 12\r\n"), "{text}");
-        assert!(text.ends_with("\r\n\r\n"), "{text}");
-    }
-
-    #[test]
-    fn persistence_sets_the_connection_header() {
-        let close = encoded(
-            Response::new(200),
-            Method::Get,
-            Persistence::Close(CloseReason::ClientClosed),
-        );
-        assert!(close.contains("connection: close\r\n"), "{close}");
-        let http10 = encoded(
-            Response::new(200),
-            Method::Get,
-            Persistence::KeepAliveHttp10,
-        );
-        assert!(http10.contains("connection: keep-alive\r\n"), "{http10}");
-        let http11 = encoded(Response::new(200), Method::Get, Persistence::KeepAlive);
-        assert!(!http11.contains("connection:"), "{http11}");
     }
 }

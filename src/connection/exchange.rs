@@ -5,12 +5,25 @@ use std::time::Instant;
 
 use http_types::{Request, StatusCode};
 
-use super::Shared;
 use super::access_log::{self, AccessLog, Answer, LoggedRequest};
 use super::head::RequestMethod;
 use super::request_id::RequestId;
 use super::transport::Peer;
 use crate::metrics::{InFlight, Metrics, RouteLabel};
+
+/// What an exchange records of a request that was read.
+pub struct Arrival {
+    /// The method as sent.
+    pub method: RequestMethod,
+    /// The id its response carries.
+    pub request_id: RequestId,
+    /// The route it was dispatched to.
+    pub route: RouteLabel,
+    /// When its head was complete.
+    pub at: Instant,
+    /// Who sent it.
+    pub peer: Peer,
+}
 
 /// A request being answered. It counts as in flight until dropped.
 pub struct Exchange<'a> {
@@ -28,34 +41,29 @@ pub struct Exchange<'a> {
 }
 
 impl<'a> Exchange<'a> {
-    /// `request`, whose head arrived complete at `received` from `peer`, with the
-    /// method and id read off its head.
-    pub fn new<H>(
+    /// Starts the record of `request`, recorded in `metrics` and in the access log
+    /// if it is on.
+    pub fn new(
+        arrival: Arrival,
         request: &Request,
-        method: RequestMethod,
-        request_id: RequestId,
-        route: RouteLabel,
-        received: Instant,
-        peer: Peer,
-        shared: &'a Shared<H>,
+        metrics: &'a Metrics,
+        access_log: Option<&AccessLog>,
     ) -> Self {
-        let metrics = &shared.metrics;
         Exchange {
-            logged: (shared.access_log.as_ref()).map(|log| Box::new(log.describe(request, peer))),
-            method: Some(method),
-            route,
-            received,
-            request_id,
+            logged: access_log.map(|log| Box::new(log.describe(request, arrival.peer))),
+            method: Some(arrival.method),
+            route: arrival.route,
+            received: arrival.at,
+            request_id: arrival.request_id,
             metrics,
             _in_flight: metrics.request_started(),
         }
     }
 
     /// A request from `peer` that could not be read.
-    pub fn unreadable<H>(peer: Peer, shared: &'a Shared<H>) -> Self {
-        let metrics = &shared.metrics;
+    pub fn unreadable(peer: Peer, metrics: &'a Metrics, access_log: Option<&AccessLog>) -> Self {
         Exchange {
-            logged: (shared.access_log.as_ref()).map(|_| Box::new(AccessLog::unreadable(peer))),
+            logged: access_log.map(|_| Box::new(AccessLog::unreadable(peer))),
             method: None,
             route: RouteLabel::Invalid,
             received: Instant::now(),
@@ -70,7 +78,8 @@ impl<'a> Exchange<'a> {
         &self.request_id
     }
 
-    /// Records the response, of `bytes` bytes, as handed to the connection now.
+    /// Records the response to `peer`, of `bytes` bytes, as handed to the connection
+    /// now.
     pub fn answered(&self, peer: Peer, status: StatusCode, bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);

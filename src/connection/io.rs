@@ -9,18 +9,20 @@
 //! one write, and an earlier answer never waits behind a later request's handler.
 
 use std::cell::RefCell;
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use log::debug;
-use smol::io::AsyncWriteExt;
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::Transport;
 use super::transport::Peer;
-use crate::deadlines::Deadlines;
-use crate::shutdown::{Shutdown, with_deadline};
+use crate::deadlines::{Deadlines, with_deadline};
+use crate::shutdown::Shutdown;
 
-/// Bytes asked of the socket per read.
+/// Bytes asked of the stream per read.
 const READ_CHUNK: usize = 4096;
 
 thread_local! {
@@ -40,6 +42,7 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// How one wait for input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     /// New bytes are in the read buffer.
     Data,
@@ -64,11 +67,9 @@ pub struct ConnectionIo<'a, S> {
     write_timeout: Duration,
     /// Where the waits for input keep their deadlines.
     deadlines: &'a Deadlines,
-    /// The last read found the socket empty: the next read waits for readiness.
-    drained: bool,
 }
 
-impl<'a, S: Transport> ConnectionIo<'a, S> {
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     /// Empty buffers over `stream`; `peer` names the client in debug logs.
     pub fn new(stream: S, peer: Peer, write_timeout: Duration, deadlines: &'a Deadlines) -> Self {
         ConnectionIo {
@@ -78,7 +79,6 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
             output: Vec::new(),
             write_timeout,
             deadlines,
-            drained: false,
         }
     }
 
@@ -137,63 +137,36 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
         deadline: Option<Instant>,
         shutdown: Option<&Shutdown>,
     ) -> Received {
-        loop {
-            if let Some(received) = self.read_available() {
-                return received;
-            }
-            let readable = self.deadlines.run_until(deadline, self.stream.readable());
-            let readable = match shutdown {
-                None => readable.await,
-                Some(shutdown) => match shutdown.until_triggered(readable).await {
-                    Some(outcome) => outcome,
-                    None => return Received::ShutDown,
-                },
-            };
-            match readable {
-                Some(Ok(())) => self.drained = false,
-                Some(Err(error)) => {
-                    debug!("{}: connection failed: {error}", self.peer);
-                    return Received::Failed;
-                }
-                None => return Received::TimedOut,
-            }
-        }
+        let deadlines = self.deadlines;
+        let read = deadlines.run_until(deadline, poll_fn(|cx| self.poll_receive(cx)));
+        let read = match shutdown {
+            None => read.await,
+            Some(shutdown) => match shutdown.until_triggered(read).await {
+                Some(outcome) => outcome,
+                None => return Received::ShutDown,
+            },
+        };
+        read.unwrap_or(Received::TimedOut)
     }
 
-    /// Reads what has arrived, without waiting; `None` if nothing has. After a read
-    /// that found fewer bytes than it asked for, the socket is known to be empty
-    /// until it is readable again, so the next call costs no system call.
-    fn read_available(&mut self) -> Option<Received> {
-        if self.drained {
-            return None;
-        }
-        let result = READ_SCRATCH.with_borrow_mut(|scratch| {
-            let result = loop {
-                match self.stream.try_read(&mut scratch[..]) {
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    result => break result,
-                }
-            };
-            if let Ok(n) = result {
+    /// Reads into the thread's scratch buffer, then keeps the bytes read. The
+    /// scratch buffer is borrowed only for the one poll, never across a wait.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
+        let read = READ_SCRATCH.with_borrow_mut(|scratch| {
+            let read = Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]);
+            if let Poll::Ready(Ok(n)) = read {
                 self.input.extend_from_slice(&scratch[..n]);
             }
-            result
+            read
         });
-        match result {
-            Ok(0) => Some(Received::Eof),
-            Ok(n) => {
-                self.drained = n < READ_CHUNK;
-                Some(Received::Data)
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                self.drained = true;
-                None
-            }
+        read.map(|read| match read {
+            Ok(0) => Received::Eof,
+            Ok(_) => Received::Data,
             Err(error) => {
                 debug!("{}: connection failed: {error}", self.peer);
-                Some(Received::Failed)
+                Received::Failed
             }
-        }
+        })
     }
 
     /// Reads and drops an unread body of `length` bytes, waiting at most until
@@ -224,7 +197,7 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
     /// the client still sends for a short while, so that the client reads the last
     /// response before the close.
     pub async fn linger(&mut self) {
-        if self.flush().await.is_err() || self.stream.shutdown_write().is_err() {
+        if self.close().await.is_err() {
             return;
         }
         let deadline = Instant::now() + LINGER_TIMEOUT;
@@ -236,6 +209,16 @@ impl<'a, S: Transport> ConnectionIo<'a, S> {
                 return;
             }
         }
+    }
+
+    /// Writes what is pending, then closes the sending side (for TLS, after its
+    /// close_notify), within the write timeout.
+    async fn close(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        let deadline = Instant::now() + self.write_timeout;
+        with_deadline(deadline, self.stream.close())
+            .await
+            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
     }
 
     /// Writes the responses not yet written, within the write timeout.

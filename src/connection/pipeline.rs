@@ -9,13 +9,9 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http_types::Method;
-
 use super::HttpError;
 use super::dispatch::{Answered, LayerAnswer};
-use super::encode::Persistence;
 use super::exchange::Exchange;
-use super::head::Framing;
 
 /// The most requests read ahead and not yet answered on one connection.
 pub const MAX_DEPTH: usize = 16;
@@ -28,13 +24,10 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Answered> + Send + 'a>>
 pub struct Request<'a> {
     /// What the metrics and the access log record.
     pub exchange: Exchange<'a>,
-    /// The method the answer is encoded for (a HEAD answer has no body).
-    pub method: Method,
-    /// Whether the connection may stay open after the answer, as far as the request
-    /// goes.
-    pub persistence: Persistence,
-    /// The body that follows the head, skipped after the answer.
-    pub framing: Framing,
+    /// The request was HEAD: its answer has no body.
+    pub head_only: bool,
+    /// The request was HTTP/1.0, whose keep-alive must be said.
+    pub http10: bool,
 }
 
 /// Where a request's answer comes from.
@@ -47,18 +40,6 @@ pub enum Answer<'a> {
     Waiting(HandlerFuture<'a>),
     /// The handler finished while an earlier request was still waiting.
     Finished(Box<Answered>),
-}
-
-/// An answer that is known, at the front of the pipeline. Large, but only ever
-/// handed from the pipeline to the encoder, never held while the connection waits.
-#[allow(clippy::large_enum_variant)]
-pub enum Ready {
-    /// The connection layer's own answer.
-    Layer(LayerAnswer),
-    /// The request could not be read.
-    Refused(HttpError),
-    /// The handler's response, or what it panicked with.
-    Handler(Answered),
 }
 
 /// The requests not yet answered, oldest first. The oldest sits apart from the rest,
@@ -80,13 +61,12 @@ impl<'a> Pipeline<'a> {
         self.front.is_none()
     }
 
-    /// Whether another request may be read ahead.
-    pub fn has_room(&self) -> bool {
-        self.len() < MAX_DEPTH
-    }
-
     /// Adds a request behind the others.
     pub fn push(&mut self, request: Request<'a>, answer: Answer<'a>) {
+        debug_assert!(
+            self.len() < MAX_DEPTH,
+            "the connection reads at most {MAX_DEPTH} ahead"
+        );
         if self.front.is_none() {
             self.front = Some((request, answer));
         } else {
@@ -95,12 +75,12 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Waits until the oldest request's answer is known, and takes it; runs every
-    /// waiting handler meanwhile. `None` when no request is waiting.
-    pub async fn next_answer(&mut self) -> Option<(Request<'a>, Ready)> {
+    /// waiting handler meanwhile. Never resolves while no request waits.
+    pub async fn next_answer(&mut self) -> (Request<'a>, Answered) {
         poll_fn(|cx| self.poll_next_answer(cx)).await
     }
 
-    fn poll_next_answer(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Request<'a>, Ready)>> {
+    fn poll_next_answer(&mut self, cx: &mut Context<'_>) -> Poll<(Request<'a>, Answered)> {
         // Handlers behind the front run too; an answer that comes early waits its turn.
         for (_, answer) in &mut self.behind {
             if let Answer::Waiting(handler) = answer
@@ -109,76 +89,57 @@ impl<'a> Pipeline<'a> {
                 *answer = Answer::Finished(Box::new(answered));
             }
         }
-        let Some((_, answer)) = &mut self.front else {
-            return Poll::Ready(None);
+        let Some((request, mut answer)) = self.front.take() else {
+            return Poll::Pending;
         };
-        let handled = match answer {
-            Answer::Waiting(handler) => match handler.as_mut().poll(cx) {
-                Poll::Ready(answered) => Some(answered),
-                Poll::Pending => return Poll::Pending,
+        let answered = match answer {
+            Answer::Layer(answer) => Ok(answer.response()),
+            Answer::Refused(error) => Ok(error.response()),
+            Answer::Finished(answered) => *answered,
+            Answer::Waiting(ref mut handler) => match handler.as_mut().poll(cx) {
+                Poll::Ready(answered) => answered,
+                Poll::Pending => {
+                    self.front = Some((request, answer));
+                    return Poll::Pending;
+                }
             },
-            _ => None,
         };
-        let (request, answer) = self.front.take().expect("checked above");
         self.front = self.behind.pop_front();
         if self.behind.is_empty() && self.behind.capacity() > 0 {
             // A burst of pipelined requests is over: give the queue's memory back.
             self.behind = VecDeque::new();
         }
-        let ready = match (answer, handled) {
-            (_, Some(answered)) => Ready::Handler(answered),
-            (Answer::Finished(answered), None) => Ready::Handler(*answered),
-            (Answer::Layer(layer), None) => Ready::Layer(layer),
-            (Answer::Refused(error), None) => Ready::Refused(error),
-            (Answer::Waiting(_), None) => unreachable!("a waiting handler is polled above"),
-        };
-        Poll::Ready(Some((request, ready)))
+        Poll::Ready((request, answered))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use async_io::Timer;
-    use http_types::{Response, StatusCode};
+    use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::connection::{Peer, Shared};
-    use crate::metrics::RouteLabel;
+    use crate::connection::Peer;
+    use crate::connection::exchange::Arrival;
+    use crate::connection::head::RequestMethod;
+    use crate::connection::request_id::RequestId;
+    use crate::metrics::{Metrics, RouteLabel};
 
-    fn status_of(ready: &Ready) -> Option<u16> {
-        match ready {
-            Ready::Handler(Ok(response)) => Some(u16::from(response.status())),
-            _ => None,
-        }
-    }
-
-    fn shared() -> Arc<Shared<crate::app::Toy>> {
-        let server = crate::testing::InMemoryServer::new(
-            crate::app::Toy::new(Duration::ZERO),
-            crate::testing::default_limits(),
-        );
-        server.shared()
-    }
-
-    fn request<'a>(shared: &'a Shared<crate::app::Toy>) -> Request<'a> {
+    fn request(metrics: &Metrics) -> Request<'_> {
         let head = http_types::Request::new(Method::Get, "http://t/");
-        let exchange = Exchange::new(
-            &head,
-            super::super::head::RequestMethod::Known(Method::Get),
-            super::super::request_id::RequestId::generate(),
-            RouteLabel::Unmatched,
-            Instant::now(),
-            Peer::Unix,
-            shared,
-        );
+        let arrival = Arrival {
+            method: RequestMethod::Known(Method::Get),
+            request_id: RequestId::generate(),
+            route: RouteLabel::Unmatched,
+            at: Instant::now(),
+            peer: Peer::Unix,
+        };
         Request {
-            exchange,
-            method: Method::Get,
-            persistence: Persistence::KeepAlive,
-            framing: Framing::Empty,
+            exchange: Exchange::new(arrival, &head, metrics, None),
+            head_only: false,
+            http10: false,
         }
     }
 
@@ -191,37 +152,46 @@ mod tests {
 
     #[test]
     fn answers_come_in_order_while_the_handlers_wait_together() {
-        let shared = shared();
+        let metrics = Metrics::new(&[], 1, 1);
         let mut pipeline = Pipeline::default();
-        pipeline.push(request(&shared), after(200, StatusCode::Ok));
-        pipeline.push(request(&shared), after(100, StatusCode::Created));
-        pipeline.push(request(&shared), Answer::Layer(LayerAnswer::NotFound));
-        pipeline.push(request(&shared), after(150, StatusCode::Accepted));
+        pipeline.push(request(&metrics), after(200, StatusCode::Ok));
+        pipeline.push(request(&metrics), after(100, StatusCode::Created));
+        pipeline.push(request(&metrics), Answer::Layer(LayerAnswer::NotFound));
+        pipeline.push(request(&metrics), after(150, StatusCode::Accepted));
         assert_eq!(pipeline.len(), 4);
         let started = Instant::now();
-        let statuses: Vec<_> = smol::block_on(async {
+        let statuses: Vec<u16> = smol::block_on(async {
             let mut statuses = Vec::new();
-            while let Some((_, ready)) = pipeline.next_answer().await {
-                statuses.push(status_of(&ready));
+            while !pipeline.is_empty() {
+                let (_, answered) = pipeline.next_answer().await;
+                statuses.push(answered.expect("no panic").status().into());
             }
             statuses
         });
-        assert_eq!(statuses, [Some(200), Some(201), None, Some(202)]);
+        assert_eq!(statuses, [200, 201, 404, 202]);
         // Together: about the longest wait, not the sum.
         let took = started.elapsed();
         assert!(took < Duration::from_millis(400), "took {took:?}");
-        assert!(pipeline.is_empty());
         assert_eq!(pipeline.behind.capacity(), 0, "the queue is given back");
     }
 
     #[test]
-    fn the_depth_is_bounded() {
-        let shared = shared();
+    fn a_handler_that_finishes_behind_the_front_waits_its_turn() {
+        let metrics = Metrics::new(&[], 1, 1);
         let mut pipeline = Pipeline::default();
-        for _ in 0..MAX_DEPTH {
-            assert!(pipeline.has_room());
-            pipeline.push(request(&shared), Answer::Layer(LayerAnswer::NotFound));
-        }
-        assert!(!pipeline.has_room());
+        pipeline.push(request(&metrics), after(100, StatusCode::Ok));
+        pipeline.push(request(&metrics), after(0, StatusCode::Created));
+        let first = smol::block_on(async {
+            Timer::after(Duration::from_millis(20)).await;
+            smol::future::poll_once(pipeline.next_answer())
+                .await
+                .is_some()
+        });
+        assert!(!first, "the front is still waiting");
+        assert!(matches!(pipeline.behind[0].1, Answer::Finished(_)));
+        let (_, answered) = smol::block_on(pipeline.next_answer());
+        assert_eq!(answered.unwrap().status(), StatusCode::Ok);
+        let (_, answered) = smol::block_on(pipeline.next_answer());
+        assert_eq!(answered.unwrap().status(), StatusCode::Created);
     }
 }

@@ -1,69 +1,108 @@
-//! The byte streams connections are served over, and who is at the other end.
+//! The sockets connections are served over, and who is at the other end.
+//!
+//! The connection layer serves any byte stream (`AsyncRead + AsyncWrite`, the
+//! contract futures-rustls wraps too); [`Socket`] is the one the server accepts.
 
 use std::fmt;
-use std::future::Future;
 use std::io::{self, Read as _};
-use std::net::{IpAddr, Shutdown as SocketShutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use async_io::Async;
-use smol::io::AsyncWrite;
-
-/// A byte stream that connections are served over: a TCP or Unix socket, or
-/// `testing::MemoryStream` in tests and fuzzing.
-pub trait Transport: AsyncWrite + Unpin {
-    /// Stops sending, so that the peer reads end-of-stream after what was written,
-    /// while reading goes on.
-    fn shutdown_write(&mut self) -> io::Result<()>;
-
-    /// Reads what has arrived without waiting; `WouldBlock` when nothing has.
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-
-    /// Waits until something new arrives (data, end-of-stream or an error) after a
-    /// `try_read` found nothing.
-    fn readable(&self) -> impl Future<Output = io::Result<()>>;
-}
+use smol::io::{AsyncRead, AsyncWrite};
 
 /// A connected socket, TCP or Unix. One type for both, so that the connection code
 /// exists once in the binary; each call branches on the kind.
 #[derive(Debug)]
-pub enum Socket {
-    /// A TCP connection.
+pub struct Socket {
+    kind: Kind,
+    /// The last read found the socket empty: the next read waits for readiness
+    /// first, and costs no system call until the socket is readable again.
+    drained: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
     Tcp(Async<TcpStream>),
-    /// A Unix domain socket connection.
     Unix(Async<UnixStream>),
 }
 
-impl Transport for Socket {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(stream) => stream.get_ref().shutdown(SocketShutdown::Write),
-            Socket::Unix(stream) => stream.get_ref().shutdown(SocketShutdown::Write),
+impl Socket {
+    /// A TCP connection, registered with the reactor.
+    pub fn tcp(stream: TcpStream) -> io::Result<Self> {
+        Ok(Socket::new(Kind::Tcp(Async::new(stream)?)))
+    }
+
+    /// A Unix domain socket connection, registered with the reactor.
+    pub fn unix(stream: UnixStream) -> io::Result<Self> {
+        Ok(Socket::new(Kind::Unix(Async::new(stream)?)))
+    }
+
+    fn new(kind: Kind) -> Self {
+        Socket {
+            kind,
+            drained: false,
         }
     }
 
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // `Async` made the socket non-blocking.
-        match self {
-            Socket::Tcp(stream) => stream.get_ref().read(buf),
-            Socket::Unix(stream) => stream.get_ref().read(buf),
+    /// Reads what has arrived without waiting (`Async` made the socket non-blocking).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.kind {
+            Kind::Tcp(stream) => stream.get_ref().read(buf),
+            Kind::Unix(stream) => stream.get_ref().read(buf),
         }
     }
 
-    async fn readable(&self) -> io::Result<()> {
-        // `poll_readable` keeps the task's waker registered when the wait is given
-        // up (a handler answered first): the next wait for the same connection
-        // finds it in place and costs no `epoll_ctl`. `Async::readable` would take
-        // its waker out when dropped and register again: three `epoll_ctl` per
-        // `/toy` request instead of one. The connection reads only after a wait
-        // ends, or while the socket may hold more, so no event is reported twice.
-        std::future::poll_fn(|cx| match self {
-            Socket::Tcp(stream) => stream.poll_readable(cx),
-            Socket::Unix(stream) => stream.poll_readable(cx),
-        })
-        .await
+    /// `poll_readable` keeps the task's waker registered when the wait is given up
+    /// (a handler answered first): the next wait for the same connection finds it
+    /// in place and costs no `epoll_ctl`. `Async::readable` would take its waker out
+    /// when dropped and register it again: three `epoll_ctl` per `/toy` request
+    /// instead of one.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.kind {
+            Kind::Tcp(stream) => stream.poll_readable(cx),
+            Kind::Unix(stream) => stream.poll_readable(cx),
+        }
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        match &self.kind {
+            Kind::Tcp(stream) => stream.get_ref().shutdown(Shutdown::Write),
+            Kind::Unix(stream) => stream.get_ref().shutdown(Shutdown::Write),
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    /// Reads what has arrived, or waits for readiness. A read that returns fewer
+    /// bytes than asked for has emptied the socket, so the next one waits for
+    /// readiness before it asks the kernel again; the socket reports each readiness
+    /// once, so nothing is missed.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            if !this.drained {
+                match this.try_read(buf) {
+                    Ok(n) => {
+                        this.drained = n < buf.len();
+                        return Poll::Ready(Ok(n));
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        this.drained = true;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => return Poll::Ready(Err(error)),
+                }
+            }
+            ready!(this.poll_readable(cx))?;
+            this.drained = false;
+        }
     }
 }
 
@@ -73,24 +112,21 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Socket::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
-            Socket::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
+        match &mut self.get_mut().kind {
+            Kind::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Kind::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
         }
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Tcp(stream) => Pin::new(stream).poll_flush(cx),
-            Socket::Unix(stream) => Pin::new(stream).poll_flush(cx),
-        }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the kernel; there is nothing to flush.
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Tcp(stream) => Pin::new(stream).poll_close(cx),
-            Socket::Unix(stream) => Pin::new(stream).poll_close(cx),
-        }
+    /// Closes the sending side, so that the peer reads end-of-stream after what was
+    /// written, while reading goes on. (async-io's own `poll_close` only flushes.)
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown_write())
     }
 }
 
@@ -119,20 +155,5 @@ impl fmt::Display for Peer {
             Peer::Tcp(addr) => addr.fmt(f),
             Peer::Unix => f.write_str("unix"),
         }
-    }
-}
-
-/// A borrowed transport, so that a test can serve a stream and then inspect it.
-impl<T: Transport + ?Sized> Transport for &mut T {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (**self).try_read(buf)
-    }
-
-    fn readable(&self) -> impl Future<Output = io::Result<()>> {
-        (**self).readable()
     }
 }

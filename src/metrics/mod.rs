@@ -10,7 +10,7 @@
 mod process;
 mod requests;
 
-pub use requests::{DURATION_BUCKETS, RouteLabel};
+pub use requests::RouteLabel;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;

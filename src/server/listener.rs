@@ -14,9 +14,11 @@ use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
+use super::acceptor::Acceptor;
 use super::drain::{OpenConnection, OpenConnections};
 use crate::connection::{self, Peer, Shared, Socket};
 use crate::handler::Handler;
+use crate::metrics::CloseReason;
 
 /// How long the accept loop pauses when `accept` fails (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -46,11 +48,11 @@ impl Listener {
                 if let Err(error) = stream.set_nodelay(true) {
                     debug!("{addr}: cannot set TCP_NODELAY: {error}");
                 }
-                Ok((Socket::Tcp(Async::new(stream)?), Peer::Tcp(addr)))
+                Ok((Socket::tcp(stream)?, Peer::Tcp(addr)))
             }
             Listener::Unix(listener) => {
                 let (stream, _) = listener.accept()?;
-                Ok((Socket::Unix(Async::new(stream)?), Peer::Unix))
+                Ok((Socket::unix(stream)?, Peer::Unix))
             }
         }
     }
@@ -96,11 +98,13 @@ pub struct Listening {
 }
 
 /// Accepts connections and spawns a task for each on the executor.
-pub struct Acceptor<'a, H> {
+pub struct AcceptLoop<'a, H, A> {
     /// Runs the connection tasks.
     pub executor: &'a Executor<'static>,
     /// What the connection tasks share.
     pub shared: &'a Arc<Shared<H>>,
+    /// Makes each connection's stream out of its socket.
+    pub acceptor: Arc<A>,
     /// One permit per connection that may be open.
     pub permits: Arc<Semaphore>,
     /// How many permits there are.
@@ -109,12 +113,12 @@ pub struct Acceptor<'a, H> {
     pub open: OpenConnections,
 }
 
-impl<H: Handler> Acceptor<'_, H> {
+impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
     /// Accepts until the server stops accepting (the shutdown delay after a shutdown
     /// was asked for). At the connection cap, new connections
     /// wait in the listen backlog; when `accept` fails, the loop pauses and retries.
     pub async fn accept_until_shutdown(&self, listener: &Async<Listener>) {
-        let shutdown = &self.shared.stopping;
+        let shutdown = &self.shared.accepting_stopped;
         let mut warnings = AcceptWarnings::default();
         loop {
             let permit = match self.permits.try_acquire_arc() {
@@ -172,17 +176,24 @@ impl<H: Handler> Acceptor<'_, H> {
         }
     }
 
-    fn spawn_connection(&self, stream: Socket, peer: Peer, permit: SemaphoreGuardArc) {
+    fn spawn_connection(&self, socket: Socket, peer: Peer, permit: SemaphoreGuardArc) {
         let held = HeldByConnection {
             _permit: permit,
             _open: self.open.open(),
         };
         let shared = Arc::clone(self.shared);
+        let acceptor = Arc::clone(&self.acceptor);
         shared.metrics.connection_opened();
         self.executor
             .spawn(async move {
                 let _held = held;
-                let reason = connection::serve(stream, peer, Arc::clone(&shared)).await;
+                let reason = match acceptor.accept(socket, peer).await {
+                    Ok(stream) => connection::serve(stream, peer, Arc::clone(&shared)).await,
+                    Err(error) => {
+                        debug!("{peer}: connection refused before its first request: {error}");
+                        CloseReason::Error
+                    }
+                };
                 shared.metrics.connection_closed(reason);
             })
             .detach();

@@ -2,12 +2,14 @@
 //! come from (`bind`), the accept loop (`listener`), systemd notification
 //! (`notify`), and the drain at shutdown (`drain`).
 
+mod acceptor;
 mod bind;
 mod drain;
 mod listener;
 mod notify;
 
-pub use bind::{ListenError, Listeners, SocketFile, bind, bind_unix, listen};
+pub use acceptor::{Acceptor, PlainHttp};
+pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
 
@@ -30,7 +32,7 @@ use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use drain::OpenConnections;
-use listener::Acceptor;
+use listener::AcceptLoop;
 
 /// Serves `listeners` with `handler` on `config.thread_count()` threads until
 /// `shutdown` is triggered, the shutdown delay has passed and the open connections
@@ -42,65 +44,93 @@ pub fn run<H: Handler>(
     handler: H,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    let status = format!(
-        "serving on {}, {} thread(s), up to {} connections",
-        (listeners.iter().map(|l| l.listener.to_string()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        config.thread_count(),
-        config.connection_limit()
-    );
+    run_with_acceptor(listeners, config, handler, PlainHttp, shutdown)
+}
+
+/// [`run`], with each connection served over the stream `acceptor` makes of its
+/// socket.
+pub fn run_with_acceptor<H: Handler, A: Acceptor>(
+    listeners: Vec<Listening>,
+    config: &Config,
+    handler: H,
+    acceptor: A,
+    shutdown: Shutdown,
+) -> io::Result<Stopped> {
+    let status = serving_status(&listeners, config);
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(Shared {
-        handler,
-        limits: config.limits(),
-        shutdown,
-        stopping: Shutdown::new(),
-        metrics: Metrics::new(
-            &route_paths::<H>(),
-            config.connection_limit(),
-            config.thread_count(),
-        ),
-        access_log: AccessLog::if_enabled(config.trusted_proxies.clone()),
-        deadlines: config.limits().deadlines(),
-    });
+    let shared = Arc::new(shared(config, handler, shutdown));
     let executor = Executor::new();
-    let acceptor = Acceptor {
+    let accept_loop = AcceptLoop {
         executor: &executor,
         shared: &shared,
+        acceptor: Arc::new(acceptor),
         permits: Arc::new(Semaphore::new(config.connection_limit())),
         connection_limit: config.connection_limit(),
         open: OpenConnections::new(),
     };
-    let sweeper = Arc::clone(&shared);
-    executor
-        .spawn(async move { sweeper.deadlines.sweep().await })
-        .detach();
-    let delay = *config.shutdown_delay;
-    executor
-        .spawn(stop_accepting_after_delay(Arc::clone(&shared), delay))
-        .detach();
-    if let Some(interval) = notify::watchdog_interval() {
-        executor.spawn(notify::keep_watchdog_fed(interval)).detach();
-    }
+    spawn_server_tasks(&executor, &shared, *config.shutdown_delay);
     notify::ready(&status);
     let serve = async move {
         join_all(
             listeners
                 .iter()
-                .map(|(l, _)| acceptor.accept_until_shutdown(l)),
+                .map(|(l, _)| accept_loop.accept_until_shutdown(l)),
         )
         .await;
         // The backlog of a socket systemd holds belongs to the next process.
         for (listener, _) in listeners.iter().filter(|(_, inherited)| !inherited) {
-            acceptor.accept_backlog(listener);
+            accept_loop.accept_backlog(listener);
         }
         drop(listeners);
-        acceptor.open.drain(*config.shutdown_timeout).await
+        accept_loop.open.drain(*config.shutdown_timeout).await
     };
     run_workers(&executor, config.thread_count(), serve)
+}
+
+/// What the connections of a server run with `config` share.
+fn shared<H: Handler>(config: &Config, handler: H, shutdown: Shutdown) -> Shared<H> {
+    let metrics = Metrics::new(
+        &route_paths::<H>(),
+        config.connection_limit(),
+        config.thread_count(),
+    );
+    let access_log = AccessLog::if_enabled(config.trusted_proxies.clone());
+    Shared::new(handler, config.limits(), metrics, access_log, shutdown)
+}
+
+/// The status systemd shows while the server runs.
+fn serving_status(listeners: &[Listening], config: &Config) -> String {
+    let addresses: Vec<String> = listeners.iter().map(|l| l.listener.to_string()).collect();
+    format!(
+        "serving on {}, {} thread(s), up to {} connections",
+        addresses.join(", "),
+        config.thread_count(),
+        config.connection_limit()
+    )
+}
+
+/// The tasks beside the connections: the deadline wheel's sweeper, the shutdown
+/// delay, and the systemd watchdog.
+fn spawn_server_tasks<H: Handler>(
+    executor: &Executor<'static>,
+    shared: &Arc<Shared<H>>,
+    shutdown_delay: Duration,
+) {
+    let sweeper = Arc::clone(shared);
+    executor
+        .spawn(async move { sweeper.deadlines.sweep().await })
+        .detach();
+    executor
+        .spawn(stop_accepting_after_delay(
+            Arc::clone(shared),
+            shutdown_delay,
+        ))
+        .detach();
+    if let Some(interval) = notify::watchdog_interval() {
+        executor.spawn(notify::keep_watchdog_fed(interval)).detach();
+    }
 }
 
 /// Runs `main` on the calling thread and the executor on `threads` − 1 more, until
@@ -110,22 +140,23 @@ fn run_workers<T>(
     threads: usize,
     main: impl Future<Output = T>,
 ) -> io::Result<T> {
-    let workers_done = Shutdown::new();
+    // The workers run until `main_done` closes; it never carries a message.
+    let (main_done, workers_stop) = smol::channel::bounded::<()>(1);
     thread::scope(|scope| {
         for index in 1..threads {
-            let workers_done = &workers_done;
+            let workers_stop = workers_stop.clone();
             let spawned = thread::Builder::new()
                 .name(format!("smol-toy-worker-{index}"))
                 .spawn_scoped(scope, move || {
-                    smol::block_on(executor.run(workers_done.triggered()))
+                    smol::block_on(executor.run(async { workers_stop.recv().await.ok() }))
                 });
             if let Err(error) = spawned {
-                workers_done.trigger();
+                main_done.close();
                 return Err(error);
             }
         }
         let done = smol::block_on(executor.run(main));
-        workers_done.trigger();
+        main_done.close();
         Ok(done)
     })
 }
@@ -148,7 +179,7 @@ async fn join_all<F: Future<Output = ()>>(futures: impl IntoIterator<Item = F>) 
 /// load balancer that has seen `/readyz` fail moves clients elsewhere first), then
 /// stops it accepting.
 async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) {
-    shared.shutdown.triggered().await;
+    shared.shutdown_requested.triggered().await;
     if !delay.is_zero() {
         let shown = humantime::format_duration(delay);
         notify::stopping(&format!(
@@ -162,5 +193,5 @@ async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) 
         info!("shutdown delay over");
     }
     notify::stopping("shutting down: draining open connections");
-    shared.stopping.trigger();
+    shared.accepting_stopped.trigger();
 }

@@ -117,10 +117,12 @@ impl Client {
             headers,
             body: Vec::new(),
         };
-        if !to_head {
+        // 1xx, 204 and 304 have no body, and 1xx and 204 no Content-Length.
+        let bodiless = matches!(response.status, 100..=199 | 204 | 304);
+        if !to_head && !bodiless {
             let length: usize = response
                 .header("content-length")
-                .expect("every response has a content-length")
+                .expect("every response with a body has a content-length")
                 .parse()
                 .unwrap();
             response.body.resize(length, 0);

@@ -8,13 +8,14 @@
 //! - `Expect`: left out, since the decoder would answer it on a second executor;
 //! - non-ASCII header values: refused, since http-types panics on them.
 
+use http_types::Request;
 use http_types::headers::HOST;
-use http_types::{Request, StatusCode};
 use smol::io::Cursor;
 
 use super::fields::{Field, FieldKind};
 use super::request_line::RequestLine;
-use crate::connection::{HttpError, finish_in_memory};
+use crate::connection::error::{HttpError, Refusal};
+use crate::connection::finish_in_memory;
 
 /// async-h1's decoder refuses a head of 8 KiB or more (`MAX_HEAD_LENGTH`), counted
 /// after our rewriting.
@@ -88,7 +89,7 @@ fn decode_in_batches(
     push_line(&mut batch, host);
     if batch.len() + 2 > DECODER_HEAD_LIMIT {
         return Err(HttpError::new(
-            StatusCode::UriTooLong,
+            Refusal::RequestLineTooLong,
             "the request line is longer than 8 KiB",
         ));
     }
@@ -99,8 +100,8 @@ fn decode_in_batches(
         let mut batch = BATCH_PREFIX.to_vec();
         if fill_batch(&mut batch, &mut rest) == 0 {
             return Err(HttpError::new(
-                StatusCode::RequestHeaderFieldsTooLarge,
-                "a header line is longer than 8162 bytes",
+                Refusal::HeadTooLarge,
+                format!("a header line is longer than {MAX_FIELD_LINE} bytes"),
             ));
         }
         merge_fields(&mut request, &decode_batch(batch)?);
@@ -133,7 +134,7 @@ fn decode_batch(bytes: Vec<u8>) -> Result<Request, HttpError> {
         Some(Ok(None)) => Err(HttpError::bad_request("empty request head")),
         Some(Err(error)) => Err(HttpError::bad_request(error.to_string())),
         None => Err(HttpError::new(
-            StatusCode::InternalServerError,
+            Refusal::Internal,
             "the decoder waited for input it already had",
         )),
     }
@@ -158,6 +159,7 @@ fn push_line(out: &mut Vec<u8>, line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_types::StatusCode;
     use http_types::Version;
 
     fn decode_head(head: &[u8]) -> Result<Request, HttpError> {
@@ -200,6 +202,6 @@ mod tests {
     #[test]
     fn non_ascii_values_are_refused() {
         let error = decode_head("GET / HTTP/1.1\r\nHost: t\r\nX: caf\u{e9}\r\n\r\n".as_bytes());
-        assert_eq!(error.unwrap_err().status, StatusCode::BadRequest);
+        assert_eq!(error.unwrap_err().status(), StatusCode::BadRequest);
     }
 }

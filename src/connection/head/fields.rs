@@ -3,10 +3,10 @@
 //! `Connection` and `Expect`. They work on the head's bytes, before and without
 //! async-h1.
 
-use http_types::{StatusCode, Version};
+use http_types::Version;
 
 use super::is_token;
-use crate::connection::HttpError;
+use crate::connection::error::{HttpError, Refusal};
 
 /// One header field line, split at its first colon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +106,6 @@ pub enum Framing {
     Length(u64),
     /// A chunked body (Transfer-Encoding: chunked).
     Chunked,
-}
-
-impl Framing {
-    /// Whether bytes of a body follow the head.
-    pub fn has_body(self) -> bool {
-        !matches!(self, Framing::Empty | Framing::Length(0))
-    }
 }
 
 /// What the header fields say about reading and answering the request.
@@ -256,7 +249,7 @@ fn framing(fields: &[Field<'_>], version: Version) -> Result<Framing, HttpError>
 
 fn not_implemented_coding() -> HttpError {
     HttpError::new(
-        StatusCode::NotImplemented,
+        Refusal::UnknownTransferCoding,
         "the only transfer coding supported is chunked",
     )
 }
@@ -294,7 +287,7 @@ fn expects_continue(fields: &[Field<'_>]) -> Result<bool, HttpError> {
         Occurrences::Many => Err(HttpError::bad_request("more than one Expect header")),
         Occurrences::One(expect) if expect.value.eq_ignore_ascii_case(b"100-continue") => Ok(true),
         Occurrences::One(_) => Err(HttpError::new(
-            StatusCode::ExpectationFailed,
+            Refusal::UnknownExpectation,
             "the only expectation supported is 100-continue",
         )),
     }
@@ -325,6 +318,7 @@ impl ConnectionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_types::StatusCode;
 
     /// The controls of a head's field lines (`\r\n`-separated), on HTTP/1.1.
     fn controls(lines: &str) -> Result<Controls, HttpError> {
@@ -340,7 +334,7 @@ mod tests {
     }
 
     fn status(lines: &str) -> u16 {
-        controls(lines).map_or_else(|error| error.status.into(), |_| 200)
+        controls(lines).map_or_else(|error| error.status().into(), |_| 200)
     }
 
     #[test]
@@ -364,7 +358,7 @@ mod tests {
             b"X-A: a\x7fb",
         ] {
             assert_eq!(
-                Field::parse(bad).unwrap_err().status,
+                Field::parse(bad).unwrap_err().status(),
                 StatusCode::BadRequest,
                 "{bad:?}"
             );
@@ -442,7 +436,7 @@ mod tests {
             400
         );
         let on_http10 = controls_on("Transfer-Encoding: chunked", Version::Http1_0);
-        assert_eq!(on_http10.unwrap_err().status, StatusCode::BadRequest);
+        assert_eq!(on_http10.unwrap_err().status(), StatusCode::BadRequest);
     }
 
     #[test]

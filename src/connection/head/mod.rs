@@ -8,7 +8,7 @@ mod scan;
 
 pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
-pub use scan::{HeadScanner, MAX_HEADER_FIELDS};
+pub use scan::HeadScanner;
 
 use std::fmt;
 
@@ -111,7 +111,7 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// An RFC 9110 `token`: one or more `tchar`.
-fn is_token(bytes: &[u8]) -> bool {
+pub fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().all(|&b| TCHAR[usize::from(b)])
 }
 

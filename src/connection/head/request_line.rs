@@ -1,9 +1,9 @@
 //! The request line (RFC 9112 §3): method, target and version.
 
-use http_types::{Method, StatusCode, Version};
+use http_types::{Method, Version};
 
 use super::is_token;
-use crate::connection::HttpError;
+use crate::connection::error::{HttpError, Refusal};
 
 /// The request line, split and checked.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ fn parse_version(version: &[u8]) -> Result<Version, HttpError> {
     };
     if major != b'1' {
         return Err(HttpError::new(
-            StatusCode::HttpVersionNotSupported,
+            Refusal::VersionNotSupported,
             "this server speaks HTTP/1.0 and HTTP/1.1",
         ));
     }
@@ -82,6 +82,7 @@ fn parse_version(version: &[u8]) -> Result<Version, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_types::StatusCode;
 
     #[test]
     fn versions() {
@@ -89,12 +90,12 @@ mod tests {
         assert_eq!(parse_version(b"HTTP/1.0"), Ok(Version::Http1_0));
         assert_eq!(parse_version(b"HTTP/1.7"), Ok(Version::Http1_1));
         for major in [&b"HTTP/2.0"[..], b"HTTP/2", b"HTTP/3.0", b"HTTP/0.9"] {
-            let status = parse_version(major).unwrap_err().status;
+            let status = parse_version(major).unwrap_err().status();
             assert_eq!(status, StatusCode::HttpVersionNotSupported);
         }
         for bad in [&b"HTTP/1"[..], b"HTTP/1.10", b"http/1.1", b"HTTP/1.1 ", b""] {
             assert_eq!(
-                parse_version(bad).unwrap_err().status,
+                parse_version(bad).unwrap_err().status(),
                 StatusCode::BadRequest
             );
         }
@@ -119,6 +120,6 @@ mod tests {
         assert_eq!(line.method, b"get");
         assert_eq!(line.known_method, None);
         let error = RequestLine::parse(b"options * HTTP/1.1").unwrap_err();
-        assert_eq!(error.status, StatusCode::BadRequest);
+        assert_eq!(error.status(), StatusCode::BadRequest);
     }
 }

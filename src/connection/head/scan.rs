@@ -1,10 +1,8 @@
 //! Finding where a request head ends in a read buffer that fills over several reads,
 //! enforcing the size and field-count limits as the bytes arrive.
 
-use http_types::StatusCode;
-
 use super::trim_cr;
-use crate::connection::HttpError;
+use crate::connection::error::{HttpError, Refusal};
 
 /// Most header fields a request may carry.
 pub const MAX_HEADER_FIELDS: usize = 100;
@@ -55,8 +53,8 @@ impl HeadScanner {
                 self.fields += 1;
                 if self.fields > MAX_HEADER_FIELDS {
                     return Err(HttpError::new(
-                        StatusCode::RequestHeaderFieldsTooLarge,
-                        "more than 100 header fields",
+                        Refusal::HeadTooLarge,
+                        format!("more than {MAX_HEADER_FIELDS} header fields"),
                     ));
                 }
             }
@@ -71,12 +69,12 @@ impl HeadScanner {
     fn too_large(&self) -> HttpError {
         if self.request_line_seen {
             HttpError::new(
-                StatusCode::RequestHeaderFieldsTooLarge,
+                Refusal::HeadTooLarge,
                 "the request head is larger than the server accepts",
             )
         } else {
             HttpError::new(
-                StatusCode::UriTooLong,
+                Refusal::RequestLineTooLong,
                 "the request line is longer than the server accepts",
             )
         }
@@ -86,6 +84,7 @@ impl HeadScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_types::StatusCode;
 
     fn scan_all(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
         HeadScanner::new(max).scan(input)
@@ -111,13 +110,13 @@ mod tests {
     fn limits_size_and_field_count() {
         let line = b"GET / HTTP/1.1\r\n";
         assert_eq!(
-            scan_all(&[b'a'; 100], 100).unwrap_err().status,
+            scan_all(&[b'a'; 100], 100).unwrap_err().status(),
             StatusCode::UriTooLong
         );
         let mut big = line.to_vec();
         big.resize(100, b'x');
         assert_eq!(
-            scan_all(&big, 100).unwrap_err().status,
+            scan_all(&big, 100).unwrap_err().status(),
             StatusCode::RequestHeaderFieldsTooLarge
         );
         let mut many = line.to_vec();
@@ -125,7 +124,7 @@ mod tests {
             many.extend_from_slice(b"X: y\r\n");
         }
         assert_eq!(
-            scan_all(&many, 8192).unwrap_err().status,
+            scan_all(&many, 8192).unwrap_err().status(),
             StatusCode::RequestHeaderFieldsTooLarge
         );
     }

@@ -1,0 +1,92 @@
+//! What every connection of a server shares: the application, the limits, the
+//! shutdown switches, the metrics, the access log's settings and the deadline wheel.
+
+use std::time::Duration;
+
+use super::access_log::AccessLog;
+use super::head::is_token;
+use super::io::LINGER_TIMEOUT;
+use crate::deadlines::Deadlines;
+use crate::handler::Handler;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// The limits and timeouts every connection observes.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How long a head may take once its first byte has arrived; also how long an
+    /// unread request body may take to arrive after its head.
+    pub header_timeout: Duration,
+    /// How long a connection may sit idle between requests.
+    pub keep_alive_timeout: Duration,
+    /// How long writing one response may take.
+    pub write_timeout: Duration,
+    /// The largest head accepted, in bytes.
+    pub max_head_size: usize,
+}
+
+impl Limits {
+    /// A timing wheel for these limits: ticks of 1/20 of the shortest of the header
+    /// and keep-alive timeouts (at most 100 ms), a turn as long as the longest wait.
+    fn deadlines(&self) -> Deadlines {
+        let shortest = self.header_timeout.min(self.keep_alive_timeout);
+        let longest = (self.header_timeout.max(self.keep_alive_timeout)).max(LINGER_TIMEOUT);
+        Deadlines::new(shortest, longest)
+    }
+}
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub struct Shared<H> {
+    /// The application.
+    pub(crate) handler: H,
+    /// Limits and timeouts.
+    pub(crate) limits: Limits,
+    /// Set when a shutdown is asked for (the first signal): from then on every
+    /// response says `Connection: close`, and `/readyz` fails.
+    pub(crate) shutdown_requested: Shutdown,
+    /// Set when the server stops accepting, after the shutdown delay: from then on
+    /// connections idle between requests close.
+    pub(crate) accepting_stopped: Shutdown,
+    /// What the server counts.
+    pub(crate) metrics: Metrics,
+    /// The access log's settings; `None` while access lines are off.
+    pub(crate) access_log: Option<AccessLog>,
+    /// The timing wheel for the header, keep-alive and linger timeouts; its sweeper
+    /// ([`Deadlines::sweep`]) must run beside the connections.
+    pub(crate) deadlines: Deadlines,
+}
+
+impl<H: Handler> Shared<H> {
+    /// What the connections of a server for `handler` share; `shutdown_requested`
+    /// is the switch a signal (or a test) triggers.
+    ///
+    /// Panics if `H::RESPONSE_FIELDS` holds a field that cannot be written as it is:
+    /// a mistake in the application's code, found at start-up.
+    pub fn new(
+        handler: H,
+        limits: Limits,
+        metrics: Metrics,
+        access_log: Option<AccessLog>,
+        shutdown_requested: Shutdown,
+    ) -> Self {
+        for (name, value) in H::RESPONSE_FIELDS {
+            let writable = is_token(name.as_bytes())
+                && !name.bytes().any(|b| b.is_ascii_uppercase())
+                && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+            assert!(
+                writable,
+                "Handler::RESPONSE_FIELDS: cannot write {name:?}: {value:?}"
+            );
+        }
+        Shared {
+            handler,
+            deadlines: limits.deadlines(),
+            limits,
+            shutdown_requested,
+            accepting_stopped: Shutdown::new(),
+            metrics,
+            access_log,
+        }
+    }
+}

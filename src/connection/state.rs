@@ -1,0 +1,371 @@
+//! The connection's state: whether it reads more requests, whether it goes on after
+//! the answers, and if not, how it ends and why. Every such decision is made here,
+//! by the methods below, and the state changes only through them.
+
+use std::io;
+
+use super::error::{HttpError, Refusal};
+use super::head::{Framing, Head};
+use super::io::Received;
+use super::pipeline::MAX_DEPTH;
+use crate::metrics::CloseReason;
+
+/// The largest unread Content-Length body that is skipped to keep the connection open;
+/// after a larger one, or a chunked one, the connection closes.
+pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct State {
+    reading: Reading,
+    /// Set once the connection is to end.
+    ending: Option<Ending>,
+    /// Requests read on this connection.
+    served: u64,
+}
+
+/// Whether the connection reads more requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Requests are read and started as they arrive.
+    Open,
+    /// Not until the last request read is answered and its body of this many bytes
+    /// skipped: bytes inside a body must never be taken for a request.
+    AfterBody(u64),
+    /// No more: the answer to the last request read ends the connection, for this
+    /// reason.
+    Stopped(CloseReason),
+}
+
+/// How a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The last answer said `Connection: close`: close the sending side, and read
+    /// what the client still sends for a while, so that it reads the answer.
+    Graceful(CloseReason),
+    /// Nothing more can be said: write what is pending, and close.
+    Abrupt(CloseReason),
+}
+
+/// What the `Connection` field of an answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persistence(Option<&'static str>);
+
+impl Persistence {
+    /// The field's value, if the answer needs one.
+    pub fn field(self) -> Option<&'static str> {
+        self.0
+    }
+}
+
+impl State {
+    /// A connection that has read nothing yet.
+    pub fn new() -> Self {
+        State {
+            reading: Reading::Open,
+            ending: None,
+            served: 0,
+        }
+    }
+
+    /// Whether another request may be read now, with `waiting` read and not yet
+    /// answered. Once shutting down, only a connection with nothing to answer takes
+    /// one more request (its answer says `Connection: close`).
+    pub fn reads_more(&self, waiting: usize, shutting_down: bool) -> bool {
+        self.reading == Reading::Open
+            && self.ending.is_none()
+            && waiting < MAX_DEPTH
+            && (waiting == 0 || !shutting_down)
+    }
+
+    /// Whether a request has been read on this connection.
+    pub fn has_served(&self) -> bool {
+        self.served > 0
+    }
+
+    /// A request was read: reading goes on, waits for its body to be skipped, or
+    /// stops because the client asked to close or sent a body that cannot be
+    /// skipped.
+    pub fn request_read(&mut self, head: &Head) {
+        self.served += 1;
+        let skippable_body = match head.framing {
+            Framing::Empty => Some(0),
+            Framing::Length(n) if n <= MAX_SKIPPED_BODY && !head.expects_continue => Some(n),
+            Framing::Length(_) | Framing::Chunked => None,
+        };
+        self.reading = match skippable_body {
+            _ if head.wants_close => Reading::Stopped(CloseReason::ClientClosed),
+            None => Reading::Stopped(CloseReason::Error),
+            Some(0) => Reading::Open,
+            Some(length) => Reading::AfterBody(length),
+        };
+    }
+
+    /// A request could not be read: it is answered, then the connection closes.
+    pub fn refused(&mut self, refusal: Refusal) {
+        self.reading = Reading::Stopped(refusal.outcome().1);
+    }
+
+    /// What input that arrived, or the end of the wait for it, means, with part of a
+    /// head in the read buffer or not, and requests waiting for their answers or
+    /// not. Returns the refusal to answer when it cut a head short.
+    pub fn input(
+        &mut self,
+        received: Received,
+        partial_head: bool,
+        waiting: bool,
+    ) -> Option<HttpError> {
+        let reason = match received {
+            Received::Data => return None,
+            Received::Eof if partial_head => {
+                return Some(HttpError::bad_request(
+                    "the connection ended inside a request head",
+                ));
+            }
+            Received::TimedOut if partial_head => {
+                return Some(HttpError::new(
+                    Refusal::HeadTimeout,
+                    "the request head took too long to arrive",
+                ));
+            }
+            Received::Eof => CloseReason::ClientClosed,
+            Received::TimedOut => CloseReason::IdleTimeout,
+            Received::ShutDown => CloseReason::Shutdown,
+            Received::Failed => CloseReason::Error,
+        };
+        match received {
+            // Answer what was asked, then close.
+            Received::Eof if waiting => self.reading = Reading::Stopped(reason),
+            _ => self.abort(reason),
+        }
+        None
+    }
+
+    /// The answer to the oldest request is being encoded, `last` if no other request
+    /// waits, after its handler `failed` or not, to a request in HTTP/1.0 or not.
+    /// Returns what its `Connection` field says; an answer that closes the
+    /// connection ends it.
+    pub fn answering(
+        &mut self,
+        last: bool,
+        failed: bool,
+        http10: bool,
+        shutting_down: bool,
+    ) -> Persistence {
+        let closing = match self.reading {
+            _ if failed => Some(CloseReason::Error),
+            Reading::Stopped(reason) if last => Some(reason),
+            _ if last && shutting_down => Some(CloseReason::Shutdown),
+            _ => None,
+        };
+        match closing {
+            Some(reason) => {
+                self.ending.get_or_insert(Ending::Graceful(reason));
+                Persistence(Some("close"))
+            }
+            None if http10 => Persistence(Some("keep-alive")),
+            None => Persistence(None),
+        }
+    }
+
+    /// The answer could not be encoded.
+    pub fn encoding_failed(&mut self) {
+        self.abort(CloseReason::Error);
+    }
+
+    /// Writing ended thus.
+    pub fn written(&mut self, result: &io::Result<()>) {
+        match result {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                self.abort(CloseReason::WriteTimeout);
+            }
+            Err(_) => self.abort(CloseReason::Error),
+        }
+    }
+
+    /// The body to skip, in bytes, once the `last` answer is written, before the
+    /// next request can be read.
+    pub fn body_to_skip(&self, last: bool) -> Option<u64> {
+        match self.reading {
+            Reading::AfterBody(length) if last && self.ending.is_none() => Some(length),
+            _ => None,
+        }
+    }
+
+    /// The body was skipped, and reading goes on; or it did not arrive in time.
+    pub fn body_skipped(&mut self, skipped: bool) {
+        if skipped {
+            self.reading = Reading::Open;
+        } else {
+            self.abort(CloseReason::Error);
+        }
+    }
+
+    /// How the connection ends, once that is decided.
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending
+    }
+
+    /// Ends the connection at once, whatever was decided before.
+    fn abort(&mut self, reason: CloseReason) {
+        self.ending = Some(Ending::Abrupt(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::head::decode_head;
+
+    fn read(state: &mut State, head: &str) {
+        state.request_read(&decode_head(head.as_bytes()).expect("decodes"));
+    }
+
+    #[test]
+    fn http_1_1_stays_open_and_http_1_0_says_keep_alive() {
+        let mut state = State::new();
+        read(&mut state, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(state.reads_more(1, false));
+        assert_eq!(state.answering(true, false, false, false).field(), None);
+        read(
+            &mut state,
+            "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        );
+        assert_eq!(
+            state.answering(true, false, true, false).field(),
+            Some("keep-alive")
+        );
+        assert_eq!(state.ending(), None);
+    }
+
+    #[test]
+    fn a_request_that_closes_is_the_last_read_and_its_answer_ends_the_connection() {
+        let mut state = State::new();
+        read(
+            &mut state,
+            "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(!state.reads_more(1, false));
+        assert_eq!(
+            state.answering(true, false, false, false).field(),
+            Some("close")
+        );
+        assert_eq!(
+            state.ending(),
+            Some(Ending::Graceful(CloseReason::ClientClosed))
+        );
+    }
+
+    #[test]
+    fn a_body_is_skipped_before_the_next_request_unless_it_cannot_be() {
+        let mut state = State::new();
+        read(
+            &mut state,
+            "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert!(!state.reads_more(1, false));
+        assert_eq!(
+            state.body_to_skip(false),
+            None,
+            "not before the last answer"
+        );
+        assert_eq!(state.answering(true, false, false, false).field(), None);
+        assert_eq!(state.body_to_skip(true), Some(5));
+        state.body_skipped(true);
+        assert!(state.reads_more(0, false));
+        read(
+            &mut state,
+            "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert_eq!(
+            state.answering(true, false, false, false).field(),
+            Some("close")
+        );
+        assert_eq!(state.ending(), Some(Ending::Graceful(CloseReason::Error)));
+    }
+
+    #[test]
+    fn at_shutdown_only_the_last_answer_closes() {
+        let mut state = State::new();
+        read(&mut state, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert!(state.reads_more(0, true));
+        assert!(
+            !state.reads_more(1, true),
+            "nothing new behind a waiting request"
+        );
+        assert_eq!(state.answering(false, false, false, true).field(), None);
+        assert_eq!(
+            state.answering(true, false, false, true).field(),
+            Some("close")
+        );
+        assert_eq!(
+            state.ending(),
+            Some(Ending::Graceful(CloseReason::Shutdown))
+        );
+    }
+
+    #[test]
+    fn a_failed_handler_closes_even_with_answers_behind() {
+        let mut state = State::new();
+        assert_eq!(
+            state.answering(false, true, false, false).field(),
+            Some("close")
+        );
+        assert_eq!(state.ending(), Some(Ending::Graceful(CloseReason::Error)));
+    }
+
+    #[test]
+    fn input_that_ends_a_head_is_refused_and_idle_ends_are_abrupt() {
+        let mut state = State::new();
+        let refused = state.input(Received::TimedOut, true, false).expect("a 408");
+        assert_eq!(refused.refusal, Refusal::HeadTimeout);
+        state.refused(refused.refusal);
+        assert_eq!(
+            state.answering(true, false, false, false).field(),
+            Some("close")
+        );
+        assert_eq!(
+            state.ending(),
+            Some(Ending::Graceful(CloseReason::HeaderTimeout))
+        );
+        for (received, reason) in [
+            (Received::Eof, CloseReason::ClientClosed),
+            (Received::TimedOut, CloseReason::IdleTimeout),
+            (Received::ShutDown, CloseReason::Shutdown),
+            (Received::Failed, CloseReason::Error),
+        ] {
+            let mut state = State::new();
+            assert!(state.input(received, false, false).is_none());
+            assert_eq!(state.ending(), Some(Ending::Abrupt(reason)));
+        }
+    }
+
+    #[test]
+    fn a_client_that_closes_with_requests_waiting_gets_their_answers() {
+        let mut state = State::new();
+        assert!(state.input(Received::Eof, false, true).is_none());
+        assert_eq!(state.ending(), None);
+        assert!(!state.reads_more(1, false));
+        assert_eq!(state.answering(false, false, false, false).field(), None);
+        assert_eq!(
+            state.answering(true, false, false, false).field(),
+            Some("close")
+        );
+        assert_eq!(
+            state.ending(),
+            Some(Ending::Graceful(CloseReason::ClientClosed))
+        );
+    }
+
+    #[test]
+    fn a_failed_write_ends_the_connection_whatever_was_decided() {
+        let mut state = State::new();
+        state.answering(true, true, false, false);
+        state.written(&Err(io::ErrorKind::TimedOut.into()));
+        assert_eq!(
+            state.ending(),
+            Some(Ending::Abrupt(CloseReason::WriteTimeout))
+        );
+    }
+}
