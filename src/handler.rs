@@ -4,7 +4,8 @@
 
 use std::future::Future;
 
-use http_types::{Body, Method, Request, Response, StatusCode, mime};
+use http_types::headers::CONTENT_TYPE;
+use http_types::{Body, Method, Request, Response, StatusCode};
 
 use crate::metrics::Metrics;
 
@@ -70,8 +71,9 @@ pub fn route_paths<H: Handler>() -> Vec<&'static str> {
 /// A response with a JSON body.
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = Response::new(status);
-    let mut body = Body::from_bytes(body);
-    body.set_mime(mime::JSON);
-    response.set_body(body);
+    // The field first: `set_body` then keeps it, rather than formatting the body's
+    // media type into a new one for every response.
+    response.insert_header(CONTENT_TYPE, "application/json");
+    response.set_body(Body::from_bytes(body));
     response
 }

@@ -5,12 +5,23 @@ mod cases;
 mod common;
 
 use cases::{CASES, Case};
-use common::{TestServer, test_config};
+use common::{Streams, TestServer, test_config};
 
 #[test]
 fn every_case_gets_its_status_and_connection_outcome() {
+    every_case_over(Streams::Sockets);
+}
+
+/// The same table over a stream that buffers what it reads and hands it out 100
+/// bytes at a time, as TLS does.
+#[test]
+fn every_case_gets_its_status_and_connection_outcome_over_a_stream_that_buffers() {
+    every_case_over(Streams::SmallReads);
+}
+
+fn every_case_over(streams: Streams) {
     assert!(CASES.len() >= 40);
-    let server = TestServer::start(test_config());
+    let server = TestServer::start_over(test_config(), streams);
     let mut failures = Vec::new();
     for case in CASES {
         if let Err(failure) = run_case(&server, case) {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER_ENCODING};
-use http_types::{Body, Response, StatusCode};
+use http_types::{Response, StatusCode};
 use smol::io::AsyncReadExt;
 
 use super::finish_in_memory;
@@ -66,59 +66,66 @@ pub fn encode(
     written
 }
 
+/// Room for a head without its own fields, so that the buffer grows once.
+const HEAD_ROOM: usize = 256;
+
 fn write_response(
     response: &mut Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let status = response.status();
-    let mut body = response.take_body();
     // 1xx, 204 and 304 carry no content, and 1xx and 204 no Content-Length (RFC 9110 §8.6).
     let bodiless = status.is_informational()
         || status == StatusCode::NoContent
         || status == StatusCode::NotModified;
-    let mut length = if bodiless { Some(0) } else { body.len() };
-    // A body of unknown length is read first, to know its length.
-    let unsized_body = match length {
-        Some(_) => None,
+    // The response reads as its body. A body of unknown length is read first, to
+    // know its length.
+    let (length, unsized_body) = match response.len() {
+        _ if bodiless => (0, None),
+        Some(length) => (length, None),
         None => {
-            let bytes = read_body(&mut body, None)?;
-            length = Some(bytes.len());
-            Some(bytes)
+            let mut bytes = Vec::new();
+            read_body(response, &mut bytes)?;
+            (bytes.len(), Some(bytes))
         }
     };
+    let sends_body = !(envelope.head_only || bodiless);
+    out.reserve(HEAD_ROOM + if sends_body { length } else { 0 });
+    // Each field is written after the line end of the one before.
     write_status_line(status, out);
     if !bodiless {
-        let mut digits = itoa::Buffer::new();
-        write_field(out, "content-length", digits.format(length.unwrap_or(0)));
+        out.extend_from_slice(b"\r\ncontent-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
     }
     write_own_fields(response, out)?;
     for (name, value) in envelope.every_answer {
         write_field(out, name, value);
     }
-    with_current_date(|date| write_field(out, "date", date));
+    with_current_date(|date| {
+        out.extend_from_slice(b"\r\ndate: ");
+        out.extend_from_slice(date.as_bytes());
+    });
     if let Some(connection) = envelope.connection {
-        write_field(out, "connection", connection);
+        out.extend_from_slice(b"\r\nconnection: ");
+        out.extend_from_slice(connection.as_bytes());
     }
-    write_field(out, REQUEST_ID, envelope.request_id.as_str());
-    out.extend_from_slice(b"\r\n");
-    if envelope.head_only || bodiless {
-        return Ok(());
-    }
+    out.extend_from_slice(b"\r\nx-request-id: ");
+    out.extend_from_slice(envelope.request_id.as_str().as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
     match unsized_body {
+        _ if !sends_body => {}
         Some(bytes) => out.extend_from_slice(&bytes),
-        None => read_body(&mut body, Some(out)).map(drop)?,
+        None => read_body(response, out)?,
     }
     Ok(())
 }
 
 fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
-    let mut digits = itoa::Buffer::new();
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(digits.format(u16::from(status)).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(u16::from(status)).as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The response's fields, less those the connection layer writes itself.
@@ -146,21 +153,18 @@ fn is_written_by_the_layer(name: &HeaderName) -> bool {
         || name.as_str() == REQUEST_ID
 }
 
+/// Writes a field, after the line end of the one before.
 fn write_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
-/// Reads the body, which is in memory, so that one poll finishes: appended to `out`
-/// if given, else into a buffer of its own, which is returned.
-fn read_body(body: &mut Body, out: Option<&mut Vec<u8>>) -> Result<Vec<u8>, EncodeError> {
-    let mut own = Vec::new();
-    let out = out.unwrap_or(&mut own);
-    out.reserve(body.len().unwrap_or(0));
-    match finish_in_memory(body.read_to_end(out)) {
-        Some(Ok(_)) => Ok(own),
+/// Appends the body to `out`. The body is in memory, so one poll finishes.
+fn read_body(response: &mut Response, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    match finish_in_memory(response.read_to_end(out)) {
+        Some(Ok(_)) => Ok(()),
         Some(Err(_)) | None => Err(EncodeError::StreamingBody),
     }
 }
@@ -294,6 +298,7 @@ mod tests {
     fn a_body_of_unknown_length_is_measured() {
         let mut response = Response::new(200);
         let reader = smol::io::Cursor::new(b"hello".to_vec());
+        use http_types::Body;
         response.set_body(Body::from_reader(smol::io::BufReader::new(reader), None));
         let text = encoded(response);
         assert!(text.contains("content-length: 5\r\n"), "{text}");

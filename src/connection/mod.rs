@@ -15,13 +15,15 @@
 //! - [`head`]: reading a request head (scan, request line, field rules, async-h1).
 //! - [`pipeline`]: the requests read and not yet answered.
 //! - [`dispatch`]: who answers a request.
-//! - [`encode`]: responses into bytes; [`error`]: the layer's own answers, and what
-//!   each refused request gets.
+//! - [`answer`]: an answer encoded as the state says, and recorded; [`encode`]:
+//!   responses into bytes; [`error`]: the layer's own answers, and what each refused
+//!   request gets.
 //! - [`io`]: reads and writes, and the write policy; [`transport`]: the sockets.
 //! - [`exchange`]: one request's record, for the metrics and the [`access_log`];
 //!   [`forwarded`]: the client's address behind trusted proxies.
 
 mod access_log;
+mod answer;
 mod dispatch;
 mod encode;
 mod error;
@@ -48,7 +50,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use http_types::{Method, Response, Version};
+use http_types::{Method, Version};
 use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
@@ -57,7 +59,6 @@ use crate::handler::{Handler, ServerState};
 use crate::metrics::CloseReason;
 use crate::shutdown::Shutdown;
 use dispatch::{Answered, Dispatch, dispatch};
-use encode::{EncodeError, Envelope, encode};
 use error::HttpError;
 use exchange::{Arrival, Exchange};
 use head::{Head, HeadScanner, decode_head};
@@ -304,63 +305,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             http10: false,
         };
         pipeline.push(request, Answer::Refused(error));
-    }
-
-    /// Encodes the answer to the oldest request (`last`: no other request waits)
-    /// behind those not yet written, and records it. Not `async`: the response is
-    /// large, and is gone before the connection waits again.
-    fn encode_answer(&mut self, request: pipeline::Request<'a>, answered: Answered, last: bool) {
-        let peer = self.io.peer();
-        let id = request.exchange.request_id();
-        let (response, failed) = match answered {
-            Ok(response) => (response, false),
-            Err(panic) => {
-                let message = dispatch::panic_message(panic.as_ref());
-                error!(
-                    "{peer}: handler panicked on request {}: {message}",
-                    id.as_str()
-                );
-                (dispatch::handler_failed(), true)
-            }
-        };
-        let mut status = response.status();
-        let mut written = self.encode(&request, response, last, failed);
-        if let Err(error) = &written {
-            error!(
-                "{peer}: cannot write a {status} response to request {}: {error}; answering 500",
-                id.as_str()
-            );
-            let failure = dispatch::handler_failed();
-            status = failure.status();
-            written = self.encode(&request, failure, last, true);
-        }
-        match written {
-            Ok(bytes) => request.exchange.answered(peer, status, bytes),
-            Err(_) => self.state.encoding_failed(),
-        }
-    }
-
-    /// Encodes `response` into the output buffer; returns its size.
-    fn encode(
-        &mut self,
-        request: &pipeline::Request<'a>,
-        response: Response,
-        last: bool,
-        failed: bool,
-    ) -> Result<usize, EncodeError> {
-        let shutting_down = self.shared.shutdown_requested.is_triggered();
-        let persistence = self
-            .state
-            .answering(last, failed, request.http10, shutting_down);
-        let envelope = Envelope {
-            head_only: request.head_only,
-            connection: persistence.field(),
-            request_id: request.exchange.request_id(),
-            every_answer: H::RESPONSE_FIELDS,
-        };
-        let before = self.io.output().len();
-        encode(response, &envelope, self.io.output())?;
-        Ok(self.io.output().len() - before)
     }
 
     /// Applies the write policy (`io`) to the answer just encoded, then, after the

@@ -47,6 +47,17 @@ pub enum Ending {
     Abrupt(CloseReason),
 }
 
+/// What the state needs to know of an answer being encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answering {
+    /// No other request waits behind it.
+    pub last: bool,
+    /// Its handler panicked, or its response could not be written.
+    pub handler_failed: bool,
+    /// The request was HTTP/1.0, whose keep-alive must be said.
+    pub http10: bool,
+}
+
 /// What the `Connection` field of an answer says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Persistence(Option<&'static str>);
@@ -141,21 +152,13 @@ impl State {
         None
     }
 
-    /// The answer to the oldest request is being encoded, `last` if no other request
-    /// waits, after its handler `failed` or not, to a request in HTTP/1.0 or not.
-    /// Returns what its `Connection` field says; an answer that closes the
-    /// connection ends it.
-    pub fn answering(
-        &mut self,
-        last: bool,
-        failed: bool,
-        http10: bool,
-        shutting_down: bool,
-    ) -> Persistence {
+    /// The answer to the oldest request is being encoded. Returns what its
+    /// `Connection` field says; an answer that closes the connection ends it.
+    pub fn answering(&mut self, answer: Answering, shutting_down: bool) -> Persistence {
         let closing = match self.reading {
-            _ if failed => Some(CloseReason::Error),
-            Reading::Stopped(reason) if last => Some(reason),
-            _ if last && shutting_down => Some(CloseReason::Shutdown),
+            _ if answer.handler_failed => Some(CloseReason::Error),
+            Reading::Stopped(reason) if answer.last => Some(reason),
+            _ if answer.last && shutting_down => Some(CloseReason::Shutdown),
             _ => None,
         };
         match closing {
@@ -163,7 +166,7 @@ impl State {
                 self.ending.get_or_insert(Ending::Graceful(reason));
                 Persistence(Some("close"))
             }
-            None if http10 => Persistence(Some("keep-alive")),
+            None if answer.http10 => Persistence(Some("keep-alive")),
             None => Persistence(None),
         }
     }
@@ -218,8 +221,32 @@ mod tests {
     use super::*;
     use crate::connection::head::decode_head;
 
+    const LAST: Answering = Answering {
+        last: true,
+        handler_failed: false,
+        http10: false,
+    };
+    const NOT_LAST: Answering = Answering {
+        last: false,
+        ..LAST
+    };
+
     fn read(state: &mut State, head: &str) {
         state.request_read(&decode_head(head.as_bytes()).expect("decodes"));
+    }
+
+    /// What the answer says, and how the connection then ends.
+    fn answer(
+        state: &mut State,
+        answer: Answering,
+        shutting_down: bool,
+    ) -> (Option<&'static str>, Option<Ending>) {
+        let field = state.answering(answer, shutting_down).field();
+        (field, state.ending())
+    }
+
+    fn closes(reason: CloseReason) -> (Option<&'static str>, Option<Ending>) {
+        (Some("close"), Some(Ending::Graceful(reason)))
     }
 
     #[test]
@@ -227,16 +254,19 @@ mod tests {
         let mut state = State::new();
         read(&mut state, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
         assert!(state.reads_more(1, false));
-        assert_eq!(state.answering(true, false, false, false).field(), None);
+        assert_eq!(answer(&mut state, LAST, false), (None, None));
         read(
             &mut state,
             "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
         );
+        let http10 = Answering {
+            http10: true,
+            ..LAST
+        };
         assert_eq!(
-            state.answering(true, false, true, false).field(),
-            Some("keep-alive")
+            answer(&mut state, http10, false),
+            (Some("keep-alive"), None)
         );
-        assert_eq!(state.ending(), None);
     }
 
     #[test]
@@ -248,12 +278,8 @@ mod tests {
         );
         assert!(!state.reads_more(1, false));
         assert_eq!(
-            state.answering(true, false, false, false).field(),
-            Some("close")
-        );
-        assert_eq!(
-            state.ending(),
-            Some(Ending::Graceful(CloseReason::ClientClosed))
+            answer(&mut state, LAST, false),
+            closes(CloseReason::ClientClosed)
         );
     }
 
@@ -270,7 +296,7 @@ mod tests {
             None,
             "not before the last answer"
         );
-        assert_eq!(state.answering(true, false, false, false).field(), None);
+        assert_eq!(answer(&mut state, LAST, false), (None, None));
         assert_eq!(state.body_to_skip(true), Some(5));
         state.body_skipped(true);
         assert!(state.reads_more(0, false));
@@ -278,11 +304,7 @@ mod tests {
             &mut state,
             "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
         );
-        assert_eq!(
-            state.answering(true, false, false, false).field(),
-            Some("close")
-        );
-        assert_eq!(state.ending(), Some(Ending::Graceful(CloseReason::Error)));
+        assert_eq!(answer(&mut state, LAST, false), closes(CloseReason::Error));
     }
 
     #[test]
@@ -294,25 +316,24 @@ mod tests {
             !state.reads_more(1, true),
             "nothing new behind a waiting request"
         );
-        assert_eq!(state.answering(false, false, false, true).field(), None);
+        assert_eq!(answer(&mut state, NOT_LAST, true), (None, None));
         assert_eq!(
-            state.answering(true, false, false, true).field(),
-            Some("close")
-        );
-        assert_eq!(
-            state.ending(),
-            Some(Ending::Graceful(CloseReason::Shutdown))
+            answer(&mut state, LAST, true),
+            closes(CloseReason::Shutdown)
         );
     }
 
     #[test]
     fn a_failed_handler_closes_even_with_answers_behind() {
         let mut state = State::new();
+        let failed = Answering {
+            handler_failed: true,
+            ..NOT_LAST
+        };
         assert_eq!(
-            state.answering(false, true, false, false).field(),
-            Some("close")
+            answer(&mut state, failed, false),
+            closes(CloseReason::Error)
         );
-        assert_eq!(state.ending(), Some(Ending::Graceful(CloseReason::Error)));
     }
 
     #[test]
@@ -322,12 +343,8 @@ mod tests {
         assert_eq!(refused.refusal, Refusal::HeadTimeout);
         state.refused(refused.refusal);
         assert_eq!(
-            state.answering(true, false, false, false).field(),
-            Some("close")
-        );
-        assert_eq!(
-            state.ending(),
-            Some(Ending::Graceful(CloseReason::HeaderTimeout))
+            answer(&mut state, LAST, false),
+            closes(CloseReason::HeaderTimeout)
         );
         for (received, reason) in [
             (Received::Eof, CloseReason::ClientClosed),
@@ -347,21 +364,17 @@ mod tests {
         assert!(state.input(Received::Eof, false, true).is_none());
         assert_eq!(state.ending(), None);
         assert!(!state.reads_more(1, false));
-        assert_eq!(state.answering(false, false, false, false).field(), None);
+        assert_eq!(answer(&mut state, NOT_LAST, false), (None, None));
         assert_eq!(
-            state.answering(true, false, false, false).field(),
-            Some("close")
-        );
-        assert_eq!(
-            state.ending(),
-            Some(Ending::Graceful(CloseReason::ClientClosed))
+            answer(&mut state, LAST, false),
+            closes(CloseReason::ClientClosed)
         );
     }
 
     #[test]
     fn a_failed_write_ends_the_connection_whatever_was_decided() {
         let mut state = State::new();
-        state.answering(true, true, false, false);
+        state.answering(LAST, true);
         state.written(&Err(io::ErrorKind::TimedOut.into()));
         assert_eq!(
             state.ending(),

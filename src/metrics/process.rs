@@ -55,70 +55,75 @@ fn boot_time() -> Option<f64> {
     line.trim().parse().ok()
 }
 
+/// One integer gauge: its name, help, unit and value.
+type IntegerGauge = (&'static str, &'static str, Option<&'static Unit>, i64);
+
+/// The descriptor counts and, from `/proc/self/stat`, the memory and thread gauges.
+fn integer_gauges(stat: Option<&ProcessStat>) -> Vec<IntegerGauge> {
+    let mut gauges = Vec::with_capacity(5);
+    if let Ok(entries) = fs::read_dir("/proc/self/fd") {
+        let help = "Number of open file descriptors.";
+        gauges.push(("process_open_fds", help, None, entries.count() as i64));
+    }
+    if let Some(limit) = getrlimit(Resource::Nofile).current {
+        let help = "Maximum number of open file descriptors.";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        gauges.push(("process_max_fds", help, None, limit));
+    }
+    if let Some(stat) = stat {
+        let bytes = Some(&Unit::Bytes);
+        gauges.extend([
+            (
+                "process_virtual_memory",
+                "Virtual memory size in bytes.",
+                bytes,
+                stat.virtual_bytes,
+            ),
+            (
+                "process_resident_memory",
+                "Resident memory size in bytes.",
+                bytes,
+                stat.resident_bytes,
+            ),
+            (
+                "process_threads",
+                "Number of OS threads in the process.",
+                None,
+                stat.threads,
+            ),
+        ]);
+    }
+    gauges
+}
+
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut gauge = |name: &str, help: &str, unit: Option<&Unit>, value: i64| {
-            let metric = ConstGauge::new(value);
-            metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
-        };
-        if let Ok(entries) = fs::read_dir("/proc/self/fd") {
-            gauge(
-                "process_open_fds",
-                "Number of open file descriptors.",
-                None,
-                entries.count() as i64,
-            )?;
-        }
-        if let Some(limit) = getrlimit(Resource::Nofile).current {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            gauge(
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-                None,
-                limit,
-            )?;
-        }
-        let Some(stat) = fs::read_to_string("/proc/self/stat")
+        let stat = fs::read_to_string("/proc/self/stat")
             .ok()
             .as_deref()
-            .and_then(ProcessStat::parse)
-        else {
+            .and_then(ProcessStat::parse);
+        for (name, help, unit, value) in integer_gauges(stat.as_ref()) {
+            let metric = ConstGauge::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)?;
+        }
+        let Some(stat) = stat else {
             return Ok(());
         };
-        let bytes = Some(&Unit::Bytes);
-        gauge(
-            "process_virtual_memory",
-            "Virtual memory size in bytes.",
-            bytes,
-            stat.virtual_bytes,
-        )?;
-        gauge(
-            "process_resident_memory",
-            "Resident memory size in bytes.",
-            bytes,
-            stat.resident_bytes,
-        )?;
-        gauge(
-            "process_threads",
-            "Number of OS threads in the process.",
-            None,
-            stat.threads,
-        )?;
+        let seconds = Some(&Unit::Seconds);
         if let Some(boot) = boot_time() {
             let start = ConstGauge::new(boot + stat.start_seconds);
             let help = "Start time of the process since unix epoch in seconds.";
-            let unit = Some(&Unit::Seconds);
-            start.encode(encoder.encode_descriptor(
+            let descriptor = encoder.encode_descriptor(
                 "process_start_time",
                 help,
-                unit,
+                seconds,
                 start.metric_type(),
-            )?)?;
+            )?;
+            start.encode(descriptor)?;
         }
         let cpu = ConstCounter::new(stat.cpu_seconds);
         let help = "Total user and system CPU time spent in seconds.";
-        let unit = Some(&Unit::Seconds);
-        cpu.encode(encoder.encode_descriptor("process_cpu", help, unit, cpu.metric_type())?)
+        cpu.encode(encoder.encode_descriptor("process_cpu", help, seconds, cpu.metric_type())?)
     }
 }
 

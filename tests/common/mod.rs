@@ -14,7 +14,8 @@ use std::num::NonZeroUsize;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use smol_toy::{Config, Handler, Shutdown, Stopped, Toy};
+use smol_toy::testing::SmallReadsAcceptor;
+use smol_toy::{Acceptor, Config, Handler, PlainHttp, Shutdown, Stopped, Toy};
 
 use client::Client;
 
@@ -29,6 +30,40 @@ pub fn test_config() -> Config {
     }
 }
 
+/// What the test server serves its connections over.
+#[derive(Debug, Clone, Copy)]
+pub enum Streams {
+    /// The accepted sockets, as the binary does.
+    Sockets,
+    /// `SmallReads` over each socket: a stream that buffers what it reads, as TLS
+    /// does, and hands out at most 100 bytes per read.
+    SmallReads,
+}
+
+/// Runs the tests inside twice, as `over_sockets::…` and `over_small_reads::…`,
+/// with `start(config)` starting the server over the streams at hand.
+macro_rules! over_each_stream {
+    ($($item:item)*) => {
+        mod over_sockets {
+            #[allow(unused_imports)]
+            use super::*;
+            fn start(config: smol_toy::Config) -> common::TestServer {
+                common::TestServer::start_over(config, common::Streams::Sockets)
+            }
+            $($item)*
+        }
+        mod over_small_reads {
+            #[allow(unused_imports)]
+            use super::*;
+            fn start(config: smol_toy::Config) -> common::TestServer {
+                common::TestServer::start_over(config, common::Streams::SmallReads)
+            }
+            $($item)*
+        }
+    };
+}
+pub(crate) use over_each_stream;
+
 /// A server running on its own thread until it is shut down or dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -39,12 +74,24 @@ pub struct TestServer {
 impl TestServer {
     /// Serves the toy application.
     pub fn start(config: Config) -> Self {
+        Self::start_over(config, Streams::Sockets)
+    }
+
+    /// Serves the toy application over `streams`.
+    pub fn start_over(config: Config, streams: Streams) -> Self {
         let handler = Toy::new(*config.delay);
-        Self::start_with(config, handler)
+        match streams {
+            Streams::Sockets => Self::serve(config, handler, PlainHttp),
+            Streams::SmallReads => Self::serve(config, handler, SmallReadsAcceptor),
+        }
     }
 
     /// Serves any handler.
     pub fn start_with<H: Handler>(config: Config, handler: H) -> Self {
+        Self::serve(config, handler, PlainHttp)
+    }
+
+    fn serve<H: Handler, A: Acceptor>(config: Config, handler: H, acceptor: A) -> Self {
         let listener = smol_toy::bind("127.0.0.1:0".parse().unwrap(), config.backlog)
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
@@ -56,7 +103,7 @@ impl TestServer {
                     listener: smol_toy::Listener::Tcp(listener),
                     inherited: false,
                 };
-                smol_toy::run(vec![listening], &config, handler, shutdown)
+                smol_toy::run_with_acceptor(vec![listening], &config, handler, acceptor, shutdown)
             }
         });
         TestServer {
