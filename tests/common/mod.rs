@@ -42,6 +42,7 @@ pub enum Streams {
 
 /// Runs the tests inside twice, as `over_sockets::…` and `over_small_reads::…`,
 /// with `start(config)` starting the server over the streams at hand.
+#[allow(unused_macros)]
 macro_rules! over_each_stream {
     ($($item:item)*) => {
         mod over_sockets {
@@ -62,6 +63,7 @@ macro_rules! over_each_stream {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use over_each_stream;
 
 /// A server running on its own thread until it is shut down or dropped.
