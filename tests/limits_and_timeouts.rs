@@ -6,7 +6,10 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{over_each_stream, test_config};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{TestServer, over_each_stream, test_config};
+use smol_toy::{Acceptor, Peer, Socket};
 
 over_each_stream! {
     /// A GET /toy head of exactly `size` bytes, padded with header fields of about
@@ -277,4 +280,46 @@ over_each_stream! {
         // The server still serves others.
         assert_eq!(server.client().get("/healthz").status, 200);
     }
+}
+
+/// Never makes a stream of the first connection's socket (as a TLS handshake whose
+/// client sends nothing); serves the others' sockets as they are.
+#[derive(Default)]
+struct StallsFirst {
+    stalled: AtomicBool,
+}
+
+impl Acceptor for StallsFirst {
+    type Stream = Socket;
+
+    async fn accept(&self, socket: Socket, _: Peer) -> std::io::Result<Socket> {
+        if !self.stalled.swap(true, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(socket)
+    }
+}
+
+#[test]
+fn a_stream_not_ready_in_time_is_cut_at_the_header_timeout_and_delays_no_one() {
+    let mut config = test_config();
+    config.header_timeout = Duration::from_millis(300).into();
+    let server = TestServer::start_with_acceptor(config, StallsFirst::default());
+    let mut stalled = server.client();
+    stalled.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    let started = Instant::now();
+    // Others are served meanwhile.
+    assert_eq!(server.client().get("/healthz").status, 200);
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(stalled.closes_within(Duration::from_secs(2)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1500),
+        "closed after {waited:?}"
+    );
+    let metrics = server.client().get("/metrics").body_text();
+    assert!(
+        metrics.contains("smol_toy_connections_closed_total{reason=\"header_timeout\"} 1\n"),
+        "{metrics}"
+    );
 }

@@ -1,4 +1,5 @@
-//! A panicking handler costs its request a 500, never a worker thread.
+//! A panicking handler costs its request a 500, never a worker thread; so does a
+//! response the connection layer cannot write as it is.
 
 mod common;
 
@@ -10,30 +11,51 @@ use smol_toy::{Handler, Route, ServerState};
 
 struct Fragile;
 
-impl Handler for Fragile {
-    type Endpoint = bool;
+/// What goes wrong on a path.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Panic,
+    SplitField,
+    None,
+}
 
-    /// `/panic` panics; `/fine` does not.
-    const ROUTES: &'static [Route<bool>] = &[
+impl Handler for Fragile {
+    type Endpoint = Fault;
+
+    const ROUTES: &'static [Route<Fault>] = &[
         Route {
             path: "/panic",
-            endpoint: true,
+            endpoint: Fault::Panic,
+            methods: &[Method::Get],
+        },
+        Route {
+            path: "/split",
+            endpoint: Fault::SplitField,
             methods: &[Method::Get],
         },
         Route {
             path: "/fine",
-            endpoint: false,
+            endpoint: Fault::None,
             methods: &[Method::Get],
         },
     ];
 
-    async fn respond(&self, panics: bool, _request: Request, _: ServerState<'_>) -> Response {
-        if panics {
-            // Panic after an await, as a real handler would, on whichever worker runs it.
-            async_io::Timer::after(Duration::from_millis(1)).await;
-            panic!("handler bug");
+    async fn respond(&self, fault: Fault, _request: Request, _: ServerState<'_>) -> Response {
+        let mut response = Response::new(StatusCode::Ok);
+        match fault {
+            Fault::Panic => {
+                // Panic after an await, as a real handler would, on whichever worker
+                // runs it.
+                async_io::Timer::after(Duration::from_millis(1)).await;
+                panic!("handler bug");
+            }
+            // A value that would end the field early and add one of its own.
+            Fault::SplitField => {
+                response.insert_header("x-note", "a\r\nset-cookie: forged=1");
+            }
+            Fault::None => {}
         }
-        Response::new(StatusCode::Ok)
+        response
     }
 }
 
@@ -53,4 +75,17 @@ fn a_panicking_handler_gets_500_and_the_server_keeps_serving() {
         assert!(client.is_closed());
         assert_eq!(server.client().get("/fine").status, 200);
     }
+}
+
+#[test]
+fn a_field_that_would_split_the_head_gets_500_not_a_forged_field() {
+    let server = TestServer::start_with(test_config(), Fragile);
+    let mut client = server.client();
+    let response = client.get("/split");
+    assert_eq!(response.status, 500);
+    assert_eq!(response.header("set-cookie"), None);
+    assert_eq!(response.header("x-note"), None);
+    assert!(response.says_close());
+    assert!(client.is_closed());
+    assert_eq!(server.client().get("/fine").status, 200);
 }

@@ -81,38 +81,37 @@ impl AsyncRead for Socket {
     /// readiness before it asks the kernel again; the socket reports each readiness
     /// once, so nothing is missed.
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
         loop {
-            if !this.drained {
-                match this.try_read(buf) {
+            if !self.drained {
+                match self.try_read(buf) {
                     Ok(n) => {
-                        this.drained = n < buf.len();
+                        self.drained = n < buf.len();
                         return Poll::Ready(Ok(n));
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        this.drained = true;
+                        self.drained = true;
                     }
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                     Err(error) => return Poll::Ready(Err(error)),
                 }
             }
-            ready!(this.poll_readable(cx))?;
-            this.drained = false;
+            ready!(self.poll_readable(cx))?;
+            self.drained = false;
         }
     }
 }
 
 impl AsyncWrite for Socket {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().kind {
+        match &mut self.kind {
             Kind::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
             Kind::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
         }

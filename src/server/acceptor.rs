@@ -2,14 +2,19 @@
 //! over. The plain server serves the socket itself; a stream that wraps it (TLS, or
 //! a test's) is one more [`Acceptor`]. The connection layer serves whatever stream
 //! comes out, and [`Acceptor::accept`] runs in the connection's own task, never in
-//! the accept loop.
+//! the accept loop, within the header timeout.
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
+use std::time::Instant;
 
+use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::connection::{Peer, Socket};
+use crate::connection::{self, Peer, Shared, Socket};
+use crate::handler::Handler;
+use crate::metrics::CloseReason;
 
 /// Makes the stream a connection is served over out of its socket.
 pub trait Acceptor: Send + Sync + 'static {
@@ -33,5 +38,31 @@ impl Acceptor for PlainHttp {
 
     async fn accept(&self, socket: Socket, _: Peer) -> io::Result<Socket> {
         Ok(socket)
+    }
+}
+
+/// Makes the stream out of `socket` with `acceptor`, then serves it; returns why the
+/// connection ended. What comes before the first request (a handshake) must be done
+/// within the header timeout, like a head.
+pub async fn accept_and_serve<A: Acceptor, H: Handler>(
+    acceptor: &A,
+    socket: Socket,
+    peer: Peer,
+    shared: Arc<Shared<H>>,
+) -> CloseReason {
+    let deadline = Instant::now() + shared.limits.header_timeout;
+    let accepted = shared
+        .deadlines
+        .run_until(Some(deadline), acceptor.accept(socket, peer));
+    match accepted.await {
+        Some(Ok(stream)) => connection::serve(stream, peer, shared).await,
+        Some(Err(error)) => {
+            debug!("{peer}: not served: {error}");
+            CloseReason::Error
+        }
+        None => {
+            debug!("{peer}: not ready to serve within the header timeout");
+            CloseReason::HeaderTimeout
+        }
     }
 }

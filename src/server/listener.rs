@@ -14,11 +14,10 @@ use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
-use super::acceptor::Acceptor;
+use super::acceptor::{Acceptor, accept_and_serve};
 use super::drain::{OpenConnection, OpenConnections};
-use crate::connection::{self, Peer, Shared, Socket};
+use crate::connection::{Peer, Shared, Socket};
 use crate::handler::Handler;
-use crate::metrics::CloseReason;
 
 /// How long the accept loop pauses when `accept` fails (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -187,13 +186,7 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
         self.executor
             .spawn(async move {
                 let _held = held;
-                let reason = match acceptor.accept(socket, peer).await {
-                    Ok(stream) => connection::serve(stream, peer, Arc::clone(&shared)).await,
-                    Err(error) => {
-                        debug!("{peer}: connection refused before its first request: {error}");
-                        CloseReason::Error
-                    }
-                };
+                let reason = accept_and_serve(&*acceptor, socket, peer, Arc::clone(&shared)).await;
                 shared.metrics.connection_closed(reason);
             })
             .detach();

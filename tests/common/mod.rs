@@ -93,6 +93,12 @@ impl TestServer {
         Self::serve(config, handler, PlainHttp)
     }
 
+    /// Serves the toy application, each connection over the stream `acceptor` makes.
+    pub fn start_with_acceptor<A: Acceptor>(config: Config, acceptor: A) -> Self {
+        let handler = Toy::new(*config.delay);
+        Self::serve(config, handler, acceptor)
+    }
+
     fn serve<H: Handler, A: Acceptor>(config: Config, handler: H, acceptor: A) -> Self {
         let listener = smol_toy::bind("127.0.0.1:0".parse().unwrap(), config.backlog)
             .expect("bind 127.0.0.1:0");
