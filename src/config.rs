@@ -173,11 +173,15 @@ fn descriptor_budget() -> usize {
     usize::try_from(budget).unwrap_or(usize::MAX)
 }
 
-/// Parses a head size limit: at least 256 bytes, at most 1 MiB.
+/// The smallest and largest `--max-head-size`.
+const HEAD_SIZE_RANGE: std::ops::RangeInclusive<usize> = 256..=1024 * 1024;
+
+/// Parses a head size limit within [`HEAD_SIZE_RANGE`].
 fn head_size(text: &str) -> Result<usize, String> {
     let size: usize = text.parse().map_err(|e| format!("{e}"))?;
-    if !(256..=1024 * 1024).contains(&size) {
-        return Err("must be from 256 to 1048576 bytes".to_string());
+    if !HEAD_SIZE_RANGE.contains(&size) {
+        let (min, max) = HEAD_SIZE_RANGE.into_inner();
+        return Err(format!("must be from {min} to {max} bytes"));
     }
     Ok(size)
 }

@@ -128,62 +128,63 @@ mod tests {
         );
     }
 
+    /// X-Forwarded-For fields, X-Real-IP, the client, and why, behind 127.0.0.1.
+    const TRUSTED_PEER_CASES: [(&[&str], Option<&str>, &str, &str); 9] = [
+        (
+            &["6.6.6.6, 203.0.113.9", "10.1.2.3"],
+            None,
+            "203.0.113.9",
+            "right-most untrusted; the client wrote the left",
+        ),
+        (
+            &["10.0.0.2, 10.0.0.1"],
+            None,
+            "10.0.0.2",
+            "all trusted: the left-most",
+        ),
+        (&["2001:db8::1"], None, "2001:db8::1", "IPv6"),
+        (
+            &[],
+            Some("203.0.113.9"),
+            "203.0.113.9",
+            "X-Real-IP without X-Forwarded-For",
+        ),
+        (
+            &["192.0.2.5"],
+            Some("203.0.113.9"),
+            "192.0.2.5",
+            "X-Forwarded-For wins",
+        ),
+        (
+            &[],
+            Some("not an address"),
+            "127.0.0.1",
+            "unusable X-Real-IP: the peer",
+        ),
+        (
+            &["garbage, 10.0.0.3"],
+            None,
+            "10.0.0.3",
+            "garbage stops the walk",
+        ),
+        (
+            &["10.0.0.3, garbage"],
+            None,
+            "127.0.0.1",
+            "garbage at once: the peer",
+        ),
+        (
+            &[" 198.51.100.1 ,10.0.0.9 "],
+            None,
+            "198.51.100.1",
+            "spaces around hops",
+        ),
+    ];
+
     #[test]
     fn a_trusted_peer_names_the_client() {
         let proxies = "127.0.0.1,10.0.0.0/8";
-        // (X-Forwarded-For fields, X-Real-IP, the client, why)
-        let cases: [(&[&str], Option<&str>, &str, &str); 9] = [
-            (
-                &["6.6.6.6, 203.0.113.9", "10.1.2.3"],
-                None,
-                "203.0.113.9",
-                "right-most untrusted; the client wrote the left",
-            ),
-            (
-                &["10.0.0.2, 10.0.0.1"],
-                None,
-                "10.0.0.2",
-                "all trusted: the left-most",
-            ),
-            (&["2001:db8::1"], None, "2001:db8::1", "IPv6"),
-            (
-                &[],
-                Some("203.0.113.9"),
-                "203.0.113.9",
-                "X-Real-IP without X-Forwarded-For",
-            ),
-            (
-                &["192.0.2.5"],
-                Some("203.0.113.9"),
-                "192.0.2.5",
-                "X-Forwarded-For wins",
-            ),
-            (
-                &[],
-                Some("not an address"),
-                "127.0.0.1",
-                "unusable X-Real-IP: the peer",
-            ),
-            (
-                &["garbage, 10.0.0.3"],
-                None,
-                "10.0.0.3",
-                "garbage stops the walk",
-            ),
-            (
-                &["10.0.0.3, garbage"],
-                None,
-                "127.0.0.1",
-                "garbage at once: the peer",
-            ),
-            (
-                &[" 198.51.100.1 ,10.0.0.9 "],
-                None,
-                "198.51.100.1",
-                "spaces around hops",
-            ),
-        ];
-        for (xff, real_ip, expected, why) in cases {
+        for (xff, real_ip, expected, why) in TRUSTED_PEER_CASES {
             assert_eq!(
                 client(proxies, "127.0.0.1", xff, real_ip),
                 ip(expected),

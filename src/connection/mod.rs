@@ -162,6 +162,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         self.io.release_buffers(!pipeline.is_empty());
         // Reading stops only behind a request read, so an answer is coming.
         if !self.reads_more(pipeline) {
+            debug_assert!(
+                !pipeline.is_empty(),
+                "reading stopped with nothing to answer"
+            );
             let (request, answered) = pipeline.next_answer().await;
             return Event::Answer(request, answered);
         }

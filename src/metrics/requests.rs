@@ -311,32 +311,16 @@ mod tests {
     #[test]
     fn each_request_counts_once_under_its_labels() {
         let metrics = RequestMetrics::new(&["/a", "/b"], 2);
-        let ms = Duration::from_millis;
-        metrics.record(
-            RouteLabel::Route(1),
-            Some(Method::Get),
-            StatusCode::Ok,
-            ms(1),
-        );
-        metrics.record(
-            RouteLabel::Route(1),
-            Some(Method::Get),
-            StatusCode::Ok,
-            ms(1),
-        );
-        metrics.record(
-            RouteLabel::Unmatched,
-            None,
-            StatusCode::NotImplemented,
-            ms(0),
-        );
-        metrics.record(RouteLabel::Invalid, None, StatusCode::BadRequest, ms(0));
-        metrics.record(
-            RouteLabel::Server,
-            Some(Method::Options),
-            StatusCode::Ok,
-            ms(0),
-        );
+        let requests = [
+            (RouteLabel::Route(1), Some(Method::Get), StatusCode::Ok),
+            (RouteLabel::Route(1), Some(Method::Get), StatusCode::Ok),
+            (RouteLabel::Unmatched, None, StatusCode::NotImplemented),
+            (RouteLabel::Invalid, None, StatusCode::BadRequest),
+            (RouteLabel::Server, Some(Method::Options), StatusCode::Ok),
+        ];
+        for (route, method, status) in requests {
+            metrics.record(route, method, status, Duration::from_millis(1));
+        }
         let text = render(metrics);
         for line in [
             r#"smol_toy_http_requests_total{method="GET",route="/b",status="200"} 2"#,
