@@ -145,7 +145,7 @@ impl Metrics {
         }
     }
 
-    /// The metrics in the OpenMetrics text format ([`CONTENT_TYPE`]).
+    /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail; only a collector's own error could.
