@@ -39,7 +39,7 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Header fields every response carries, the connection layer's own answers
     /// (errors included) as well as [`respond`](Handler::respond)'s. Each name must
-    /// be a lowercase token, and each value visible ASCII and spaces.
+    /// be a token, and each value visible ASCII, spaces and tabs.
     const RESPONSE_FIELDS: &'static [ResponseField] = &[];
 
     /// Answers a request to `endpoint` with one of the route's methods.

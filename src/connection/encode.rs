@@ -35,8 +35,8 @@ pub struct Envelope<'a> {
 /// Why a response cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
-    /// A field name is not a token, or a value holds CR, LF or NUL, which would
-    /// end the field early.
+    /// A field name is not a token, or a value holds a byte other than visible
+    /// ASCII, space and tab: CR, LF or NUL would end the field early.
     Field(String),
     /// The body is not held in memory.
     StreamingBody,
@@ -134,18 +134,24 @@ fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Encode
         if is_written_by_the_layer(name) {
             continue;
         }
-        if !is_token(name.as_str().as_bytes()) {
-            return Err(EncodeError::Field(name.as_str().to_owned()));
-        }
         for value in values {
-            let value = value.as_str();
-            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            if !is_writable(name.as_str(), value.as_str()) {
                 return Err(EncodeError::Field(name.as_str().to_owned()));
             }
-            write_field(out, name.as_str(), value);
+            write_field(out, name.as_str(), value.as_str());
         }
     }
     Ok(())
+}
+
+/// Whether a field can be written as it is: its name is a token, and its value holds
+/// only visible ASCII, spaces and tabs (RFC 9110 §5.5, without obs-text), so no CR,
+/// LF or NUL can end it early.
+pub fn is_writable(name: &str, value: &str) -> bool {
+    is_token(name.as_bytes())
+        && value
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
 }
 
 fn is_written_by_the_layer(name: &HeaderName) -> bool {
@@ -292,6 +298,15 @@ mod tests {
         let error = encode(response, &envelope, &mut out).unwrap_err();
         assert_eq!(error, EncodeError::Field("x-split".into()));
         assert_eq!(out, b"earlier");
+    }
+
+    #[test]
+    fn only_tokens_and_visible_values_are_writable() {
+        assert!(is_writable("cache-control", "no-store, max-age=0"));
+        assert!(is_writable("x-tab", "a\tb"));
+        for (name, value) in [("bad name", "v"), ("", "v"), ("x", "a\0b"), ("x", "a\nb")] {
+            assert!(!is_writable(name, value), "{name:?}: {value:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::access_log::AccessLog;
-use super::head::is_token;
+use super::encode::is_writable;
 use super::io::LINGER_TIMEOUT;
 use crate::deadlines::Deadlines;
 use crate::handler::Handler;
@@ -71,9 +71,7 @@ impl<H: Handler> Shared<H> {
         shutdown_requested: Shutdown,
     ) -> Self {
         for (name, value) in H::RESPONSE_FIELDS {
-            let writable = is_token(name.as_bytes())
-                && !name.bytes().any(|b| b.is_ascii_uppercase())
-                && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+            let writable = is_writable(name, value);
             assert!(
                 writable,
                 "Handler::RESPONSE_FIELDS: cannot write {name:?}: {value:?}"
