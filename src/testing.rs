@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 
 use smol::future::FutureExt;
@@ -20,9 +20,11 @@ use crate::metrics::Metrics;
 use crate::server::Acceptor;
 use crate::shutdown::Shutdown;
 
-/// The limits of a server started with no options.
+/// The limits of a server started with no options. Worked out once: the fuzzer asks
+/// for every input, and `Config::default` builds and parses the command line.
 pub fn default_limits() -> Limits {
-    Config::default().limits()
+    static DEFAULT_LIMITS: LazyLock<Limits> = LazyLock::new(|| Config::default().limits());
+    DEFAULT_LIMITS.clone()
 }
 
 /// A client that sends a fixed input, in pieces of chosen lengths, then closes its
