@@ -54,15 +54,18 @@ pub async fn accept_and_serve<A: Acceptor, H: Handler>(
     let accepted = shared
         .deadlines
         .run_until(Some(deadline), acceptor.accept(socket, peer));
-    match accepted.await {
-        Some(Ok(stream)) => connection::serve(stream, peer, shared).await,
+    // Matched in a statement of its own, so that the result takes no room in the
+    // task while the connection is served.
+    let stream = match accepted.await {
+        Some(Ok(stream)) => stream,
         Some(Err(error)) => {
             debug!("{peer}: not served: {error}");
-            CloseReason::Error
+            return CloseReason::Error;
         }
         None => {
             debug!("{peer}: not ready to serve within the header timeout");
-            CloseReason::HeaderTimeout
+            return CloseReason::HeaderTimeout;
         }
-    }
+    };
+    connection::serve(stream, peer, shared).await
 }
