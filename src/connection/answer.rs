@@ -66,10 +66,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             handler_failed: failed,
             http10: request.http10,
         };
-        let persistence = self.state.answering(answering, shutting_down);
+        let connection = self.state.answering(answering, shutting_down);
         let envelope = Envelope {
             head_only: request.head_only,
-            connection: persistence.field(),
+            connection,
             request_id: request.exchange.request_id(),
             every_answer: H::RESPONSE_FIELDS,
         };

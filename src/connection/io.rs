@@ -9,7 +9,7 @@
 //! one write, and an earlier answer never waits behind a later request's handler.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -215,10 +215,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     /// close_notify), within the write timeout.
     async fn close(&mut self) -> io::Result<()> {
         self.flush().await?;
-        let deadline = Instant::now() + self.write_timeout;
-        with_deadline(deadline, self.stream.close())
-            .await
-            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+        within(self.write_timeout, self.stream.close()).await
     }
 
     /// Writes the responses not yet written, within the write timeout.
@@ -226,14 +223,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
         if self.output.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.write_timeout;
-        let written = with_deadline(deadline, self.stream.write_all(&self.output))
-            .await
-            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()));
+        let written = within(self.write_timeout, self.stream.write_all(&self.output)).await;
         self.output.clear();
         if let Err(error) = &written {
             debug!("{}: writing the response failed: {error}", self.peer);
         }
         written
     }
+}
+
+/// Runs a write of the stream for at most `timeout`; `TimedOut` if it took longer.
+async fn within(timeout: Duration, write: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    with_deadline(Instant::now() + timeout, write)
+        .await
+        .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
 }

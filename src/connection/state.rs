@@ -58,17 +58,6 @@ pub struct Answering {
     pub http10: bool,
 }
 
-/// What the `Connection` field of an answer says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persistence(Option<&'static str>);
-
-impl Persistence {
-    /// The field's value, if the answer needs one.
-    pub fn field(self) -> Option<&'static str> {
-        self.0
-    }
-}
-
 impl State {
     /// A connection that has read nothing yet.
     pub fn new() -> Self {
@@ -126,8 +115,8 @@ impl State {
         partial_head: bool,
         waiting: bool,
     ) -> Option<HttpError> {
-        let reason = match received {
-            Received::Data => return None,
+        match received {
+            Received::Data => {}
             Received::Eof if partial_head => {
                 return Some(HttpError::bad_request(
                     "the connection ended inside a request head",
@@ -139,22 +128,19 @@ impl State {
                     "the request head took too long to arrive",
                 ));
             }
-            Received::Eof => CloseReason::ClientClosed,
-            Received::TimedOut => CloseReason::IdleTimeout,
-            Received::ShutDown => CloseReason::Shutdown,
-            Received::Failed => CloseReason::Error,
-        };
-        match received {
             // Answer what was asked, then close.
-            Received::Eof if waiting => self.reading = Reading::Stopped(reason),
-            _ => self.abort(reason),
+            Received::Eof if waiting => self.reading = Reading::Stopped(CloseReason::ClientClosed),
+            Received::Eof => self.abort(CloseReason::ClientClosed),
+            Received::TimedOut => self.abort(CloseReason::IdleTimeout),
+            Received::ShutDown => self.abort(CloseReason::Shutdown),
+            Received::Failed => self.abort(CloseReason::Error),
         }
         None
     }
 
-    /// The answer to the oldest request is being encoded. Returns what its
-    /// `Connection` field says; an answer that closes the connection ends it.
-    pub fn answering(&mut self, answer: Answering, shutting_down: bool) -> Persistence {
+    /// The answer to the oldest request is being encoded. Returns its `Connection`
+    /// field's value, if it needs one; an answer that closes the connection ends it.
+    pub fn answering(&mut self, answer: Answering, shutting_down: bool) -> Option<&'static str> {
         let closing = match self.reading {
             _ if answer.handler_failed => Some(CloseReason::Error),
             Reading::Stopped(reason) if answer.last => Some(reason),
@@ -164,10 +150,10 @@ impl State {
         match closing {
             Some(reason) => {
                 self.ending.get_or_insert(Ending::Graceful(reason));
-                Persistence(Some("close"))
+                Some("close")
             }
-            None if answer.http10 => Persistence(Some("keep-alive")),
-            None => Persistence(None),
+            None if answer.http10 => Some("keep-alive"),
+            None => None,
         }
     }
 
@@ -241,7 +227,7 @@ mod tests {
         answer: Answering,
         shutting_down: bool,
     ) -> (Option<&'static str>, Option<Ending>) {
-        let field = state.answering(answer, shutting_down).field();
+        let field = state.answering(answer, shutting_down);
         (field, state.ending())
     }
 

@@ -81,10 +81,9 @@ impl TestServer {
 
     /// Serves the toy application over `streams`.
     pub fn start_over(config: Config, streams: Streams) -> Self {
-        let handler = Toy::new(*config.delay);
         match streams {
-            Streams::Sockets => Self::serve(config, handler, PlainHttp),
-            Streams::SmallReads => Self::serve(config, handler, SmallReadsAcceptor),
+            Streams::Sockets => Self::start_with_acceptor(config, PlainHttp),
+            Streams::SmallReads => Self::start_with_acceptor(config, SmallReadsAcceptor),
         }
     }
 
