@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::connection::{Limits, TrustedProxies};
+use crate::tls::CertificateFiles;
 
 /// The port the original Flask app listened on.
 pub const DEFAULT_PORT: u16 = 4567;
@@ -24,6 +25,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and header fields) accepted.
 pub const DEFAULT_MAX_HEAD_SIZE: usize = 8 * 1024;
+/// The `max-age` of `Strict-Transport-Security` over HTTPS: one year.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 365 * 24 * 60 * 60;
 /// The listen backlog asked of the kernel (which caps it at net.core.somaxconn).
 pub const DEFAULT_BACKLOG: u32 = 4096;
 /// Descriptors kept free for the process itself when the connection cap is derived
@@ -94,6 +97,32 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
     pub backlog: u32,
 
+    /// Serve HTTPS with this certificate chain (PEM, leaf first), with --tls-key:
+    /// every TCP listener then speaks HTTPS only, sockets from systemd included; a
+    /// Unix socket stays plain HTTP. Read again on SIGHUP.
+    #[arg(
+        long,
+        env = "SMOL_TOY_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(
+        long,
+        env = "SMOL_TOY_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// The max-age, in seconds, of the Strict-Transport-Security field on every
+    /// HTTPS response; 0 sends none.
+    #[arg(long, env = "SMOL_TOY_HSTS_MAX_AGE", value_name = "SECONDS",
+          default_value_t = DEFAULT_HSTS_MAX_AGE)]
+    pub hsts_max_age: u64,
+
     /// Listen on this Unix domain socket instead of --host and --port.
     #[arg(long, env = "SMOL_TOY_UNIX_SOCKET")]
     pub unix_socket: Option<PathBuf>,
@@ -152,6 +181,17 @@ impl Config {
             keep_alive_timeout: *self.keep_alive_timeout,
             write_timeout: *self.write_timeout,
             max_head_size: self.max_head_size,
+        }
+    }
+
+    /// Where the certificate and key come from, when HTTPS is on.
+    pub fn certificate_files(&self) -> Option<CertificateFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         }
     }
 
@@ -229,5 +269,22 @@ mod tests {
         assert_eq!(*config.delay, Duration::ZERO);
         assert!(Config::try_parse_from(["smol-toy", "--delay", "soon"]).is_err());
         assert!(Config::try_parse_from(["smol-toy", "--header-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_a_key_its_certificate() {
+        for half in [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"]] {
+            let error = Config::try_parse_from(["smol-toy", half[0], half[1]]).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument
+            );
+            assert_eq!(error.exit_code(), 2);
+        }
+        let both = ["smol-toy", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        let files = Config::try_parse_from(both).unwrap().certificate_files();
+        assert_eq!(files.unwrap().key, PathBuf::from("k.pem"));
+        assert_eq!(Config::default().certificate_files(), None);
+        assert_eq!(Config::default().hsts_max_age, 31_536_000);
     }
 }

@@ -12,6 +12,7 @@
 //! - `connection`: the HTTP/1.x connection layer around async-h1.
 //! - `metrics`: what the server counts, for Prometheus; [`logging`]: text or JSON lines.
 //! - `server`: the worker threads, the listeners and accept loop, the drain.
+//! - `tls`: HTTPS with rustls: the handshake, the certificate and its reload.
 //! - `shutdown` and [`signals`]: starting a graceful shutdown.
 //! - `deadlines`: the connections' timeouts, on a coarse timing wheel.
 //! - `testing` (with the `testing` feature only): in-memory connections and test
@@ -32,10 +33,11 @@ pub mod signals;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
+mod tls;
 
 pub use app::Toy;
 pub use config::Config;
-pub use connection::{Limits, MAX_FIELD_LINE, Peer, Socket, TrustedProxies};
+pub use connection::{Limits, MAX_FIELD_LINE, Peer, Security, Socket, TrustedProxies};
 pub use handler::{Handler, ResponseField, Route, ServerState};
 pub use metrics::Metrics;
 pub use server::{
@@ -43,3 +45,4 @@ pub use server::{
     listen, run, run_with_acceptor,
 };
 pub use shutdown::Shutdown;
+pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor};

@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use smol_toy::{Config, Listeners, Shutdown, Stopped, Toy, listen, run, signals};
+use smol_toy::{
+    Config, Listeners, Shutdown, Stopped, TlsAcceptor, Toy, listen, run_with_acceptor, signals,
+};
 
 /// mimalloc: every request allocates a few dozen small objects (in async-h1 and
 /// http-types), often freed on another worker thread than allocated them.
@@ -19,9 +21,23 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Signal handlers first, so that a signal sent right after start is not lost.
+    // A certificate that cannot be served is a usage error, like a bad option.
+    let tls = match config.certificate_files().map(TlsAcceptor::new).transpose() {
+        Ok(tls) => tls,
+        Err(error) => {
+            eprintln!("smol-toy: cannot serve HTTPS: {error}");
+            return ExitCode::from(2);
+        }
+    };
+
+    // Signal handlers next, so that a signal sent right after start is not lost.
     let shutdown = Shutdown::new();
-    if let Err(error) = signals::handle_signals(shutdown.clone()) {
+    let reload = tls.clone();
+    let on_hangup = move || match &reload {
+        Some(tls) => tls.reload(),
+        None => log::info!("SIGHUP: nothing to reload (no --tls-cert); ignored"),
+    };
+    if let Err(error) = signals::handle_signals(shutdown.clone(), on_hangup) {
         eprintln!("smol-toy: cannot install signal handlers: {error}");
         return ExitCode::FAILURE;
     }
@@ -52,7 +68,8 @@ fn main() -> ExitCode {
             config.trusted_proxies
         );
     }
-    let stopped = run(listening, &config, Toy::new(*config.delay), shutdown);
+    let toy = Toy::new(*config.delay);
+    let stopped = run_with_acceptor(listening, &config, toy, tls, shutdown);
     // The Unix socket file goes, and log lines still in the batch go out, before the exit.
     drop(socket_file);
     smol_toy::logging::flush();

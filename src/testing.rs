@@ -14,7 +14,7 @@ use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
-use crate::connection::{AccessLog, Limits, Peer, Shared, Socket, TrustedProxies, serve};
+use crate::connection::{AccessLog, Limits, Peer, Security, Shared, Socket, TrustedProxies, serve};
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
 use crate::server::Acceptor;
@@ -195,8 +195,8 @@ pub struct SmallReadsAcceptor;
 impl Acceptor for SmallReadsAcceptor {
     type Stream = SmallReads<Socket>;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<Self::Stream> {
-        Ok(SmallReads::new(socket))
+    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<(Self::Stream, Security)> {
+        Ok((SmallReads::new(socket), Security::Plain))
     }
 }
 
@@ -223,7 +223,7 @@ impl<H: Handler> InMemoryServer<H> {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(
             async {
-                serve(&mut stream, peer, Arc::clone(&self.shared)).await;
+                serve(&mut stream, peer, Security::Plain, Arc::clone(&self.shared)).await;
             }
             .or(self.shared.deadlines.sweep()),
         );

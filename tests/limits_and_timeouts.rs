@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{TestServer, over_each_stream, test_config};
-use smol_toy::{Acceptor, Peer, Socket};
+use smol_toy::{Acceptor, Peer, Security, Socket};
 
 over_each_stream! {
     /// A GET /toy head of exactly `size` bytes, padded with header fields of about
@@ -292,11 +292,11 @@ struct StallsFirst {
 impl Acceptor for StallsFirst {
     type Stream = Socket;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> std::io::Result<Socket> {
+    async fn accept(&self, socket: Socket, _: Peer) -> std::io::Result<(Socket, Security)> {
         if !self.stalled.swap(true, Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
-        Ok(socket)
+        Ok((socket, Security::Plain))
     }
 }
 

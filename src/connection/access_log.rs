@@ -12,7 +12,7 @@ use log::{Level, info, log_enabled};
 use super::forwarded::TrustedProxies;
 use super::head::RequestMethod;
 use super::request_id::RequestId;
-use super::transport::Peer;
+use super::transport::{Peer, Security};
 
 /// The log target of access lines.
 pub const TARGET: &str = "smol_toy::access";
@@ -32,7 +32,7 @@ impl AccessLog {
 
     /// What the line will say about `request`, which came from `peer`; read before
     /// the handler takes the request.
-    pub fn describe(&self, request: &Request, peer: Peer) -> LoggedRequest {
+    pub fn describe(&self, request: &Request, peer: Peer, security: Security) -> LoggedRequest {
         let values = |name| request.header(name).into_iter().flatten();
         // The proxy headers are looked up only when the peer is a trusted proxy.
         let client = if self.trusted_proxies.trusts(peer) {
@@ -52,16 +52,18 @@ impl AccessLog {
             user_agent: request
                 .header("user-agent")
                 .map(|values| values.last().as_str().into()),
+            tls: security.tls_version(),
         }
     }
 
     /// What the line says about a request that could not be read.
-    pub fn unreadable(peer: Peer) -> LoggedRequest {
+    pub fn unreadable(peer: Peer, security: Security) -> LoggedRequest {
         LoggedRequest {
             client: peer.ip(),
             path: "-".into(),
             version: "-",
             user_agent: None,
+            tls: security.tls_version(),
         }
     }
 }
@@ -74,6 +76,8 @@ pub struct LoggedRequest {
     path: Box<str>,
     version: &'static str,
     user_agent: Option<Box<str>>,
+    /// The TLS version, over HTTPS.
+    tls: Option<&'static str>,
 }
 
 /// What an access line says about the response.
@@ -86,7 +90,8 @@ pub struct Answer {
 }
 
 /// Logs the line:
-/// `CLIENT PEER "METHOD PATH VERSION" STATUS BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`.
+/// `CLIENT PEER "METHOD PATH VERSION" STATUS BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`,
+/// then ` https` over TLS.
 /// Values from the client are escaped, so that no request can forge a line.
 pub fn log(
     request: &LoggedRequest,
@@ -112,8 +117,9 @@ pub fn log(
         bytes = answer.bytes,
         duration_ms = duration_ms,
         request_id = request_id.as_str(),
-        user_agent = user_agent;
-        "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"",
+        user_agent = user_agent,
+        tls = request.tls;
+        "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"{}",
         Client(request.client),
         peer,
         method,
@@ -123,7 +129,8 @@ pub fn log(
         answer.bytes,
         duration_ms,
         request_id.as_str(),
-        user_agent.unwrap_or("-").escape_debug()
+        user_agent.unwrap_or("-").escape_debug(),
+        if request.tls.is_some() { " https" } else { "" }
     );
 }
 

@@ -72,6 +72,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             connection,
             request_id: request.exchange.request_id(),
             every_answer: H::RESPONSE_FIELDS,
+            hsts: self.security.tls_version().and(self.shared.hsts.as_deref()),
         };
         let before = self.io.output().len();
         encode(response, &envelope, self.io.output())?;

@@ -30,6 +30,8 @@ pub struct Envelope<'a> {
     pub request_id: &'a RequestId,
     /// The fields the application puts on every answer.
     pub every_answer: &'static [ResponseField],
+    /// The `Strict-Transport-Security` value, over HTTPS.
+    pub hsts: Option<&'a str>,
 }
 
 /// Why a response cannot be written.
@@ -101,6 +103,9 @@ fn write_response(
     write_own_fields(response, out)?;
     for (name, value) in envelope.every_answer {
         write_field(out, name, value);
+    }
+    if let Some(hsts) = envelope.hsts {
+        write_field(out, "strict-transport-security", hsts);
     }
     with_current_date(|date| {
         out.extend_from_slice(b"\r\ndate: ");
@@ -213,6 +218,7 @@ mod tests {
             connection,
             request_id: &id,
             every_answer: NO_STORE,
+            hsts: None,
         };
         encode(response, &envelope, &mut out).unwrap();
         String::from_utf8(out).unwrap()
@@ -293,6 +299,7 @@ mod tests {
             connection: None,
             request_id: &id,
             every_answer: NO_STORE,
+            hsts: None,
         };
         let mut out = b"earlier".to_vec();
         let error = encode(response, &envelope, &mut out).unwrap_err();

@@ -8,7 +8,7 @@ use http_types::{Request, StatusCode};
 use super::access_log::{self, AccessLog, Answer, LoggedRequest};
 use super::head::RequestMethod;
 use super::request_id::RequestId;
-use super::transport::Peer;
+use super::transport::{Peer, Security};
 use crate::metrics::{InFlight, Metrics, RouteLabel};
 
 /// What an exchange records of a request that was read.
@@ -23,6 +23,8 @@ pub struct Arrival {
     pub at: Instant,
     /// Who sent it.
     pub peer: Peer,
+    /// Over what.
+    pub security: Security,
 }
 
 /// A request being answered. It counts as in flight until dropped.
@@ -50,7 +52,8 @@ impl<'a> Exchange<'a> {
         access_log: Option<&AccessLog>,
     ) -> Self {
         Exchange {
-            logged: access_log.map(|log| Box::new(log.describe(request, arrival.peer))),
+            logged: access_log
+                .map(|log| Box::new(log.describe(request, arrival.peer, arrival.security))),
             method: Some(arrival.method),
             route: arrival.route,
             received: arrival.at,
@@ -61,9 +64,14 @@ impl<'a> Exchange<'a> {
     }
 
     /// A request from `peer` that could not be read.
-    pub fn unreadable(peer: Peer, metrics: &'a Metrics, access_log: Option<&AccessLog>) -> Self {
+    pub fn unreadable(
+        peer: Peer,
+        security: Security,
+        metrics: &'a Metrics,
+        access_log: Option<&AccessLog>,
+    ) -> Self {
         Exchange {
-            logged: access_log.map(|_| Box::new(AccessLog::unreadable(peer))),
+            logged: access_log.map(|_| Box::new(AccessLog::unreadable(peer, security))),
             method: None,
             route: RouteLabel::Invalid,
             received: Instant::now(),

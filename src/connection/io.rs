@@ -213,7 +213,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
 
     /// Writes what is pending, then closes the sending side (for TLS, after its
     /// close_notify), within the write timeout.
-    async fn close(&mut self) -> io::Result<()> {
+    pub async fn close(&mut self) -> io::Result<()> {
         self.flush().await?;
         within(self.write_timeout, self.stream.close()).await
     }
@@ -223,7 +223,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
         if self.output.is_empty() {
             return Ok(());
         }
-        let written = within(self.write_timeout, self.stream.write_all(&self.output)).await;
+        // A stream that encrypts holds what it could not send yet until flushed.
+        let write = async {
+            self.stream.write_all(&self.output).await?;
+            self.stream.flush().await
+        };
+        let written = within(self.write_timeout, write).await;
         self.output.clear();
         if let Err(error) = &written {
             debug!("{}: writing the response failed: {error}", self.peer);

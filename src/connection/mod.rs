@@ -41,7 +41,7 @@ pub use access_log::AccessLog;
 pub use forwarded::TrustedProxies;
 pub use head::MAX_FIELD_LINE;
 pub use shared::{Limits, Shared};
-pub use transport::{Peer, Socket};
+pub use transport::{Peer, Security, Socket};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -69,7 +69,12 @@ use state::{Ending, State};
 /// Serves one connection until the client closes it, a timeout or an error ends it,
 /// or shutdown finds it idle; returns why it ended. A panic inside is logged and ends
 /// only this connection.
-pub async fn serve<S, H>(stream: S, peer: Peer, shared: Arc<Shared<H>>) -> CloseReason
+pub async fn serve<S, H>(
+    stream: S,
+    peer: Peer,
+    security: Security,
+    shared: Arc<Shared<H>>,
+) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
@@ -80,6 +85,7 @@ where
         scanner: HeadScanner::new(shared.limits.max_head_size),
         head_deadline: None,
         state: State::new(),
+        security,
     };
     match AssertUnwindSafe(connection.run()).catch_unwind().await {
         Ok(reason) => reason,
@@ -112,6 +118,7 @@ struct Connection<'a, S, H> {
     /// When the head that has started to arrive must be complete.
     head_deadline: Option<Instant>,
     state: State,
+    security: Security,
 }
 
 /// What the connection waited for. Large, for the response inside, and as
@@ -129,6 +136,13 @@ enum Event<'a> {
 impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     async fn run(&mut self) -> CloseReason {
         let mut pipeline = Pipeline::default();
+        if self.security == Security::PlainToTlsPort {
+            // As nginx and Go's net/http do, without waiting for the request.
+            let error = HttpError::bad_request(
+                "the plain HTTP request was sent to an HTTPS port: use https://",
+            );
+            self.refuse(error, &mut pipeline);
+        }
         loop {
             // The event is dealt with in a block of its own, so that the large
             // answer inside it takes no room in the task while the write waits.
@@ -270,6 +284,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             route,
             at: received,
             peer: self.io.peer(),
+            security: self.security,
         };
         let exchange = Exchange::new(
             arrival,
@@ -304,7 +319,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         self.state.refused(error.refusal);
         let shared = self.shared;
         let request = pipeline::Request {
-            exchange: Exchange::unreadable(peer, &shared.metrics, shared.access_log.as_ref()),
+            exchange: Exchange::unreadable(
+                peer,
+                self.security,
+                &shared.metrics,
+                shared.access_log.as_ref(),
+            ),
             head_only: false,
             http10: false,
         };
@@ -329,6 +349,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         match ending {
             Ending::Graceful(reason) => {
                 self.io.linger().await;
+                reason
+            }
+            Ending::Abrupt(reason @ (CloseReason::IdleTimeout | CloseReason::Shutdown)) => {
+                // An idle connection the server ends: the client is told the stream
+                // ends (over TLS, with close_notify, so that it knows nothing was cut).
+                let _ = self.io.close().await;
                 reason
             }
             Ending::Abrupt(reason) => {

@@ -55,6 +55,9 @@ pub struct Shared<H> {
     /// The timing wheel for the header, keep-alive and linger timeouts; its sweeper
     /// ([`Deadlines::sweep`]) must run beside the connections.
     pub(crate) deadlines: Deadlines,
+    /// The `Strict-Transport-Security` value every response over HTTPS carries;
+    /// `None` for none.
+    pub(crate) hsts: Option<String>,
 }
 
 impl<H: Handler> Shared<H> {
@@ -85,6 +88,14 @@ impl<H: Handler> Shared<H> {
             accepting_stopped: Shutdown::new(),
             metrics,
             access_log,
+            hsts: None,
         }
+    }
+
+    /// Makes every response over HTTPS carry `Strict-Transport-Security` with this
+    /// `max-age`, in seconds; 0 for none.
+    pub fn with_hsts(mut self, max_age: u64) -> Self {
+        self.hsts = (max_age > 0).then(|| format!("max-age={max_age}"));
+        self
     }
 }

@@ -67,6 +67,20 @@ impl Socket {
         }
     }
 
+    /// Whether this is a TCP connection (a Unix socket is not).
+    pub fn is_tcp(&self) -> bool {
+        matches!(self.kind, Kind::Tcp(_))
+    }
+
+    /// Waits for input and copies what has arrived into `buf` without taking it
+    /// off the socket; `Ok(0)` at end-of-stream. Only TCP connections are peeked.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.kind {
+            Kind::Tcp(stream) => stream.peek(buf).await,
+            Kind::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
     fn shutdown_write(&self) -> io::Result<()> {
         match &self.kind {
             Kind::Tcp(stream) => stream.get_ref().shutdown(Shutdown::Write),
@@ -126,6 +140,31 @@ impl AsyncWrite for Socket {
     /// written, while reading goes on. (async-io's own `poll_close` only flushes.)
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.shutdown_write())
+    }
+}
+
+/// What a connection's stream is, besides its bytes: what the [`Acceptor`] made of
+/// its socket.
+///
+/// [`Acceptor`]: crate::Acceptor
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain HTTP.
+    Plain,
+    /// HTTPS, over this version of TLS, as nginx names it: `TLSv1.3`, `TLSv1.2`.
+    Tls(&'static str),
+    /// Plain HTTP sent to a port that speaks HTTPS: refused with a 400 in plain
+    /// text, then closed.
+    PlainToTlsPort,
+}
+
+impl Security {
+    /// The TLS version, over HTTPS.
+    pub fn tls_version(self) -> Option<&'static str> {
+        match self {
+            Security::Tls(version) => Some(version),
+            Security::Plain | Security::PlainToTlsPort => None,
+        }
     }
 }
 

@@ -3,14 +3,17 @@
 //!
 //! - [`requests`]: per request, by method, route and status, and durations.
 //! - [`process`]: the standard `process_*` metrics, read from `/proc`.
+//! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
 //! - here: connections, and the registry that puts everything together.
 //!
 //! Every handle is resolved when the server starts; recording bumps atomics.
 
 mod process;
 mod requests;
+mod tls;
 
 pub use requests::RouteLabel;
+pub use tls::{Handshake, TlsMetrics};
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -143,6 +146,11 @@ impl Metrics {
             closed,
             accept_errors,
         }
+    }
+
+    /// Adds HTTPS's metrics.
+    pub fn register_tls(&mut self, tls: &TlsMetrics) {
+        tls.register(&mut self.registry);
     }
 
     /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).

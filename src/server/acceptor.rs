@@ -12,21 +12,29 @@ use std::time::Instant;
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::connection::{self, Peer, Shared, Socket};
+use crate::connection::{self, Peer, Security, Shared, Socket};
 use crate::handler::Handler;
-use crate::metrics::CloseReason;
+use crate::metrics::{CloseReason, Metrics};
 
 /// Makes the stream a connection is served over out of its socket.
 pub trait Acceptor: Send + Sync + 'static {
     /// The stream connections are served over.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
-    /// Turns the socket of a connection from `peer` into its stream.
+    /// Turns the socket of a connection from `peer` into its stream, and says what
+    /// the stream is. An error of kind `UnexpectedEof` means the client left before
+    /// anything was served.
     fn accept(
         &self,
         socket: Socket,
         peer: Peer,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    ) -> impl Future<Output = io::Result<(Self::Stream, Security)>> + Send;
+
+    /// Called when `accept` did not finish within the header timeout, and was dropped.
+    fn timed_out(&self) {}
+
+    /// Adds what the acceptor counts to the server's metrics.
+    fn register_metrics(&self, _metrics: &mut Metrics) {}
 }
 
 /// Serves each socket as it is: plain HTTP.
@@ -36,8 +44,8 @@ pub struct PlainHttp;
 impl Acceptor for PlainHttp {
     type Stream = Socket;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<Socket> {
-        Ok(socket)
+    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<(Socket, Security)> {
+        Ok((socket, Security::Plain))
     }
 }
 
@@ -56,16 +64,21 @@ pub async fn accept_and_serve<A: Acceptor, H: Handler>(
         .run_until(Some(deadline), acceptor.accept(socket, peer));
     // Matched in a statement of its own, so that the result takes no room in the
     // task while the connection is served.
-    let stream = match accepted.await {
-        Some(Ok(stream)) => stream,
+    let (stream, security) = match accepted.await {
+        Some(Ok(accepted)) => accepted,
+        Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+            debug!("{peer}: left before it was served: {error}");
+            return CloseReason::ClientClosed;
+        }
         Some(Err(error)) => {
             debug!("{peer}: not served: {error}");
             return CloseReason::Error;
         }
         None => {
             debug!("{peer}: not ready to serve within the header timeout");
+            acceptor.timed_out();
             return CloseReason::HeaderTimeout;
         }
     };
-    connection::serve(stream, peer, shared).await
+    connection::serve(stream, peer, security, shared).await
 }

@@ -60,7 +60,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(shared(config, handler, shutdown));
+    let shared = Arc::new(shared(config, handler, &acceptor, shutdown));
     let executor = Executor::new();
     let accept_loop = AcceptLoop {
         executor: &executor,
@@ -89,15 +89,22 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     run_workers(&executor, config.thread_count(), serve)
 }
 
-/// What the connections of a server run with `config` share.
-fn shared<H: Handler>(config: &Config, handler: H, shutdown: Shutdown) -> Shared<H> {
-    let metrics = Metrics::new(
+/// What the connections of a server run with `config` and `acceptor` share.
+fn shared<H: Handler, A: Acceptor>(
+    config: &Config,
+    handler: H,
+    acceptor: &A,
+    shutdown: Shutdown,
+) -> Shared<H> {
+    let mut metrics = Metrics::new(
         &route_paths::<H>(),
         config.connection_limit(),
         config.thread_count(),
     );
+    acceptor.register_metrics(&mut metrics);
     let access_log = AccessLog::if_enabled(config.trusted_proxies.clone());
     Shared::new(handler, config.limits(), metrics, access_log, shutdown)
+        .with_hsts(config.hsts_max_age)
 }
 
 /// The status systemd shows while the server runs.
