@@ -328,6 +328,25 @@ mod tests {
     }
 
     #[test]
+    fn strict_transport_security_is_written_only_when_given() {
+        let id = RequestId::generate();
+        for hsts in [None, Some("max-age=60")] {
+            let envelope = Envelope {
+                head_only: false,
+                connection: None,
+                request_id: &id,
+                every_answer: &[],
+                hsts,
+            };
+            let mut out = Vec::new();
+            encode(Response::new(200), &envelope, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let written = text.contains("\r\nstrict-transport-security: max-age=60\r\n");
+            assert_eq!(written, hsts.is_some(), "{text}");
+        }
+    }
+
+    #[test]
     fn pipelined_responses_each_get_their_own_id() {
         let mut out = Vec::new();
         for id in [&b"first"[..], b"second"] {
@@ -337,6 +356,7 @@ mod tests {
                 connection: None,
                 request_id: &id,
                 every_answer: &[],
+                hsts: None,
             };
             encode(Response::new(200), &envelope, &mut out).unwrap();
         }

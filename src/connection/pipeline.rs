@@ -121,7 +121,7 @@ mod tests {
     use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::connection::Peer;
+    use crate::connection::{Peer, Security};
     use crate::connection::exchange::Arrival;
     use crate::connection::head::RequestMethod;
     use crate::connection::request_id::RequestId;
@@ -135,6 +135,7 @@ mod tests {
             route: RouteLabel::Unmatched,
             at: Instant::now(),
             peer: Peer::Unix,
+            security: Security::Plain,
         };
         Request {
             exchange: Exchange::new(arrival, &head, metrics, None),
