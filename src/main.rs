@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         }
     };
     for listening in &listening {
-        println!("listening on {}", listening.listener);
+        println!("listening on {}", listening.listener.url(tls.is_some()));
     }
 
     log::info!(

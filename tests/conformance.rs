@@ -19,6 +19,12 @@ fn every_case_gets_its_status_and_connection_outcome_over_a_stream_that_buffers(
     every_case_over(Streams::SmallReads);
 }
 
+/// The same table over HTTPS.
+#[test]
+fn every_case_gets_its_status_and_connection_outcome_over_tls() {
+    every_case_over(Streams::Tls);
+}
+
 fn every_case_over(streams: Streams) {
     assert!(CASES.len() >= 40);
     let server = TestServer::start_over(test_config(), streams);
@@ -41,7 +47,7 @@ fn run_case(server: &TestServer, case: &Case) -> Result<(), String> {
     let mut client = server.client();
     client.send(case.request);
     if case.client_closes {
-        client.stream().shutdown(std::net::Shutdown::Write).unwrap();
+        client.close_sending_side();
     }
     let to_head = case.request.starts_with(b"HEAD ");
     let response = client

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{TestServer, over_each_stream, test_config};
 use smol_toy::{Acceptor, Peer, Security, Socket};
@@ -131,7 +130,7 @@ over_each_stream! {
         client.send(opening);
         let chunk = [b'a'; 1024];
         for _ in 0..16 {
-            if client.stream().write_all(&chunk).is_err() {
+            if client.try_send(&chunk).is_err() {
                 break;
             }
         }
@@ -180,7 +179,7 @@ over_each_stream! {
         let mut client = server.client();
         let started = Instant::now();
         for byte in b"GET /toy HTTP/1.1\r\nX-Slow: abcdefghijklmnopqrstuvwxyz".iter() {
-            if client.stream().write_all(&[*byte]).is_err() {
+            if client.try_send(&[*byte]).is_err() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -204,7 +203,7 @@ over_each_stream! {
         client.send(b"POST /toy HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nab");
         assert_eq!(client.response().status, 405);
         let started = Instant::now();
-        while client.stream().write_all(b"c").is_ok() && started.elapsed() < Duration::from_secs(5) {
+        while client.try_send(b"c").is_ok() && started.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(50));
         }
         let elapsed = started.elapsed();
@@ -258,14 +257,14 @@ over_each_stream! {
         config.write_timeout = Duration::from_millis(300).into();
         config.delay = Duration::ZERO.into();
         let server = start(config);
-        let client = server.client();
+        let mut client = server.client();
         // Pipeline far more requests than the socket buffers hold responses for, and
         // never read: the server's writes block, then time out and drop the connection.
         let request = b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\n".repeat(1000);
         let started = Instant::now();
         let mut sent_all = true;
         for _ in 0..200 {
-            if client.stream().write_all(&request).is_err() {
+            if client.try_send(&request).is_err() {
                 sent_all = false;
                 break;
             }
@@ -282,18 +281,25 @@ over_each_stream! {
     }
 }
 
-/// Never makes a stream of the first connection's socket (as a TLS handshake whose
-/// client sends nothing); serves the others' sockets as they are.
-#[derive(Default)]
-struct StallsFirst {
-    stalled: AtomicBool,
-}
+/// The address of the client whose connection [`StallsOne`] never makes a stream of.
+static STALLED: OnceLock<SocketAddr> = OnceLock::new();
 
-impl Acceptor for StallsFirst {
+/// Never makes a stream of the socket of the client at `STALLED` (as a TLS
+/// handshake whose client sends nothing); serves the others' sockets as they are.
+/// Connections reach `accept` in no set order, so the client is named, not counted.
+struct StallsOne;
+
+impl Acceptor for StallsOne {
     type Stream = Socket;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> std::io::Result<(Socket, Security)> {
-        if !self.stalled.swap(true, Ordering::SeqCst) {
+    async fn accept(&self, socket: Socket, peer: Peer) -> std::io::Result<(Socket, Security)> {
+        let stalled = loop {
+            match STALLED.get() {
+                Some(addr) => break *addr,
+                None => async_io::Timer::after(Duration::from_millis(1)).await,
+            };
+        };
+        if peer == Peer::Tcp(stalled) {
             std::future::pending::<()>().await;
         }
         Ok((socket, Security::Plain))
@@ -304,8 +310,9 @@ impl Acceptor for StallsFirst {
 fn a_stream_not_ready_in_time_is_cut_at_the_header_timeout_and_delays_no_one() {
     let mut config = test_config();
     config.header_timeout = Duration::from_millis(300).into();
-    let server = TestServer::start_with_acceptor(config, StallsFirst::default());
+    let server = TestServer::start_with_acceptor(config, StallsOne);
     let mut stalled = server.client();
+    STALLED.set(stalled.stream().local_addr().unwrap()).unwrap();
     stalled.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     let started = Instant::now();
     // Others are served meanwhile.

@@ -121,10 +121,10 @@ mod tests {
     use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::connection::{Peer, Security};
     use crate::connection::exchange::Arrival;
     use crate::connection::head::RequestMethod;
     use crate::connection::request_id::RequestId;
+    use crate::connection::{Peer, Security};
     use crate::metrics::{Metrics, RouteLabel};
 
     fn request(metrics: &Metrics) -> Request<'_> {

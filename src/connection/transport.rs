@@ -131,6 +131,19 @@ impl AsyncWrite for Socket {
         }
     }
 
+    /// One `writev`: TLS hands over each record of a flight as its own buffer, and
+    /// writes them with one call (the alert after a failed handshake included).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.kind {
+            Kind::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Kind::Unix(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Writes go straight to the kernel; there is nothing to flush.
         Poll::Ready(Ok(()))

@@ -33,6 +33,11 @@ pub trait Acceptor: Send + Sync + 'static {
     /// Called when `accept` did not finish within the header timeout, and was dropped.
     fn timed_out(&self) {}
 
+    /// Whether TCP connections are served HTTPS.
+    fn https(&self) -> bool {
+        false
+    }
+
     /// Adds what the acceptor counts to the server's metrics.
     fn register_metrics(&self, _metrics: &mut Metrics) {}
 }

@@ -67,6 +67,20 @@ impl AsFd for Listener {
 }
 
 /// `http://ADDRESS:PORT` or `unix:PATH`.
+impl Listener {
+    /// The listener's address as a URL: `https://` for a TCP listener when `https`,
+    /// else as [`Display`](fmt::Display) shows it.
+    pub fn url(&self, https: bool) -> String {
+        match (self, https) {
+            (Listener::Tcp(listener), true) => match listener.local_addr() {
+                Ok(addr) => format!("https://{addr}"),
+                Err(_) => "a TCP socket".to_owned(),
+            },
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

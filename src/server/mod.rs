@@ -56,7 +56,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     acceptor: A,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    let status = serving_status(&listeners, config);
+    let status = serving_status(&listeners, config, acceptor.https());
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
@@ -108,8 +108,8 @@ fn shared<H: Handler, A: Acceptor>(
 }
 
 /// The status systemd shows while the server runs.
-fn serving_status(listeners: &[Listening], config: &Config) -> String {
-    let addresses: Vec<String> = listeners.iter().map(|l| l.listener.to_string()).collect();
+fn serving_status(listeners: &[Listening], config: &Config, https: bool) -> String {
+    let addresses: Vec<String> = listeners.iter().map(|l| l.listener.url(https)).collect();
     format!(
         "serving on {}, {} thread(s), up to {} connections",
         addresses.join(", "),

@@ -189,6 +189,10 @@ impl Acceptor for Option<TlsAcceptor> {
         }
     }
 
+    fn https(&self) -> bool {
+        self.is_some()
+    }
+
     fn timed_out(&self) {
         if let Some(tls) = self {
             tls.inner.metrics.handshake(Handshake::Timeout);

@@ -21,6 +21,8 @@ pub enum MaybeTls {
 }
 
 impl AsyncRead for MaybeTls {
+    /// Over TLS, a client that closes without close_notify, as most HTTP clients
+    /// do, has closed: HTTP's own framing tells a request cut short.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -28,7 +30,12 @@ impl AsyncRead for MaybeTls {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(socket) => Pin::new(socket).poll_read(cx, buf),
-            MaybeTls::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            MaybeTls::Tls(stream) => match Pin::new(stream.as_mut()).poll_read(cx, buf) {
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(0))
+                }
+                polled => polled,
+            },
         }
     }
 }

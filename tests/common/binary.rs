@@ -44,8 +44,8 @@ impl Running {
     /// Runs `command`, which starts the binary, and reads the address it prints.
     pub fn spawn(command: Command) -> Running {
         let (child, line) = Running::spawn_listening(command);
-        let addr = line
-            .strip_prefix("listening on http://")
+        let addr = (line.strip_prefix("listening on http://"))
+            .or_else(|| line.strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("first line: {line:?}"))
             .parse()
             .expect("an address");

@@ -2,7 +2,11 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 /// How long a test client waits for any one read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,25 +47,106 @@ impl RawResponse {
 
 /// A client speaking raw bytes over one connection.
 pub struct Client {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Transport>,
+}
+
+/// What the client speaks over: the TCP connection, or TLS over it.
+pub enum Transport {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+            Transport::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            Transport::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.flush(),
+            Transport::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
         Client {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(Transport::Plain(tcp(addr))),
         }
     }
 
+    /// Connects over TLS with `config`, for `localhost`; the handshake completes
+    /// here, or this returns its error.
+    pub fn connect_tls(addr: SocketAddr, config: &Arc<ClientConfig>) -> io::Result<Self> {
+        let name = ServerName::try_from("localhost").unwrap();
+        let connection = ClientConnection::new(Arc::clone(config), name).unwrap();
+        let mut stream = StreamOwned::new(connection, tcp(addr));
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        Ok(Client {
+            reader: BufReader::new(Transport::Tls(Box::new(stream))),
+        })
+    }
+
     pub fn stream(&self) -> &TcpStream {
-        self.reader.get_ref()
+        match self.reader.get_ref() {
+            Transport::Plain(stream) => stream,
+            Transport::Tls(stream) => &stream.sock,
+        }
+    }
+
+    /// The TLS session, over TLS.
+    pub fn tls(&self) -> Option<&ClientConnection> {
+        match self.reader.get_ref() {
+            Transport::Plain(_) => None,
+            Transport::Tls(stream) => Some(&stream.conn),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).expect("send");
+        self.try_send(bytes).expect("send");
+    }
+
+    /// Sends `bytes`; an error if the server has closed.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let transport = self.reader.get_mut();
+        transport.write_all(bytes)?;
+        transport.flush()
+    }
+
+    /// Reads to the end of the stream.
+    pub fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.reader.read_to_end(buf)
+    }
+
+    /// Closes the sending side: over TLS, with close_notify first.
+    pub fn close_sending_side(&mut self) {
+        if let Transport::Tls(stream) = self.reader.get_mut() {
+            stream.conn.send_close_notify();
+            stream.flush().expect("send close_notify");
+        }
+        self.stream().shutdown(std::net::Shutdown::Write).unwrap();
     }
 
     /// Sends a GET for `path` and reads the response.
@@ -139,6 +224,8 @@ impl Client {
             Ok(0) => true,
             Ok(_) => panic!("unexpected byte {:?} after the response", byte[0] as char),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
+            // TLS without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
             Err(_) => false,
         }
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod certs;
 pub mod client;
 
 use std::io;
@@ -14,9 +15,13 @@ use std::num::NonZeroUsize;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use smol_toy::testing::SmallReadsAcceptor;
-use smol_toy::{Acceptor, Config, Handler, PlainHttp, Shutdown, Stopped, Toy};
+use std::sync::Arc;
 
+use rustls::ClientConfig;
+use smol_toy::testing::SmallReadsAcceptor;
+use smol_toy::{Acceptor, Config, Handler, PlainHttp, Shutdown, Stopped, TlsAcceptor, Toy};
+
+use certs::TestCa;
 use client::Client;
 
 /// A configuration for tests: loopback, two threads, a short /toy delay.
@@ -38,9 +43,12 @@ pub enum Streams {
     /// `SmallReads` over each socket: a stream that buffers what it reads, as TLS
     /// does, and hands out at most 100 bytes per read.
     SmallReads,
+    /// HTTPS, with a certificate from a test CA its clients trust.
+    Tls,
 }
 
-/// Runs the tests inside twice, as `over_sockets::…` and `over_small_reads::…`,
+/// Runs the tests inside three times, as `over_sockets::…`, `over_small_reads::…`
+/// and `over_tls::…`,
 /// with `start(config)` starting the server over the streams at hand.
 #[allow(unused_macros)]
 macro_rules! over_each_stream {
@@ -61,6 +69,14 @@ macro_rules! over_each_stream {
             }
             $($item)*
         }
+        mod over_tls {
+            #[allow(unused_imports)]
+            use super::*;
+            fn start(config: smol_toy::Config) -> common::TestServer {
+                common::TestServer::start_over(config, common::Streams::Tls)
+            }
+            $($item)*
+        }
     };
 }
 #[allow(unused_imports)]
@@ -71,6 +87,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: Shutdown,
     thread: Option<JoinHandle<io::Result<Stopped>>>,
+    /// Over HTTPS: the CA, and the configuration its clients connect with.
+    tls: Option<(TestCa, Arc<ClientConfig>)>,
 }
 
 impl TestServer {
@@ -84,7 +102,25 @@ impl TestServer {
         match streams {
             Streams::Sockets => Self::start_with_acceptor(config, PlainHttp),
             Streams::SmallReads => Self::start_with_acceptor(config, SmallReadsAcceptor),
+            Streams::Tls => Self::start_tls(config).0,
         }
+    }
+
+    /// Serves the toy application over HTTPS; returns the server and its
+    /// certificate authority. Its clients trust the CA, and offer h2 and http/1.1.
+    pub fn start_tls(config: Config) -> (Self, TlsAcceptor) {
+        let ca = TestCa::new();
+        let leaf = ca.leaf("smol-toy-test");
+        let acceptor = TlsAcceptor::new(leaf.files).expect("the test certificate loads");
+        let mut server = Self::start_with_acceptor(config, Some(acceptor.clone()));
+        let client_config = ca.client_config(&[b"h2", b"http/1.1"]);
+        server.tls = Some((ca, client_config));
+        (server, acceptor)
+    }
+
+    /// The CA of an HTTPS server.
+    pub fn ca(&self) -> &TestCa {
+        &self.tls.as_ref().expect("an HTTPS server").0
     }
 
     /// Serves any handler.
@@ -117,6 +153,7 @@ impl TestServer {
             addr,
             shutdown,
             thread: Some(thread),
+            tls: None,
         }
     }
 
@@ -132,9 +169,12 @@ impl TestServer {
         thread.join().expect("server thread").expect("server run")
     }
 
-    /// A connected client.
+    /// A connected client; over HTTPS, with the handshake done.
     pub fn client(&self) -> Client {
-        Client::connect(self.addr)
+        match &self.tls {
+            None => Client::connect(self.addr),
+            Some((_, config)) => Client::connect_tls(self.addr, config).expect("TLS handshake"),
+        }
     }
 }
 
