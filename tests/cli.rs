@@ -34,10 +34,15 @@ fn help_lists_every_option_with_its_environment_variable() {
         ("--shutdown-delay", "SMOL_TOY_SHUTDOWN_DELAY"),
         ("--log-format", "SMOL_TOY_LOG_FORMAT"),
         ("--trusted-proxies", "SMOL_TOY_TRUSTED_PROXIES"),
+        ("--tls-cert", "SMOL_TOY_TLS_CERT"),
+        ("--tls-key", "SMOL_TOY_TLS_KEY"),
+        ("--hsts-max-age", "SMOL_TOY_HSTS_MAX_AGE"),
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
         assert!(help.contains(env), "--help lacks {env}");
     }
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("a Unix socket stays plain HTTP"), "{help}");
     assert!(help.contains("[default: 4567]"));
     assert!(help.contains("[default: 1s]"));
 }

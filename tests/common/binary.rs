@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub fn smol_toy(args: &[&str]) -> Command {
 pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Where stderr goes, when not to a pipe.
+    stderr_file: Option<PathBuf>,
 }
 
 impl Running {
@@ -49,7 +52,11 @@ impl Running {
             .unwrap_or_else(|| panic!("first line: {line:?}"))
             .parse()
             .expect("an address");
-        Running { child, addr }
+        Running {
+            child,
+            addr,
+            stderr_file: None,
+        }
     }
 
     /// Runs `command` and returns the process with the first line it printed, such
@@ -67,6 +74,31 @@ impl Running {
         (child, line.trim().to_owned())
     }
 
+    /// Runs `command`, with its stderr going to the file `stderr`, which a test
+    /// can read while the server runs.
+    pub fn spawn_with_stderr(mut command: Command, stderr: &Path) -> Running {
+        let file = std::fs::File::create(stderr).expect("create the stderr file");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .expect("start smol-toy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the first line");
+        let addr = (line.trim().strip_prefix("listening on http://"))
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .parse()
+            .expect("an address");
+        Running {
+            child,
+            addr,
+            stderr_file: Some(stderr.to_owned()),
+        }
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
@@ -81,12 +113,13 @@ impl Running {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr)
-                    .unwrap();
+                match (self.child.stderr.take(), &self.stderr_file) {
+                    (Some(mut pipe), _) => {
+                        pipe.read_to_string(&mut stderr).unwrap();
+                    }
+                    (None, Some(file)) => stderr = std::fs::read_to_string(file).unwrap(),
+                    (None, None) => {}
+                }
                 return (status.code(), stderr);
             }
             assert!(

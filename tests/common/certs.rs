@@ -12,6 +12,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 use smol_toy::CertificateFiles;
 
+/// When the leaves expire: 2030-01-01T00:00:00Z, as Unix time.
+pub const NOT_AFTER_UNIX: i64 = 1_893_456_000;
+
 /// A test CA, and the directory its files go to (removed when dropped).
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
@@ -66,6 +69,7 @@ impl TestCa {
             .subject_alt_names
             .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
         params.distinguished_name.push(DnType::CommonName, name);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let files = CertificateFiles {
