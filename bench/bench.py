@@ -73,7 +73,8 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of smol-toy and axum, run alternately")
     parser.add_argument("--seconds", type=int, default=10, help="load duration per run")
-    parser.add_argument("--servers", default="smol-toy,axum,flask-dev,gunicorn")
+    parser.add_argument("--servers",
+                        default="smol-toy,axum,smol-toy-tls,axum-tls,flask-dev,gunicorn")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
     parser.add_argument("--venv", type=Path, default=BENCH / ".venv")
     parser.add_argument("--check", action="store_true",
@@ -97,7 +98,7 @@ def main():
     runs = {server.name: {} for server in chosen}
 
     def record(server, scenario):
-        print(f"  {server.name:9} {scenario.name:13}", end=" ", flush=True)
+        print(f"  {server.name:12} {scenario.name:16}", end=" ", flush=True)
         try:
             figures = measure(server, scenario, args.seconds)
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
@@ -118,13 +119,15 @@ def main():
             # Alternate which server goes first, so that neither always runs warm.
             order = in_rounds if round_index % 2 == 0 else list(reversed(in_rounds))
             for server in order:
-                record(server, scenario)
+                if server.tls == scenario.tls:
+                    record(server, scenario)
     once = [s for s in chosen if not s.in_rounds]
     if once:
         print("the Flask servers, one round", flush=True)
         for scenario in scenarios:
             for server in once:
-                record(server, scenario)
+                if server.tls == scenario.tls:
+                    record(server, scenario)
 
     results = {name: {s: median_run(r) for s, r in by.items()} for name, by in runs.items()}
     meta = {
@@ -138,7 +141,8 @@ def main():
     write_report(results, meta)
     write_plot(results)
     print(f"wrote {RESULTS / 'latest.md'} and {RESULTS / 'latest.svg'}")
-    failed = {s: f["errors"] for s, f in results.get("smol-toy", {}).items() if f["errors"]}
+    failed = {f"{name} {s}": f["errors"] for name in ("smol-toy", "smol-toy-tls")
+              for s, f in results.get(name, {}).items() if f["errors"]}
     if args.check and failed:
         print(f"smol-toy answered with errors: {failed}", file=sys.stderr)
         return 1

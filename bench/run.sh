@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks smol-toy side by side with an axum/tokio peer and the original Flask app
-# (development server and gunicorn), and writes bench/results/latest.{md,json,svg}.
+# (development server and gunicorn), over HTTP and (smol-toy-tls, axum-tls: axum-server,
+# both with rustls on ring) over HTTPS, and writes bench/results/latest.{md,json,svg}.
 #
 #   bash bench/run.sh                 # 3 rounds, 10 s per run: about 10 minutes
 #   bash bench/run.sh --rounds 1 --seconds 3 --servers smol-toy,axum   # a quick look
@@ -22,6 +23,14 @@ fi
 if [ ! -x bench/.venv/bin/gunicorn ]; then
     python3 -m venv bench/.venv
     bench/.venv/bin/pip install -q -r bench/flask/requirements.txt
+fi
+
+# The HTTPS servers' certificate, self-signed, made once.
+if [ ! -f bench/.certs/key.pem ]; then
+    mkdir -p bench/.certs
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout bench/.certs/key.pem -out bench/.certs/cert.pem 2>/dev/null
 fi
 
 echo "== building smol-toy and the axum peer (release)"

@@ -15,16 +15,20 @@ class Scenario:
     path: str
     connections: int
     label: str
-    tool: str = "wrk"  # or "h2load", which pipelines
+    tool: str = "wrk"  # or "h2load", which pipelines, or "ab", a new connection a request
     depth: int = 1
     # A fixed number of requests instead of a fixed time (h2load only).
     requests: int = 0
+    # Over HTTPS, for the servers that serve it.
+    tls: bool = False
 
     def run(self, server, seconds):
         """Loads `server` for `seconds`; returns the load tool's figures."""
         if self.tool == "h2load":
             return run_h2load(server.url(self.path), self.connections, self.depth, seconds,
                               self.requests)
+        if self.tool == "ab":
+            return run_ab(server.url(self.path), self.connections, seconds)
         return run_wrk(server.url(self.path), self.connections, seconds)
 
 
@@ -40,6 +44,13 @@ SCENARIOS = [
     Scenario("toy-pipelined", "/toy", 20,
              "/toy, 20 connections pipelining 16 deep (320 requests)",
              tool="h2load", depth=16, requests=320),
+    # HTTPS (smol-toy-tls and axum-tls).
+    Scenario("toy-1000-tls", "/toy", 1000, "HTTPS /toy, 1,000 connections", tls=True),
+    Scenario("toy-10000-tls", "/toy", 10000, "HTTPS /toy, 10,000 connections", tls=True),
+    Scenario("immediate-64-tls", "/healthz", 64, "HTTPS /healthz, 64 connections", tls=True),
+    # ab without -k: a full handshake for every request.
+    Scenario("handshakes-tls", "/healthz", 32,
+             "HTTPS /healthz, a new connection per request (32 at once)", tool="ab", tls=True),
 ]
 
 
@@ -61,6 +72,36 @@ def run_wrk(url, connections, seconds):
                 "error_kinds": {k: v for k, v in report["errors"].items() if v},
             }
     raise RuntimeError(f"wrk printed no report: {output.stdout}\n{output.stderr}")
+
+
+def run_ab(url, connections, seconds):
+    """ab for `seconds`, one request per connection (no -k), each a full handshake."""
+    command = ["ab", "-q", "-r", "-t", str(seconds), "-n", "10000000", "-c", str(connections),
+               url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    result = {"error_kinds": {}}
+    for line in output.stdout.splitlines():
+        words = line.split()
+        if line.startswith("Complete requests:"):
+            result["requests"] = int(words[2])
+        elif line.startswith("Failed requests:"):
+            result["errors"] = int(words[2])
+        elif line.startswith("Non-2xx responses:"):
+            result["errors"] = result.get("errors", 0) + int(words[2])
+        elif line.startswith("Requests per second:"):
+            result["rps"] = float(words[3])
+        elif line.strip().startswith("50%"):
+            result["p50_ms"] = float(words[1])
+        elif line.strip().startswith("99%"):
+            result["p99_ms"] = float(words[1])
+        elif line.strip().startswith("100%"):
+            result["max_ms"] = float(words[1])
+    if "rps" not in result or "requests" not in result:
+        raise RuntimeError(f"ab printed no report: {output.stdout}\n{output.stderr}")
+    if result.get("errors"):
+        result["error_kinds"] = {"failed": result["errors"]}
+    result.setdefault("errors", 0)
+    return result
 
 
 def parse_h2load_time(text):

@@ -41,12 +41,13 @@ def fmt_cpu(value):
     return "–" if value is None else f"{value:.4f} ms"
 
 
-def fmt_per_connection(scenario, figures):
-    """Peak RSS over the connections, everything included, for the /toy scenarios,
-    where every connection waits."""
+def fmt_per_connection(scenario, figures, above_idle=False):
+    """Peak RSS over the connections, everything included (or only what is above the
+    idle server's RSS), for the /toy scenarios, where every connection waits."""
     if scenario.path != "/toy" or not figures.get("peak_rss_kib"):
         return "–"
-    return f"{figures['peak_rss_kib'] / scenario.connections:.1f} KiB"
+    rss = figures["peak_rss_kib"] - (figures.get("idle_rss_kib", 0) if above_idle else 0)
+    return f"{rss / scenario.connections:.1f} KiB"
 
 
 def fmt_ms(value):
@@ -65,8 +66,8 @@ def write_report(results, meta):
         f"wrk runs {meta['seconds']} s per measurement with 2 threads on the same machine.",
         "",
         "| scenario | server | req/s | p50 | p99 | max | errors | peak RSS | RSS/connection "
-        "| CPU/request |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| above idle | CPU/request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in SCENARIOS:
         for name, by_scenario in results.items():
@@ -80,6 +81,7 @@ def write_report(results, meta):
                 f"{fmt_ms(p99)} | {fmt_ms(figures.get('max_ms'))} | "
                 f"{figures['errors']:,.0f} | {figures['peak_rss_kib'] / 1024:.1f} MiB | "
                 f"{fmt_per_connection(scenario, figures)} | "
+                f"{fmt_per_connection(scenario, figures, above_idle=True)} | "
                 f"{fmt_cpu(figures.get('cpu_ms_per_request'))} |"
             )
     fixed = [s for s in SCENARIOS if s.requests]
@@ -93,13 +95,16 @@ def write_report(results, meta):
                                   + ")" for name, f in answered)
                       + "."]
     lines += ["", "## smol-toy / axum", "",
-              "Ratios of the medians (req/s: above 1 is better; the others: below 1 is better).",
+              "Ratios of the medians (req/s: above 1 is better; the others: below 1 is better). "
+              "Over HTTPS: smol-toy-tls / axum-tls (axum-server with rustls, both on ring).",
               "", "| scenario | " + " | ".join(label for _, label in RATIO_FIGURES) + " |",
               "| --- |" + " ---: |" * len(RATIO_FIGURES)]
     ratios = {}
     for scenario in SCENARIOS:
-        ours = results.get("smol-toy", {}).get(scenario.name)
-        theirs = results.get("axum", {}).get(scenario.name)
+        # Over HTTPS, smol-toy-tls against axum-tls (axum-server with rustls).
+        suffix = "-tls" if scenario.tls else ""
+        ours = results.get("smol-toy" + suffix, {}).get(scenario.name)
+        theirs = results.get("axum" + suffix, {}).get(scenario.name)
         if not ours or not theirs:
             continue
         row = {}

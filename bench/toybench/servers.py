@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -14,6 +15,8 @@ from . import procfs
 
 BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
+# The certificate and key of the HTTPS servers, made by bench/run.sh.
+CERTS = BENCH / ".certs"
 
 
 @dataclass
@@ -36,9 +39,12 @@ class Server:
     # Where its stderr goes: a pipe read only if it fails to start, or (for a server
     # that logs every request) a file, as a log collector would take it.
     stderr_to_file: bool = False
+    # Serves HTTPS (with the certificate in CERTS), and only the HTTPS scenarios.
+    tls: bool = False
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
 
 def servers(venv):
@@ -46,6 +52,7 @@ def servers(venv):
     flask_env = {"TOY_DELAY": "1", "PYTHONUNBUFFERED": "1"}
     smol_toy = ROOT / "target/release/smol-toy"
     axum = BENCH / "peers/axum-toy/target/release/axum-toy"
+    cert, key = str(CERTS / "cert.pem"), str(CERTS / "key.pem")
     return {
         "smol-toy": Server(
             "smol-toy", 4601, [str(smol_toy), "--host", "127.0.0.1", "--port", "4601"],
@@ -66,6 +73,15 @@ def servers(venv):
         "axum": Server(
             "axum", 4602, [str(axum), "4602", "1000"],
             executable=axum, in_rounds=True, one_process=True),
+        # HTTPS: smol-toy with rustls, and axum-server with rustls (both on ring).
+        "smol-toy-tls": Server(
+            "smol-toy-tls", 4607,
+            [str(smol_toy), "--host", "127.0.0.1", "--port", "4607",
+             "--tls-cert", cert, "--tls-key", key],
+            env={"RUST_LOG": "warn"}, in_rounds=True, one_process=True, tls=True),
+        "axum-tls": Server(
+            "axum-tls", 4608, [str(axum), "4608", "1000", cert, key],
+            in_rounds=True, one_process=True, tls=True),
         "flask-dev": Server(
             "flask-dev", 4603, [python, str(BENCH / "flask/app.py"), "4603"], env=flask_env),
         "gunicorn": Server(
@@ -95,7 +111,8 @@ class Running:
             stderr=stderr,
             start_new_session=True,
         )
-        self.startup_ms = 1000 * (wait_for_first_response(server.port, self.process) - started)
+        self.startup_ms = 1000 * (
+            wait_for_first_response(server.port, self.process, server.tls) - started)
         time.sleep(0.3)  # Let start-up work (e.g. gunicorn's workers) settle.
         self.idle_rss_kib = procfs.rss_kib(self.process.pid)
         self.peak_rss_kib = self.idle_rss_kib
@@ -128,7 +145,13 @@ def port_in_use(port):
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for_first_response(port, process, timeout=20.0):
+# The start-up probe of an HTTPS server trusts its certificate without checking it.
+TLS_PROBE = ssl.create_default_context()
+TLS_PROBE.check_hostname = False
+TLS_PROBE.verify_mode = ssl.CERT_NONE
+
+
+def wait_for_first_response(port, process, tls=False, timeout=20.0):
     """Polls GET /healthz until a 200 arrives; returns the time it did."""
     request = b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
     deadline = time.perf_counter() + timeout
@@ -137,6 +160,8 @@ def wait_for_first_response(port, process, timeout=20.0):
             raise RuntimeError(f"server exited at start: {process.stderr.read().decode() if process.stderr else 'see its log'}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                if tls:
+                    conn = TLS_PROBE.wrap_socket(conn, server_hostname="localhost")
                 conn.sendall(request)
                 if b" 200 " in conn.recv(64).split(b"\r\n", 1)[0]:
                     return time.perf_counter()
