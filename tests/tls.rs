@@ -255,3 +255,18 @@ fn an_idle_connection_is_closed_with_close_notify() {
     assert!(read.is_ok(), "{read:?}");
     assert!(rest.is_empty());
 }
+
+/// rustls' client sends its request, and here its close_notify, right behind its
+/// Finished: they can arrive in the server's last handshake read.
+#[test]
+fn a_request_and_close_notify_right_behind_the_handshake_are_answered() {
+    let server = start(test_config());
+    for _ in 0..50 {
+        let mut client = server.client();
+        client.send(b"GET /toy HTTP/1.1\r\nHost: t\r\n");
+        client.close_sending_side();
+        let response = client.try_response(false).unwrap().expect("an answer");
+        assert_eq!(response.status, 400);
+        assert!(response.says_close());
+    }
+}

@@ -72,15 +72,6 @@ impl Socket {
         matches!(self.kind, Kind::Tcp(_))
     }
 
-    /// Waits for input and copies what has arrived into `buf` without taking it
-    /// off the socket; `Ok(0)` at end-of-stream. Only TCP connections are peeked.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.kind {
-            Kind::Tcp(stream) => stream.peek(buf).await,
-            Kind::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
-        }
-    }
-
     fn shutdown_write(&self) -> io::Result<()> {
         match &self.kind {
             Kind::Tcp(stream) => stream.get_ref().shutdown(Shutdown::Write),

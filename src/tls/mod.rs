@@ -1,10 +1,11 @@
-//! HTTPS: TLS 1.3 and 1.2 with rustls (the ring provider), through futures-rustls,
-//! over every TCP connection; Unix sockets stay plain HTTP.
+//! HTTPS: TLS 1.3 and 1.2 with rustls (the ring provider, through its unbuffered
+//! API), over every TCP connection; Unix sockets stay plain HTTP.
 //!
 //! - here: [`TlsAcceptor`], what makes a TLS stream of each accepted socket, and its
 //!   settings (versions, suites, ALPN).
 //! - [`certificate`]: the certificate and key, read from their files and described.
-//! - [`stream`]: the stream connections are served over, TLS or not.
+//! - [`stream`]: the stream connections are served over, TLS or not, and the TLS
+//!   session's buffers.
 //!
 //! The handshake runs in the connection's own task, within the header timeout
 //! ([`crate::Acceptor`]). The certificate is read again on SIGHUP
@@ -15,19 +16,19 @@ mod certificate;
 mod stream;
 
 pub use certificate::{CertificateError, CertificateFiles, Summary};
-pub use stream::MaybeTls;
+pub use stream::{MaybeTls, TlsStream};
 
 use std::io;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use futures_rustls::server::TlsStream;
 use log::{debug, error, info, warn};
 use rustls::ProtocolVersion;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
+use smol::io::AsyncReadExt;
 
 use crate::connection::{Peer, Security, Socket};
 use crate::metrics::{Handshake, Metrics, TlsMetrics};
@@ -147,14 +148,18 @@ impl TlsAcceptor {
     }
 
     /// The TLS handshake over `socket`; counted.
-    async fn handshake(&self, socket: Socket, peer: Peer) -> io::Result<(MaybeTls, Security)> {
-        let mut first = [0; 1];
-        if socket.peek(&mut first).await? == 0 {
+    async fn handshake(&self, mut socket: Socket, peer: Peer) -> io::Result<(MaybeTls, Security)> {
+        let mut first = vec![0; 4096];
+        let read = socket.read(&mut first).await?;
+        if read == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "closed before the TLS handshake",
             ));
         }
+        // The handshake keeps what it has not processed yet, and just that.
+        first.truncate(read);
+        first.shrink_to_fit();
         let metrics = &self.inner.metrics;
         if !starts_tls_handshake(first[0]) {
             debug!("{peer}: plain HTTP to the HTTPS port");
@@ -162,8 +167,8 @@ impl TlsAcceptor {
             return Ok((MaybeTls::Plain(socket), Security::PlainToTlsPort));
         }
         // Boxed: the handshake's state is large, and short-lived.
-        let acceptor = futures_rustls::TlsAcceptor::from(Arc::clone(&self.config));
-        match Box::pin(acceptor.accept(socket)).await {
+        let accepted = Box::pin(TlsStream::accept(socket, Arc::clone(&self.config), first));
+        match accepted.await {
             Ok(stream) => {
                 metrics.handshake(Handshake::Ok);
                 let version = version_name(&stream);
@@ -224,8 +229,8 @@ fn server_config(
 }
 
 /// The negotiated version, as nginx's `$ssl_protocol` names it.
-fn version_name(stream: &TlsStream<Socket>) -> &'static str {
-    match stream.get_ref().1.protocol_version() {
+fn version_name(stream: &TlsStream) -> &'static str {
+    match stream.protocol_version() {
         Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "TLS",

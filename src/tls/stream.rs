@@ -1,28 +1,438 @@
 //! The stream a connection of an HTTPS server is served over: TLS, or the socket
 //! itself (a Unix socket, or a client that spoke plain HTTP to be told so).
+//!
+//! TLS is driven through rustls' unbuffered API, so the buffers are smol-toy's: the
+//! TLS bytes received and not yet decrypted, those encrypted and not yet sent, and
+//! plaintext the reader has not taken. Each is freed as soon as it is empty, so a
+//! connection that waits (in its handler, or idle between requests) holds its TLS
+//! session and nothing else. rustls' buffered `ServerConnection` keeps a 4 KiB read
+//! buffer for the connection's life.
 
+use std::cell::RefCell;
+use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
-use futures_rustls::server::TlsStream;
-use smol::io::{AsyncRead, AsyncWrite};
+use rustls::server::{ServerConfig, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::connection::Socket;
 
-/// A socket, with or without TLS. The TLS session is boxed: it is large, and a
-/// connection without one does not carry its room.
+/// How much is asked of the socket in one read: a whole record of the largest
+/// size (16 KiB of plaintext, and what encryption adds).
+const READ_SIZE: usize = 16 * 1024 + 256;
+
+thread_local! {
+    /// What a read from a socket lands in, per thread, before the bytes are copied
+    /// into the connection's `incoming`, which then holds just them.
+    static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
+}
+
+/// A socket, with or without TLS. The TLS side is boxed: it is large, and a
+/// connection without it does not carry its room.
 #[derive(Debug)]
 pub enum MaybeTls {
     /// The socket itself.
     Plain(Socket),
     /// TLS over the socket.
-    Tls(Box<TlsStream<Socket>>),
+    Tls(Box<TlsStream>),
+}
+
+/// A TLS session over a socket, after its handshake.
+pub struct TlsStream {
+    socket: Socket,
+    session: UnbufferedServerConnection,
+    /// TLS bytes received and not processed yet: part of a record.
+    incoming: Vec<u8>,
+    /// TLS bytes encrypted and not written yet.
+    outgoing: Vec<u8>,
+    /// Plaintext decrypted and not read yet, from `plaintext_start` on.
+    plaintext: Vec<u8>,
+    plaintext_start: usize,
+    /// The client sent close_notify, or closed its side.
+    read_closed: bool,
+    /// close_notify has been queued.
+    write_closed: bool,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("socket", &self.socket)
+            .field("version", &self.session.protocol_version())
+            .finish_non_exhaustive()
+    }
+}
+
+fn tls_error(error: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+impl TlsStream {
+    /// Runs the handshake over `socket`, whose first bytes, already read, are
+    /// `incoming`. On a failure, the alert rustls chose is sent before the error
+    /// returns.
+    pub async fn accept(
+        socket: Socket,
+        config: Arc<ServerConfig>,
+        incoming: Vec<u8>,
+    ) -> io::Result<TlsStream> {
+        let session = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+        let mut stream = TlsStream {
+            socket,
+            session,
+            incoming,
+            outgoing: Vec::new(),
+            plaintext: Vec::new(),
+            plaintext_start: 0,
+            read_closed: false,
+            write_closed: false,
+        };
+        loop {
+            match stream.process_handshake() {
+                Ok(Handshake::Done) => break,
+                Ok(Handshake::Transmit) => {
+                    stream.socket.write_all(&stream.outgoing).await?;
+                    stream.outgoing = Vec::new();
+                }
+                Ok(Handshake::NeedsInput) => {
+                    if poll_fn(|cx| stream.poll_read_socket(cx)).await? == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the client closed during the TLS handshake",
+                        ));
+                    }
+                }
+                Err(error) => {
+                    // The alert is queued; it goes out before the connection closes.
+                    stream.encode_pending();
+                    let _ = stream.socket.write_all(&stream.outgoing).await;
+                    return Err(tls_error(error));
+                }
+            }
+        }
+        // What the handshake's last flight queued (session tickets) goes out now.
+        if !stream.outgoing.is_empty() {
+            stream.socket.write_all(&stream.outgoing).await?;
+            stream.outgoing = Vec::new();
+        }
+        stream.free_empty();
+        Ok(stream)
+    }
+
+    /// The TLS version agreed on.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.session.protocol_version()
+    }
+
+    /// Reads what has arrived on the socket, through the thread's scratch buffer,
+    /// onto the end of `incoming`.
+    fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            let n = ready!(Pin::new(&mut self.socket).poll_read(cx, scratch))?;
+            self.incoming.extend_from_slice(&scratch[..n]);
+            Poll::Ready(Ok(n))
+        })
+    }
+
+    /// Moves the handshake on with what has arrived.
+    fn process_handshake(&mut self) -> Result<Handshake, rustls::Error> {
+        loop {
+            let UnbufferedStatus { discard, state } =
+                self.session.process_tls_records(&mut self.incoming);
+            let next = match state? {
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode_into(&mut self.outgoing, |out| data.encode(out));
+                    None
+                }
+                ConnectionState::TransmitTlsData(transmit) => {
+                    transmit.done();
+                    Some(Handshake::Transmit)
+                }
+                ConnectionState::BlockedHandshake => Some(Handshake::NeedsInput),
+                ConnectionState::WriteTraffic(_) => Some(Handshake::Done),
+                ConnectionState::ReadTraffic(mut records) => {
+                    // A request right behind the client's Finished.
+                    while let Some(record) = records.next_record() {
+                        self.plaintext.extend_from_slice(record?.payload);
+                    }
+                    None
+                }
+                // The client's request, and its close_notify, can come with its
+                // Finished.
+                ConnectionState::PeerClosed => {
+                    self.read_closed = true;
+                    Some(Handshake::Done)
+                }
+                _ => return Err(rustls::Error::HandshakeNotComplete),
+            };
+            self.incoming.drain(..discard);
+            self.free_empty();
+            if self.read_closed && self.session.is_handshaking() {
+                return Err(rustls::Error::HandshakeNotComplete);
+            }
+            if let Some(next) = next {
+                return Ok(next);
+            }
+        }
+    }
+
+    /// Encodes what rustls has queued to send (an alert, session tickets, a key
+    /// update) into `outgoing`.
+    fn encode_pending(&mut self) {
+        while let UnbufferedStatus {
+            state: Ok(ConnectionState::EncodeTlsData(mut data)),
+            ..
+        } = self.session.process_tls_records(&mut [])
+        {
+            encode_into(&mut self.outgoing, |out| data.encode(out));
+        }
+    }
+
+    /// Decrypts the records that have arrived into `plaintext`; whether any came.
+    fn decrypt(&mut self) -> io::Result<bool> {
+        let mut decrypted = false;
+        loop {
+            let UnbufferedStatus { discard, state } =
+                self.session.process_tls_records(&mut self.incoming);
+            let done = match state.map_err(tls_error)? {
+                ConnectionState::ReadTraffic(mut records) => {
+                    while let Some(record) = records.next_record() {
+                        let record = record.map_err(tls_error)?;
+                        self.plaintext.extend_from_slice(record.payload);
+                        decrypted = true;
+                    }
+                    false
+                }
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode_into(&mut self.outgoing, |out| data.encode(out));
+                    false
+                }
+                ConnectionState::TransmitTlsData(transmit) => {
+                    // Written with the next response, or at the flush.
+                    transmit.done();
+                    false
+                }
+                ConnectionState::PeerClosed | ConnectionState::Closed => {
+                    self.read_closed = true;
+                    true
+                }
+                // Everything complete is processed: more input is needed.
+                _ => true,
+            };
+            self.incoming.drain(..discard);
+            if done {
+                self.free_empty();
+                return Ok(decrypted);
+            }
+        }
+    }
+
+    /// Frees the buffers that hold nothing.
+    fn free_empty(&mut self) {
+        for buffer in [&mut self.incoming, &mut self.outgoing] {
+            if buffer.is_empty() {
+                *buffer = Vec::new();
+            }
+        }
+        if self.plaintext_start == self.plaintext.len() {
+            self.plaintext = Vec::new();
+            self.plaintext_start = 0;
+        }
+    }
+
+    /// Copies decrypted plaintext into `buf`.
+    fn take_plaintext(&mut self, buf: &mut [u8]) -> usize {
+        let pending = &self.plaintext[self.plaintext_start..];
+        let n = pending.len().min(buf.len());
+        buf[..n].copy_from_slice(&pending[..n]);
+        self.plaintext_start += n;
+        self.free_empty();
+        n
+    }
+
+    /// Encrypts `plaintext` into `outgoing`.
+    fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        loop {
+            let status = self.session.process_tls_records(&mut []);
+            match status.state.map_err(tls_error)? {
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode_into(&mut self.outgoing, |out| data.encode(out));
+                }
+                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    return encrypt_into(&mut self.outgoing, |out| traffic.encrypt(plaintext, out));
+                }
+                ConnectionState::ReadTraffic(mut records) => {
+                    while let Some(record) = records.next_record() {
+                        let record = record.map_err(tls_error)?;
+                        self.plaintext.extend_from_slice(record.payload);
+                    }
+                }
+                _ => return Err(io::ErrorKind::BrokenPipe.into()),
+            }
+        }
+    }
+
+    /// Queues close_notify.
+    fn queue_close_notify(&mut self) -> io::Result<()> {
+        loop {
+            let status = self.session.process_tls_records(&mut []);
+            match status.state.map_err(tls_error)? {
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode_into(&mut self.outgoing, |out| data.encode(out));
+                }
+                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    return encrypt_into(&mut self.outgoing, |out| traffic.queue_close_notify(out));
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Writes `outgoing` to the socket until it is empty.
+    fn poll_write_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.outgoing.is_empty() {
+            let written = ready!(Pin::new(&mut self.socket).poll_write(cx, &self.outgoing))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.outgoing.drain(..written);
+        }
+        self.outgoing = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// What the handshake waits for.
+enum Handshake {
+    /// `outgoing` must be sent.
+    Transmit,
+    /// More input from the client.
+    NeedsInput,
+    /// It is complete.
+    Done,
+}
+
+/// Runs `encode` over the spare room at the end of `out`, with room enough.
+fn encode_into(out: &mut Vec<u8>, mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>) {
+    let start = out.len();
+    let mut room = 1024;
+    loop {
+        out.resize(start + room, 0);
+        match encode(&mut out[start..]) {
+            Ok(written) => {
+                out.truncate(start + written);
+                return;
+            }
+            Err(EncodeError::InsufficientSize(needed)) => room = needed.required_size,
+            Err(_) => {
+                out.truncate(start);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `encrypt` over the spare room at the end of `out`, with room enough.
+fn encrypt_into(
+    out: &mut Vec<u8>,
+    mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> io::Result<()> {
+    let start = out.len();
+    let mut room = 256;
+    loop {
+        out.resize(start + room, 0);
+        match encrypt(&mut out[start..]) {
+            Ok(written) => {
+                out.truncate(start + written);
+                return Ok(());
+            }
+            Err(EncryptError::InsufficientSize(needed)) => room = needed.required_size,
+            Err(error) => {
+                out.truncate(start);
+                return Err(io::Error::other(error.to_string()));
+            }
+        }
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            if this.plaintext_start < this.plaintext.len() {
+                return Poll::Ready(Ok(this.take_plaintext(buf)));
+            }
+            if this.read_closed {
+                return Poll::Ready(Ok(0));
+            }
+            if !this.incoming.is_empty() && this.decrypt()? {
+                continue;
+            }
+            // A key update or an alert rustls wants to answer goes out first.
+            ready!(this.poll_write_outgoing(cx))?;
+            if this.read_closed {
+                continue;
+            }
+            match ready!(this.poll_read_socket(cx)) {
+                // The client closed without close_notify, as most HTTP clients do:
+                // HTTP's own framing tells a request cut short.
+                Ok(0) => this.read_closed = true,
+                Ok(_) => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    /// Encrypts all of `buf`, and writes what the socket takes; the rest is written
+    /// by the next write or the flush.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.write_closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if !this.outgoing.is_empty() {
+            ready!(this.poll_write_outgoing(cx))?;
+        }
+        this.encrypt(buf)?;
+        if let Poll::Ready(Err(error)) = this.poll_write_outgoing(cx) {
+            return Poll::Ready(Err(error));
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_write_outgoing(cx)
+    }
+
+    /// Sends close_notify, then closes the socket's sending side.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.write_closed {
+            this.write_closed = true;
+            this.queue_close_notify()?;
+        }
+        ready!(this.poll_write_outgoing(cx))?;
+        Pin::new(&mut this.socket).poll_close(cx)
+    }
 }
 
 impl AsyncRead for MaybeTls {
-    /// Over TLS, a client that closes without close_notify, as most HTTP clients
-    /// do, has closed: HTTP's own framing tells a request cut short.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -30,12 +440,7 @@ impl AsyncRead for MaybeTls {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(socket) => Pin::new(socket).poll_read(cx, buf),
-            MaybeTls::Tls(stream) => match Pin::new(stream.as_mut()).poll_read(cx, buf) {
-                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                    Poll::Ready(Ok(0))
-                }
-                polled => polled,
-            },
+            MaybeTls::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
         }
     }
 }
