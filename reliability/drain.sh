@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Graceful shutdown under load: bash reliability/drain.sh [CONNECTIONS] (default 5000)
-# With CONNECTIONS /toy requests in flight (the wait set to 3 s), SIGTERM the server.
+# Graceful shutdown under load: bash reliability/drain.sh [CONNECTIONS] [--tls]
+# (default 5000). With CONNECTIONS /toy requests in flight (the wait set to 3 s;
+# over HTTPS with --tls), SIGTERM the server.
 # Passes if every request gets a 200 (none reset or dropped), a new connection is
 # refused right after the signal, and the process exits 0 within its shutdown timeout.
 source "$(dirname "$0")/lib.sh"
 connections=${1:-5000}
+tls=()
+client_tls=()
+if [ "${2:-}" = --tls ]; then
+    make_certs
+    tls=("${TLS_ARGS[@]}")
+    client_tls=(--tls)
+fi
 build
-start_server drain --delay 3s --shutdown-timeout 10s
+start_server drain --delay 3s --shutdown-timeout 10s "${tls[@]}"
 
 python3 reliability/toyclient.py --port "$SERVER_PORT" --connections "$connections" \
-    --timeout 30 >"$WORK/client.json" 2>"$WORK/client.err" &
+    --timeout 30 "${client_tls[@]}" >"$WORK/client.json" 2>"$WORK/client.err" &
 client=$!
 CHILDREN+=("$client")
 wait_for_line "$WORK/client.err" "sent $connections" 20
@@ -32,7 +40,7 @@ echo "server: exit code $code, ${elapsed} s after SIGTERM; new connection refuse
 ok=$(json_field "$WORK/client.json" "j['outcomes'] == {'200': $connections}")
 if [ "$ok" = True ] && [ "$code" = 0 ] && [ "$refused" = yes ] &&
     python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)"; then
-    echo "drain: PASS ($connections of $connections in-flight requests answered 200)"
+    echo "drain: PASS ($connections of $connections in-flight requests answered 200${tls:+ over HTTPS})"
 else
     echo "drain: FAIL" >&2
     exit 1

@@ -38,8 +38,8 @@ start_server() {
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
     for _ in $(seq 100); do
-        if grep -qs "listening on http://" "$WORK/$name.out"; then
-            SERVER_PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+        if grep -qs "listening on https\?://" "$WORK/$name.out"; then
+            SERVER_PORT=$(sed -n 's|.*listening on https\?://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
             return
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || return 1
@@ -48,6 +48,15 @@ start_server() {
     echo "server $name did not start:" >&2
     cat "$WORK/$name.log" >&2
     exit 1
+}
+
+# make_certs: a self-signed certificate for localhost and 127.0.0.1 in $WORK; sets
+# TLS_ARGS to the options that serve it.
+make_certs() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    TLS_ARGS=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
 }
 
 # wait_for_line FILE TEXT SECONDS: waits until FILE contains TEXT.

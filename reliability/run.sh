@@ -11,8 +11,11 @@ run() {
 }
 run bash supply-chain/check.sh
 run bash reliability/drain.sh 5000
+run bash reliability/drain.sh 2000 --tls
 run bash reliability/slowloris.sh
+run bash reliability/slowloris.sh --tls
 run bash reliability/descriptors.sh
+run bash reliability/descriptors.sh --tls
 run bash reliability/rolling-restart.sh "$rolling"
 run bash reliability/soak.sh "$soak"
 run bash fuzz/run.sh "$fuzz"

@@ -2,7 +2,9 @@
 of every one: its status, or how it failed (refused, reset, closed without an
 answer, timed out). Used by the reliability scripts; standard library only.
 
-    python3 toyclient.py --port 4567 --connections 5000 [--path /toy] [--timeout 30]
+    python3 toyclient.py --port 4567 --connections 5000 [--path /toy] [--timeout 30] [--tls]
+
+With --tls, every connection is HTTPS (the server's certificate is not checked).
 
 Prints "sent N" on stderr once every request is written, then one JSON summary on
 stdout. Exits 1 unless every request got --expect (default 200).
@@ -12,22 +14,28 @@ import argparse
 import asyncio
 import errno
 import json
+import ssl
 import sys
 import time
 
 
-async def one_request(host, port, path, timeout, sent):
+async def one_request(host, port, path, timeout, sent, tls=None):
     """Returns (outcome, seconds): outcome is the status code as a string, or the
     name of the failure."""
     started = time.monotonic()
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        connecting = asyncio.open_connection(host, port, ssl=tls,
+                                             server_hostname="localhost" if tls else None)
+        reader, writer = await asyncio.wait_for(connecting, timeout)
     except ConnectionRefusedError:
         sent.set_result_once()
         return "refused", 0.0
     except (asyncio.TimeoutError, TimeoutError):
         sent.set_result_once()
         return "connect-timeout", 0.0
+    except ssl.SSLError as error:
+        sent.set_result_once()
+        return f"tls-{error.reason}", 0.0
     except OSError as error:
         sent.set_result_once()
         return f"connect-{errno.errorcode.get(error.errno, error.errno)}", 0.0
@@ -78,12 +86,19 @@ async def main():
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--expect", default="200")
+    parser.add_argument("--tls", action="store_true", help="HTTPS, without checking the certificate")
     args = parser.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
 
     sent = Countdown(args.connections)
     started = time.monotonic()
     results = await asyncio.gather(
-        *(one_request(args.host, args.port, args.path, args.timeout, sent) for _ in range(args.connections))
+        *(one_request(args.host, args.port, args.path, args.timeout, sent, tls)
+          for _ in range(args.connections))
     )
     outcomes = {}
     for outcome, _ in results:
