@@ -28,7 +28,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
-use smol::io::AsyncReadExt;
 
 use crate::connection::{Peer, Security, Socket};
 use crate::metrics::{Handshake, Metrics, TlsMetrics};
@@ -149,30 +148,24 @@ impl TlsAcceptor {
 
     /// The TLS handshake over `socket`; counted.
     async fn handshake(&self, mut socket: Socket, peer: Peer) -> io::Result<(MaybeTls, Security)> {
-        let mut first = vec![0; 4096];
-        let read = socket.read(&mut first).await?;
-        if read == 0 {
+        let first = stream::first_bytes(&mut socket).await?;
+        if first.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "closed before the TLS handshake",
             ));
         }
-        // The handshake keeps what it has not processed yet, and just that.
-        first.truncate(read);
-        first.shrink_to_fit();
         let metrics = &self.inner.metrics;
         if !starts_tls_handshake(first[0]) {
             debug!("{peer}: plain HTTP to the HTTPS port");
             metrics.handshake(Handshake::Plaintext);
             return Ok((MaybeTls::Plain(socket), Security::PlainToTlsPort));
         }
-        // Boxed: the handshake's state is large, and short-lived.
-        let accepted = Box::pin(TlsStream::accept(socket, Arc::clone(&self.config), first));
-        match accepted.await {
+        match TlsStream::accept(socket, Arc::clone(&self.config), first).await {
             Ok(stream) => {
                 metrics.handshake(Handshake::Ok);
                 let version = version_name(&stream);
-                Ok((MaybeTls::Tls(Box::new(stream)), Security::Tls(version)))
+                Ok((MaybeTls::Tls(stream), Security::Tls(version)))
             }
             Err(error) => {
                 metrics.handshake(Handshake::Failed);

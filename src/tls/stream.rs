@@ -31,6 +31,19 @@ thread_local! {
     static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
 }
 
+/// Waits for the first bytes a client sends on `socket`, and returns them (empty
+/// at end-of-stream). Read through the thread's scratch buffer, so that a connection
+/// that has not spoken yet holds no buffer.
+pub async fn first_bytes(socket: &mut Socket) -> io::Result<Vec<u8>> {
+    poll_fn(|cx| {
+        READ_SCRATCH.with_borrow_mut(|scratch| {
+            let n = ready!(Pin::new(&mut *socket).poll_read(cx, scratch))?;
+            Poll::Ready(Ok(scratch[..n].to_vec()))
+        })
+    })
+    .await
+}
+
 /// A socket, with or without TLS. The TLS side is boxed: it is large, and a
 /// connection without it does not carry its room.
 #[derive(Debug)]
@@ -74,14 +87,15 @@ fn tls_error(error: rustls::Error) -> io::Error {
 impl TlsStream {
     /// Runs the handshake over `socket`, whose first bytes, already read, are
     /// `incoming`. On a failure, the alert rustls chose is sent before the error
-    /// returns.
+    /// returns. The session is boxed from the start, so that the handshake's future
+    /// stays small and nothing large is moved once it is done.
     pub async fn accept(
         socket: Socket,
         config: Arc<ServerConfig>,
         incoming: Vec<u8>,
-    ) -> io::Result<TlsStream> {
+    ) -> io::Result<Box<TlsStream>> {
         let session = UnbufferedServerConnection::new(config).map_err(tls_error)?;
-        let mut stream = TlsStream {
+        let mut stream = Box::new(TlsStream {
             socket,
             session,
             incoming,
@@ -90,7 +104,7 @@ impl TlsStream {
             plaintext_start: 0,
             read_closed: false,
             write_closed: false,
-        };
+        });
         loop {
             match stream.process_handshake() {
                 Ok(Handshake::Done) => break,
