@@ -45,4 +45,4 @@ pub use server::{
     listen, run, run_with_acceptor,
 };
 pub use shutdown::Shutdown;
-pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor};
+pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor, TlsStream};

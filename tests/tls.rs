@@ -270,3 +270,15 @@ fn a_request_and_close_notify_right_behind_the_handshake_are_answered() {
         assert!(response.says_close());
     }
 }
+
+#[test]
+fn an_idle_connection_at_shutdown_is_closed_with_close_notify() {
+    let server = start(test_config());
+    let mut client = server.client();
+    assert_eq!(client.get("/healthz").status, 200);
+    server.shutdown();
+    let mut rest = Vec::new();
+    let read = client.read_to_end(&mut rest);
+    assert!(read.is_ok(), "{read:?}");
+    assert!(rest.is_empty());
+}
