@@ -189,6 +189,14 @@ counts = {}
 for f in findings:
     counts[f.get("severity")] = counts.get(f.get("severity"), 0) + 1
 print("testssl findings by severity:", dict(sorted(counts.items())))
+by_id = {f["id"]: f["finding"] for f in findings}
+for key in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "cipher_order", "FS",
+            "FS_ciphers", "FS_ECDHE_curves", "HSTS", "ALPN", "heartbleed", "CCS", "ticketbleed",
+            "ROBOT", "secure_renego", "secure_client_renego", "CRIME_TLS", "POODLE_SSL",
+            "fallback_SCSV", "SWEET32", "FREAK", "DROWN", "LOGJAM", "BEAST", "LUCKY13",
+            "RC4", "winshock"):
+    if key in by_id:
+        print(f"  {key}: {by_id[key]}")
 for f in findings:
     if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL", "LOW", "WARN"):
         print(f"  {f['severity']:8} {f['id']}: {f['finding']}")
