@@ -24,12 +24,8 @@
 source "$(dirname "$0")/lib.sh"
 per_client=11000
 delay=45
-tls=()
-client_tls=()
-if [ "${1:-}" = --tls ]; then
-    make_certs
-    tls=("${TLS_ARGS[@]}")
-    client_tls=(--tls)
+tls_option "${1:-}"
+if [ ${#TLS_ARGS[@]} -gt 0 ]; then
     per_client=1300
     delay=20
     tls_descriptors=2100
@@ -39,7 +35,7 @@ build
 run() {
     local name=$1
     shift
-    start_server "$name" --delay "${delay}s" --keep-alive-timeout 60s "${tls[@]}" "$@"
+    start_server "$name" --delay "${delay}s" --keep-alive-timeout 60s "${TLS_ARGS[@]}" "$@"
     if [ -n "${tls_descriptors:-}" ]; then
         prlimit --nofile="$tls_descriptors" --pid "$SERVER_PID"
     fi
@@ -47,7 +43,7 @@ run() {
     first_connection=$(date +%s)
     for index in 1 2; do
         python3 reliability/toyclient.py --port "$SERVER_PORT" --connections "$per_client" \
-            --timeout 150 "${client_tls[@]}" \
+            --timeout 150 "${CLIENT_TLS[@]}" \
             >"$WORK/$name-client$index.json" 2>"$WORK/$name-client$index.err" &
         clients+=($!)
         CHILDREN+=($!)
@@ -83,7 +79,7 @@ run() {
     done
     local started=$(date +%s.%N)
     local scheme=http
-    [ ${#tls[@]} -gt 0 ] && scheme=https
+    [ ${#TLS_ARGS[@]} -gt 0 ] && scheme=https
     curl -sfk --max-time 2 "$scheme://127.0.0.1:$SERVER_PORT/healthz" >/dev/null || ok=no
     local answered=$(python3 -c "print(round($(date +%s.%N) - $started, 3))")
     kill -TERM "$SERVER_PID"

@@ -6,18 +6,12 @@
 # refused right after the signal, and the process exits 0 within its shutdown timeout.
 source "$(dirname "$0")/lib.sh"
 connections=${1:-5000}
-tls=()
-client_tls=()
-if [ "${2:-}" = --tls ]; then
-    make_certs
-    tls=("${TLS_ARGS[@]}")
-    client_tls=(--tls)
-fi
+tls_option "${2:-}"
 build
-start_server drain --delay 3s --shutdown-timeout 10s "${tls[@]}"
+start_server drain --delay 3s --shutdown-timeout 10s "${TLS_ARGS[@]}"
 
 python3 reliability/toyclient.py --port "$SERVER_PORT" --connections "$connections" \
-    --timeout 30 "${client_tls[@]}" >"$WORK/client.json" 2>"$WORK/client.err" &
+    --timeout 30 "${CLIENT_TLS[@]}" >"$WORK/client.json" 2>"$WORK/client.err" &
 client=$!
 CHILDREN+=("$client")
 wait_for_line "$WORK/client.err" "sent $connections" 20
@@ -40,7 +34,7 @@ echo "server: exit code $code, ${elapsed} s after SIGTERM; new connection refuse
 ok=$(json_field "$WORK/client.json" "j['outcomes'] == {'200': $connections}")
 if [ "$ok" = True ] && [ "$code" = 0 ] && [ "$refused" = yes ] &&
     python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)"; then
-    echo "drain: PASS ($connections of $connections in-flight requests answered 200${tls:+ over HTTPS})"
+    echo "drain: PASS ($connections of $connections in-flight requests answered 200${CLIENT_TLS:+ over HTTPS})"
 else
     echo "drain: FAIL" >&2
     exit 1

@@ -50,13 +50,18 @@ start_server() {
     exit 1
 }
 
-# make_certs: a self-signed certificate for localhost and 127.0.0.1 in $WORK; sets
-# TLS_ARGS to the options that serve it.
-make_certs() {
+# tls_option [ARG]: with ARG --tls, makes a self-signed certificate for localhost and
+# 127.0.0.1 in $WORK and sets TLS_ARGS to the server options that serve it and
+# CLIENT_TLS to toyclient.py's; both are empty otherwise.
+tls_option() {
+    TLS_ARGS=()
+    CLIENT_TLS=()
+    [ "${1:-}" = --tls ] || return 0
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
         -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
         -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
     TLS_ARGS=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+    CLIENT_TLS=(--tls)
 }
 
 # wait_for_line FILE TEXT SECONDS: waits until FILE contains TEXT.

@@ -10,15 +10,11 @@
 source "$(dirname "$0")/lib.sh"
 need slowhttptest slowhttptest
 need wrk wrk
-tls=()
+tls_option "${1:-}"
 scheme=http
-if [ "${1:-}" = --tls ]; then
-    make_certs
-    tls=("${TLS_ARGS[@]}")
-    scheme=https
-fi
+[ ${#TLS_ARGS[@]} -gt 0 ] && scheme=https
 build
-start_server slow --header-timeout 10s "${tls[@]}"
+start_server slow --header-timeout 10s "${TLS_ARGS[@]}"
 url="$scheme://127.0.0.1:$SERVER_PORT/toy"
 
 # slow_hellos: 500 connections each trickle a ClientHello, a byte a second, beside
@@ -110,7 +106,7 @@ PY
 }
 
 status=0
-if [ ${#tls[@]} -gt 0 ]; then slow_hellos || status=1; fi
+if [ ${#TLS_ARGS[@]} -gt 0 ]; then slow_hellos || status=1; fi
 attack slow-headers -H || status=1
 attack slow-body -B -s 8192 || status=1
-if [ "$status" = 0 ]; then echo "slowloris${tls:+ (HTTPS)}: PASS"; else echo "slowloris: FAIL" >&2; exit 1; fi
+if [ "$status" = 0 ]; then echo "slowloris${CLIENT_TLS:+ (HTTPS)}: PASS"; else echo "slowloris: FAIL" >&2; exit 1; fi

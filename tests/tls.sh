@@ -12,30 +12,7 @@
 set -uo pipefail
 
 binary=$(realpath "${1:-target/release/smol-toy}")
-work=$(mktemp -d)
-passed=0
-failed=0
-pids=()
-
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-check() { # check NAME COMMAND...: runs the command, counts and reports the result
-    local name=$1
-    shift
-    if "$@" >"$work/out" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-        sed 's/^/     | /' "$work/out" | tail -n 25
-    fi
-}
+source "$(dirname "$0")/clients-lib.sh"
 
 # A test CA, and a leaf it signs for localhost and 127.0.0.1 (ECDSA P-256).
 cd "$work"
@@ -215,7 +192,7 @@ fi
 # systemd-socket-activate ---------------------------------------------------------
 socket_activated() {
     local activated
-    activated=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    activated=$(free_port)
     systemd-socket-activate -l "127.0.0.1:$activated" "$binary" --delay 0 "${tls[@]}" \
         >"$work/activated.out" 2>"$work/activated.err" &
     local pid=$!

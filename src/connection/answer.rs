@@ -1,6 +1,9 @@
 //! One answer: the response, or the 500 that replaces a response that failed,
 //! encoded into the output buffer with the `Connection` field the state decides,
-//! and recorded in the metrics and the access log.
+//! recorded in the metrics and the access log, then written as the write policy
+//! says.
+
+use std::time::Instant;
 
 use http_types::Response;
 use log::error;
@@ -77,5 +80,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         let before = self.io.output().len();
         encode(response, &envelope, self.io.output())?;
         Ok(self.io.output().len() - before)
+    }
+
+    /// Applies the write policy (`io`) to the answer just encoded, then, after the
+    /// `last` one, skips the request's body if the connection stays open.
+    pub(super) async fn after_answer(&mut self, last: bool) {
+        let written = self.io.queued(self.state.ending().is_some()).await;
+        self.state.written(&written);
+        if let Some(length) = self.state.body_to_skip(last) {
+            // The body must arrive within the header timeout.
+            let deadline = Instant::now() + self.shared.limits.header_timeout;
+            let skipped = self.io.skip(length, deadline).await;
+            self.state.body_skipped(skipped);
+        }
     }
 }

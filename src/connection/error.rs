@@ -6,8 +6,13 @@
 use std::borrow::Cow;
 
 use http_types::{Response, StatusCode};
+use log::debug;
+use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::handler::json_response;
+use super::Connection;
+use super::exchange::Exchange;
+use super::pipeline::{self, Answer, Pipeline};
+use crate::handler::{Handler, json_response};
 use crate::metrics::CloseReason;
 
 /// Why a request cannot be served: its kind and a sentence for the client. The
@@ -97,6 +102,28 @@ fn error_body(status: StatusCode, detail: Option<&str>) -> Vec<u8> {
         None => serde_json::json!({ "error": error }),
     };
     serde_json::to_vec(&value).expect("strings serialize")
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
+    /// Queues the answer to what could not be read as a request; nothing after it is
+    /// read.
+    pub(super) fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
+        let peer = self.io.peer();
+        debug!("{peer}: {} ({})", error.status(), error.detail);
+        self.state.refused(error.refusal);
+        let shared = self.shared;
+        let request = pipeline::Request {
+            exchange: Exchange::unreadable(
+                peer,
+                self.security,
+                &shared.metrics,
+                shared.access_log.as_ref(),
+            ),
+            head_only: false,
+            http10: false,
+        };
+        pipeline.push(request, Answer::Refused(error));
+    }
 }
 
 #[cfg(test)]

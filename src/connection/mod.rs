@@ -51,7 +51,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use http_types::{Method, Version};
-use log::{debug, error};
+use log::error;
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
 
@@ -309,39 +309,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             }
         };
         pipeline.push(request_read, answer);
-    }
-
-    /// Queues the answer to what could not be read as a request; nothing after it is
-    /// read.
-    fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
-        let peer = self.io.peer();
-        debug!("{peer}: {} ({})", error.status(), error.detail);
-        self.state.refused(error.refusal);
-        let shared = self.shared;
-        let request = pipeline::Request {
-            exchange: Exchange::unreadable(
-                peer,
-                self.security,
-                &shared.metrics,
-                shared.access_log.as_ref(),
-            ),
-            head_only: false,
-            http10: false,
-        };
-        pipeline.push(request, Answer::Refused(error));
-    }
-
-    /// Applies the write policy (`io`) to the answer just encoded, then, after the
-    /// `last` one, skips the request's body if the connection stays open.
-    async fn after_answer(&mut self, last: bool) {
-        let written = self.io.queued(self.state.ending().is_some()).await;
-        self.state.written(&written);
-        if let Some(length) = self.state.body_to_skip(last) {
-            // The body must arrive within the header timeout.
-            let deadline = Instant::now() + self.shared.limits.header_timeout;
-            let skipped = self.io.skip(length, deadline).await;
-            self.state.body_skipped(skipped);
-        }
     }
 
     /// Ends the connection as the state says.

@@ -5,7 +5,8 @@
 //!   settings (versions, suites, ALPN).
 //! - [`certificate`]: the certificate and key, read from their files and described.
 //! - [`stream`]: the stream connections are served over, TLS or not, and the TLS
-//!   session's buffers.
+//!   session's buffers; [`handshake`]: the handshake; [`records`]: decrypting and
+//!   encrypting records.
 //!
 //! The handshake runs in the connection's own task, within the header timeout
 //! ([`crate::Acceptor`]). The certificate is read again on SIGHUP
@@ -13,6 +14,8 @@
 //! theirs.
 
 mod certificate;
+mod handshake;
+mod records;
 mod stream;
 
 pub use certificate::{CertificateError, CertificateFiles, Summary};

@@ -12,12 +12,10 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use rustls::server::{ServerConfig, UnbufferedServerConnection};
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
-use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use rustls::server::UnbufferedServerConnection;
+use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::connection::Socket;
 
@@ -56,19 +54,19 @@ pub enum MaybeTls {
 
 /// A TLS session over a socket, after its handshake.
 pub struct TlsStream {
-    socket: Socket,
-    session: UnbufferedServerConnection,
+    pub(super) socket: Socket,
+    pub(super) session: UnbufferedServerConnection,
     /// TLS bytes received and not processed yet: part of a record.
-    incoming: Vec<u8>,
+    pub(super) incoming: Vec<u8>,
     /// TLS bytes encrypted and not written yet.
-    outgoing: Vec<u8>,
+    pub(super) outgoing: Vec<u8>,
     /// Plaintext decrypted and not read yet, from `plaintext_start` on.
-    plaintext: Vec<u8>,
-    plaintext_start: usize,
+    pub(super) plaintext: Vec<u8>,
+    pub(super) plaintext_start: usize,
     /// The client sent close_notify, or closed its side.
-    read_closed: bool,
+    pub(super) read_closed: bool,
     /// close_notify has been queued.
-    write_closed: bool,
+    pub(super) write_closed: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -80,22 +78,18 @@ impl std::fmt::Debug for TlsStream {
     }
 }
 
-fn tls_error(error: rustls::Error) -> io::Error {
+pub(super) fn tls_error(error: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 impl TlsStream {
-    /// Runs the handshake over `socket`, whose first bytes, already read, are
-    /// `incoming`. On a failure, the alert rustls chose is sent before the error
-    /// returns. The session is boxed from the start, so that the handshake's future
-    /// stays small and nothing large is moved once it is done.
-    pub async fn accept(
+    /// A session over `socket` before its handshake; `incoming` is what arrived.
+    pub(super) fn new(
         socket: Socket,
-        config: Arc<ServerConfig>,
+        session: UnbufferedServerConnection,
         incoming: Vec<u8>,
-    ) -> io::Result<Box<TlsStream>> {
-        let session = UnbufferedServerConnection::new(config).map_err(tls_error)?;
-        let mut stream = Box::new(TlsStream {
+    ) -> Self {
+        TlsStream {
             socket,
             session,
             incoming,
@@ -104,37 +98,7 @@ impl TlsStream {
             plaintext_start: 0,
             read_closed: false,
             write_closed: false,
-        });
-        loop {
-            match stream.process_handshake() {
-                Ok(Handshake::Done) => break,
-                Ok(Handshake::Transmit) => {
-                    stream.socket.write_all(&stream.outgoing).await?;
-                    stream.outgoing = Vec::new();
-                }
-                Ok(Handshake::NeedsInput) => {
-                    if poll_fn(|cx| stream.poll_read_socket(cx)).await? == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the client closed during the TLS handshake",
-                        ));
-                    }
-                }
-                Err(error) => {
-                    // The alert is queued; it goes out before the connection closes.
-                    stream.encode_pending();
-                    let _ = stream.socket.write_all(&stream.outgoing).await;
-                    return Err(tls_error(error));
-                }
-            }
         }
-        // What the handshake's last flight queued (session tickets) goes out now.
-        if !stream.outgoing.is_empty() {
-            stream.socket.write_all(&stream.outgoing).await?;
-            stream.outgoing = Vec::new();
-        }
-        stream.free_empty();
-        Ok(stream)
     }
 
     /// The TLS version agreed on.
@@ -144,7 +108,7 @@ impl TlsStream {
 
     /// Reads what has arrived on the socket, through the thread's scratch buffer,
     /// onto the end of `incoming`.
-    fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         READ_SCRATCH.with_borrow_mut(|scratch| {
             let n = ready!(Pin::new(&mut self.socket).poll_read(cx, scratch))?;
             self.incoming.extend_from_slice(&scratch[..n]);
@@ -152,101 +116,8 @@ impl TlsStream {
         })
     }
 
-    /// Moves the handshake on with what has arrived.
-    fn process_handshake(&mut self) -> Result<Handshake, rustls::Error> {
-        loop {
-            let UnbufferedStatus { discard, state } =
-                self.session.process_tls_records(&mut self.incoming);
-            let next = match state? {
-                ConnectionState::EncodeTlsData(mut data) => {
-                    encode_into(&mut self.outgoing, |out| data.encode(out));
-                    None
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    Some(Handshake::Transmit)
-                }
-                ConnectionState::BlockedHandshake => Some(Handshake::NeedsInput),
-                ConnectionState::WriteTraffic(_) => Some(Handshake::Done),
-                ConnectionState::ReadTraffic(mut records) => {
-                    // A request right behind the client's Finished.
-                    while let Some(record) = records.next_record() {
-                        self.plaintext.extend_from_slice(record?.payload);
-                    }
-                    None
-                }
-                // The client's request, and its close_notify, can come with its
-                // Finished.
-                ConnectionState::PeerClosed => {
-                    self.read_closed = true;
-                    Some(Handshake::Done)
-                }
-                _ => return Err(rustls::Error::HandshakeNotComplete),
-            };
-            self.incoming.drain(..discard);
-            self.free_empty();
-            if self.read_closed && self.session.is_handshaking() {
-                return Err(rustls::Error::HandshakeNotComplete);
-            }
-            if let Some(next) = next {
-                return Ok(next);
-            }
-        }
-    }
-
-    /// Encodes what rustls has queued to send (an alert, session tickets, a key
-    /// update) into `outgoing`.
-    fn encode_pending(&mut self) {
-        while let UnbufferedStatus {
-            state: Ok(ConnectionState::EncodeTlsData(mut data)),
-            ..
-        } = self.session.process_tls_records(&mut [])
-        {
-            encode_into(&mut self.outgoing, |out| data.encode(out));
-        }
-    }
-
-    /// Decrypts the records that have arrived into `plaintext`; whether any came.
-    fn decrypt(&mut self) -> io::Result<bool> {
-        let mut decrypted = false;
-        loop {
-            let UnbufferedStatus { discard, state } =
-                self.session.process_tls_records(&mut self.incoming);
-            let done = match state.map_err(tls_error)? {
-                ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        self.plaintext.extend_from_slice(record.payload);
-                        decrypted = true;
-                    }
-                    false
-                }
-                ConnectionState::EncodeTlsData(mut data) => {
-                    encode_into(&mut self.outgoing, |out| data.encode(out));
-                    false
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    // Written with the next response, or at the flush.
-                    transmit.done();
-                    false
-                }
-                ConnectionState::PeerClosed | ConnectionState::Closed => {
-                    self.read_closed = true;
-                    true
-                }
-                // Everything complete is processed: more input is needed.
-                _ => true,
-            };
-            self.incoming.drain(..discard);
-            if done {
-                self.free_empty();
-                return Ok(decrypted);
-            }
-        }
-    }
-
     /// Frees the buffers that hold nothing.
-    fn free_empty(&mut self) {
+    pub(super) fn free_empty(&mut self) {
         for buffer in [&mut self.incoming, &mut self.outgoing] {
             if buffer.is_empty() {
                 *buffer = Vec::new();
@@ -268,46 +139,6 @@ impl TlsStream {
         n
     }
 
-    /// Encrypts `plaintext` into `outgoing`.
-    fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
-        loop {
-            let status = self.session.process_tls_records(&mut []);
-            match status.state.map_err(tls_error)? {
-                ConnectionState::EncodeTlsData(mut data) => {
-                    encode_into(&mut self.outgoing, |out| data.encode(out));
-                }
-                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
-                ConnectionState::WriteTraffic(mut traffic) => {
-                    return encrypt_into(&mut self.outgoing, |out| traffic.encrypt(plaintext, out));
-                }
-                ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        self.plaintext.extend_from_slice(record.payload);
-                    }
-                }
-                _ => return Err(io::ErrorKind::BrokenPipe.into()),
-            }
-        }
-    }
-
-    /// Queues close_notify.
-    fn queue_close_notify(&mut self) -> io::Result<()> {
-        loop {
-            let status = self.session.process_tls_records(&mut []);
-            match status.state.map_err(tls_error)? {
-                ConnectionState::EncodeTlsData(mut data) => {
-                    encode_into(&mut self.outgoing, |out| data.encode(out));
-                }
-                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
-                ConnectionState::WriteTraffic(mut traffic) => {
-                    return encrypt_into(&mut self.outgoing, |out| traffic.queue_close_notify(out));
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
     /// Writes `outgoing` to the socket until it is empty.
     fn poll_write_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.outgoing.is_empty() {
@@ -319,59 +150,6 @@ impl TlsStream {
         }
         self.outgoing = Vec::new();
         Poll::Ready(Ok(()))
-    }
-}
-
-/// What the handshake waits for.
-enum Handshake {
-    /// `outgoing` must be sent.
-    Transmit,
-    /// More input from the client.
-    NeedsInput,
-    /// It is complete.
-    Done,
-}
-
-/// Runs `encode` over the spare room at the end of `out`, with room enough.
-fn encode_into(out: &mut Vec<u8>, mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>) {
-    let start = out.len();
-    let mut room = 1024;
-    loop {
-        out.resize(start + room, 0);
-        match encode(&mut out[start..]) {
-            Ok(written) => {
-                out.truncate(start + written);
-                return;
-            }
-            Err(EncodeError::InsufficientSize(needed)) => room = needed.required_size,
-            Err(_) => {
-                out.truncate(start);
-                return;
-            }
-        }
-    }
-}
-
-/// Runs `encrypt` over the spare room at the end of `out`, with room enough.
-fn encrypt_into(
-    out: &mut Vec<u8>,
-    mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
-) -> io::Result<()> {
-    let start = out.len();
-    let mut room = 256;
-    loop {
-        out.resize(start + room, 0);
-        match encrypt(&mut out[start..]) {
-            Ok(written) => {
-                out.truncate(start + written);
-                return Ok(());
-            }
-            Err(EncryptError::InsufficientSize(needed)) => room = needed.required_size,
-            Err(error) => {
-                out.truncate(start);
-                return Err(io::Error::other(error.to_string()));
-            }
-        }
     }
 }
 

@@ -46,7 +46,18 @@ impl Running {
 
     /// Runs `command`, which starts the binary, and reads the address it prints.
     pub fn spawn(command: Command) -> Running {
-        let (child, line) = Running::spawn_listening(command);
+        Running::spawn_to(command, Stdio::piped(), None)
+    }
+
+    /// Runs `command`, with its stderr going to the file `stderr`, which a test
+    /// can read while the server runs.
+    pub fn spawn_with_stderr(command: Command, stderr: &Path) -> Running {
+        let file = std::fs::File::create(stderr).expect("create the stderr file");
+        Running::spawn_to(command, file.into(), Some(stderr.to_owned()))
+    }
+
+    fn spawn_to(command: Command, stderr: Stdio, stderr_file: Option<PathBuf>) -> Running {
+        let (child, line) = Running::spawn_printing(command, stderr);
         let addr = (line.strip_prefix("listening on http://"))
             .or_else(|| line.strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("first line: {line:?}"))
@@ -55,16 +66,20 @@ impl Running {
         Running {
             child,
             addr,
-            stderr_file: None,
+            stderr_file,
         }
     }
 
     /// Runs `command` and returns the process with the first line it printed, such
     /// as `listening on unix:PATH`.
-    pub fn spawn_listening(mut command: Command) -> (Child, String) {
+    pub fn spawn_listening(command: Command) -> (Child, String) {
+        Running::spawn_printing(command, Stdio::piped())
+    }
+
+    fn spawn_printing(mut command: Command, stderr: Stdio) -> (Child, String) {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start smol-toy");
         let mut line = String::new();
@@ -72,31 +87,6 @@ impl Running {
             .read_line(&mut line)
             .expect("read the first line");
         (child, line.trim().to_owned())
-    }
-
-    /// Runs `command`, with its stderr going to the file `stderr`, which a test
-    /// can read while the server runs.
-    pub fn spawn_with_stderr(mut command: Command, stderr: &Path) -> Running {
-        let file = std::fs::File::create(stderr).expect("create the stderr file");
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(file)
-            .spawn()
-            .expect("start smol-toy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the first line");
-        let addr = (line.trim().strip_prefix("listening on http://"))
-            .or_else(|| line.trim().strip_prefix("listening on https://"))
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .parse()
-            .expect("an address");
-        Running {
-            child,
-            addr,
-            stderr_file: Some(stderr.to_owned()),
-        }
     }
 
     pub fn signal(&self, name: &str) {
