@@ -1,7 +1,8 @@
 //! The sockets connections are served over, and who is at the other end.
 //!
 //! The connection layer serves any byte stream (`AsyncRead + AsyncWrite`, the
-//! contract futures-rustls wraps too); [`Socket`] is the one the server accepts.
+//! contract `tls::TlsStream` implements over a socket too); [`Socket`] is the one the
+//! server accepts.
 
 use std::fmt;
 use std::io::{self, Read as _};
