@@ -57,6 +57,7 @@ tls_option() {
     TLS_ARGS=()
     CLIENT_TLS=()
     [ "${1:-}" = --tls ] || return 0
+    need openssl openssl
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
         -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
         -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
