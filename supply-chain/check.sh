@@ -62,7 +62,9 @@ echo "== rust-version covers the lock file"
 cargo metadata --locked --format-version 1 | python3 -c '
 import json, sys, tomllib
 def version(text):
-    return tuple(int(part) for part in text.split("."))
+    # "1.88" and "1.88.0" are the same version.
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
 declared = tomllib.load(open("Cargo.toml", "rb"))["package"]["rust-version"]
 packages = json.load(sys.stdin)["packages"]
 needed, name = max((version(p.get("rust_version") or "0"), p["name"])
