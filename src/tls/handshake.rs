@@ -10,7 +10,7 @@ use rustls::server::{ServerConfig, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 use smol::io::AsyncWriteExt;
 
-use super::records::encode;
+use super::records::{encode, take_records};
 use super::stream::{TlsStream, tls_error};
 use crate::connection::Socket;
 
@@ -89,9 +89,7 @@ impl TlsStream {
                 ConnectionState::WriteTraffic(_) => Some(Handshake::Done),
                 ConnectionState::ReadTraffic(mut records) => {
                     // A request right behind the client's Finished.
-                    while let Some(record) = records.next_record() {
-                        self.plaintext.extend_from_slice(record?.payload);
-                    }
+                    take_records(&mut records, &mut self.plaintext)?;
                     None
                 }
                 // The client's request, and its close_notify, can come with its

@@ -5,7 +5,8 @@ use std::io;
 
 use rustls::server::ServerConnectionData;
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus, WriteTraffic,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, ReadTraffic, UnbufferedStatus,
+    WriteTraffic,
 };
 
 use super::stream::{TlsStream, tls_error};
@@ -31,11 +32,8 @@ impl TlsStream {
                 self.session.process_tls_records(&mut self.incoming);
             let done = match state.map_err(tls_error)? {
                 ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        self.plaintext.extend_from_slice(record.payload);
-                        decrypted = true;
-                    }
+                    decrypted |=
+                        take_records(&mut records, &mut self.plaintext).map_err(tls_error)?;
                     false
                 }
                 ConnectionState::EncodeTlsData(mut data) => {
@@ -65,14 +63,26 @@ impl TlsStream {
     /// Encrypts `plaintext` into `outgoing`.
     pub(super) fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
         self.with_write_traffic(|traffic, out| {
-            write_into(out, |room| traffic.encrypt(plaintext, room), encrypt_needs)
+            let room = encrypted_size(plaintext.len());
+            write_into(
+                out,
+                room,
+                |room| traffic.encrypt(plaintext, room),
+                encrypt_needs,
+            )
         })
     }
 
     /// Queues close_notify in `outgoing`.
     pub(super) fn queue_close_notify(&mut self) -> io::Result<()> {
         self.with_write_traffic(|traffic, out| {
-            write_into(out, |room| traffic.queue_close_notify(room), encrypt_needs)
+            let room = encrypted_size(2);
+            write_into(
+                out,
+                room,
+                |room| traffic.queue_close_notify(room),
+                encrypt_needs,
+            )
         })
     }
 
@@ -95,10 +105,7 @@ impl TlsStream {
                         .map_err(|error| io::Error::other(error.to_string()));
                 }
                 ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        self.plaintext.extend_from_slice(record.payload);
-                    }
+                    take_records(&mut records, &mut self.plaintext).map_err(tls_error)?;
                 }
                 _ => return Err(io::ErrorKind::BrokenPipe.into()),
             }
@@ -111,6 +118,7 @@ pub(super) fn encode(out: &mut Vec<u8>, data: &mut EncodeTlsData<'_, ServerConne
     // It fails only if the record was encoded already.
     let _ = write_into(
         out,
+        1024,
         |room| data.encode(room),
         |error| match error {
             EncodeError::InsufficientSize(needed) => Some(needed.required_size),
@@ -126,15 +134,36 @@ fn encrypt_needs(error: &EncryptError) -> Option<usize> {
     }
 }
 
-/// Runs `write` over room at the end of `out`, with as much room as `needs` says
-/// it asked for when the first try had too little.
+/// Copies the decrypted records of `records` onto the end of `plaintext`; whether
+/// there were any.
+pub(super) fn take_records(
+    records: &mut ReadTraffic<'_, '_, ServerConnectionData>,
+    plaintext: &mut Vec<u8>,
+) -> Result<bool, rustls::Error> {
+    let mut any = false;
+    while let Some(record) = records.next_record() {
+        plaintext.extend_from_slice(record?.payload);
+        any = true;
+    }
+    Ok(any)
+}
+
+/// The most `plaintext` bytes become once encrypted: per record of at most 16 KiB,
+/// a 5-byte header and 24 bytes of nonce, content type and tag (TLS 1.2's
+/// AES-GCM, the largest), so that encryption fits the first time.
+fn encrypted_size(plaintext: usize) -> usize {
+    plaintext + (plaintext / (16 * 1024) + 1) * 29
+}
+
+/// Runs `write` over `room` bytes at the end of `out`, or over as much as `needs`
+/// says it asked for when that was too little.
 fn write_into<E>(
     out: &mut Vec<u8>,
+    mut room: usize,
     mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
     needs: fn(&E) -> Option<usize>,
 ) -> Result<(), E> {
     let start = out.len();
-    let mut room = 1024;
     loop {
         out.resize(start + room, 0);
         match write(&mut out[start..]) {

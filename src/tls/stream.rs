@@ -33,13 +33,23 @@ thread_local! {
 /// at end-of-stream). Read through the thread's scratch buffer, so that a connection
 /// that has not spoken yet holds no buffer.
 pub async fn first_bytes(socket: &mut Socket) -> io::Result<Vec<u8>> {
-    poll_fn(|cx| {
-        READ_SCRATCH.with_borrow_mut(|scratch| {
-            let n = ready!(Pin::new(&mut *socket).poll_read(cx, scratch))?;
-            Poll::Ready(Ok(scratch[..n].to_vec()))
-        })
+    let mut first = Vec::new();
+    poll_fn(|cx| poll_read_onto(socket, cx, &mut first)).await?;
+    Ok(first)
+}
+
+/// Reads what has arrived on `socket`, through the thread's scratch buffer, onto
+/// the end of `out`; how many bytes came.
+fn poll_read_onto(
+    socket: &mut Socket,
+    cx: &mut Context<'_>,
+    out: &mut Vec<u8>,
+) -> Poll<io::Result<usize>> {
+    READ_SCRATCH.with_borrow_mut(|scratch| {
+        let n = ready!(Pin::new(socket).poll_read(cx, scratch))?;
+        out.extend_from_slice(&scratch[..n]);
+        Poll::Ready(Ok(n))
     })
-    .await
 }
 
 /// A socket, with or without TLS. The TLS side is boxed: it is large, and a
@@ -106,14 +116,9 @@ impl TlsStream {
         self.session.protocol_version()
     }
 
-    /// Reads what has arrived on the socket, through the thread's scratch buffer,
-    /// onto the end of `incoming`.
+    /// Reads what has arrived on the socket onto the end of `incoming`.
     pub(super) fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        READ_SCRATCH.with_borrow_mut(|scratch| {
-            let n = ready!(Pin::new(&mut self.socket).poll_read(cx, scratch))?;
-            self.incoming.extend_from_slice(&scratch[..n]);
-            Poll::Ready(Ok(n))
-        })
+        poll_read_onto(&mut self.socket, cx, &mut self.incoming)
     }
 
     /// Frees the buffers that hold nothing.
