@@ -169,6 +169,19 @@ impl TestServer {
         thread.join().expect("server thread").expect("server run")
     }
 
+    /// `/metrics` once it holds `line`, or after 2 s: a connection is counted as
+    /// closed just after its socket closes, so a client can see the close first.
+    pub fn metrics_with(&self, line: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let metrics = self.client().get("/metrics").body_text();
+            if metrics.contains(line) || std::time::Instant::now() > deadline {
+                return metrics;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// A connected client; over HTTPS, with the handshake done.
     pub fn client(&self) -> Client {
         match &self.tls {
