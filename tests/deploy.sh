@@ -16,10 +16,13 @@ need nginx nginx-light
 need curl curl
 build
 failed=0
-# fetch ARGS...: curl, retried every 0.1 s for up to 5 s while nothing answers.
+# fetch ARGS...: curl, retried every 0.1 s for up to 5 s while nothing answers. Only
+# the answering attempt's output is printed: curl writes `-w` output (000) even when
+# it could not connect, and a retry must not leave that in front of the real status.
 fetch() {
+    local out
     for _ in $(seq 50); do
-        curl -s --max-time 5 "$@" && return
+        out=$(curl -s --max-time 5 "$@") && { printf '%s' "$out"; return; }
         sleep 0.1
     done
 }

@@ -197,8 +197,8 @@ socket_activated() {
         >"$work/activated.out" 2>"$work/activated.err" &
     local pid=$!
     pids+=($pid)
-    sleep 0.3
-    out=$("${curl_tls[@]}" --resolve "localhost:$activated:127.0.0.1" -i \
+    # systemd-socket-activate binds before it runs anything; until it has, retry.
+    out=$("${curl_tls[@]}" --retry 5 --retry-connrefused --resolve "localhost:$activated:127.0.0.1" -i \
         "https://localhost:$activated/healthz") || { echo "$out"; cat "$work/activated.err"; return 1; }
     head -n 1 <<<"$out" | grep -q "^HTTP/1.1 200" || { echo "$out"; return 1; }
     kill -TERM "$pid"
