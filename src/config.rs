@@ -42,11 +42,11 @@ pub const RESERVED_DESCRIPTORS: u64 = 64;
 #[command(version, about, long_about)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "SMOL_TOY_HOST", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    #[arg(long, global = true, env = "SMOL_TOY_HOST", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     pub host: IpAddr,
 
     /// Port to listen on; 0 picks a free one.
-    #[arg(long, short, env = "SMOL_TOY_PORT", default_value_t = DEFAULT_PORT)]
+    #[arg(long, short, global = true, env = "SMOL_TOY_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
 
     /// Worker threads that run the executor [default: the number of CPUs].
@@ -102,6 +102,7 @@ pub struct Config {
     /// Unix socket stays plain HTTP. Read again on SIGHUP.
     #[arg(
         long,
+        global = true,
         env = "SMOL_TOY_TLS_CERT",
         value_name = "PATH",
         requires = "tls_key"
@@ -111,6 +112,7 @@ pub struct Config {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(
         long,
+        global = true,
         env = "SMOL_TOY_TLS_KEY",
         value_name = "PATH",
         requires = "tls_cert"
@@ -124,7 +126,7 @@ pub struct Config {
     pub hsts_max_age: u64,
 
     /// Listen on this Unix domain socket instead of --host and --port.
-    #[arg(long, env = "SMOL_TOY_UNIX_SOCKET")]
+    #[arg(long, global = true, env = "SMOL_TOY_UNIX_SOCKET")]
     pub unix_socket: Option<PathBuf>,
 
     /// Permissions of the --unix-socket file, in octal.
@@ -140,6 +142,20 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_TRUSTED_PROXIES", default_value_t = TrustedProxies::default(),
           hide_default_value = true)]
     pub trusted_proxies: TrustedProxies,
+
+    /// What to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What the binary runs instead of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Subcommand {
+    /// Ask the server these options describe for GET /healthz and exit 0 on a 200,
+    /// else 1 with one line saying why, within 2 s: for container health checks.
+    /// 0.0.0.0 and :: mean loopback; with --tls-cert it speaks HTTPS and trusts
+    /// exactly that certificate.
+    Healthcheck,
 }
 
 /// How log lines are written.

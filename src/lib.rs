@@ -25,6 +25,7 @@ pub mod config;
 mod connection;
 mod deadlines;
 pub mod handler;
+pub mod healthcheck;
 pub mod logging;
 mod metrics;
 mod server;
@@ -36,7 +37,7 @@ pub mod testing;
 mod tls;
 
 pub use app::Toy;
-pub use config::Config;
+pub use config::{Config, Subcommand};
 pub use connection::{Limits, MAX_FIELD_LINE, Peer, Security, Socket, TrustedProxies};
 pub use handler::{Handler, ResponseField, Route, ServerState};
 pub use metrics::Metrics;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use smol_toy::{
-    Config, Listeners, Shutdown, Stopped, TlsAcceptor, Toy, listen, run_with_acceptor, signals,
+    Config, Listeners, Shutdown, Stopped, Subcommand, TlsAcceptor, Toy, listen, run_with_acceptor,
+    signals,
 };
 
 /// mimalloc: every request allocates a few dozen small objects (in async-h1 and
@@ -16,6 +17,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let config = Config::parse();
+    if config.command == Some(Subcommand::Healthcheck) {
+        return healthcheck(&config);
+    }
     if let Err(error) = smol_toy::logging::init(config.log_format) {
         eprintln!("smol-toy: cannot start logging: {error}");
         return ExitCode::FAILURE;
@@ -78,6 +82,20 @@ fn main() -> ExitCode {
         Ok(Stopped::TimedOut { .. }) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("smol-toy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `smol-toy healthcheck`: exit 0 if the server answers /healthz with 200, else 1.
+fn healthcheck(config: &Config) -> ExitCode {
+    match smol_toy::healthcheck::check(config) {
+        Ok(status_line) => {
+            println!("healthy: {status_line}");
+            ExitCode::SUCCESS
+        }
+        Err(unhealthy) => {
+            eprintln!("smol-toy healthcheck: {unhealthy}");
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::binary::{BINARY, Running, cpu_time, smol_toy};
+use common::certs::TestCa;
 use common::client::{Client, RawResponse};
 
 /// The answer to `GET path`, on a new connection.
@@ -216,6 +217,118 @@ fn reaching_the_connection_limit_logs_once_and_recovers() {
     assert_eq!(
         stderr.matches("3 connections open, the limit").count(),
         1,
+        "{stderr}"
+    );
+}
+
+/// `smol-toy healthcheck ARGS`: its exit code, stdout and stderr, and how long it took.
+fn healthcheck(args: &[&str]) -> (Option<i32>, String, String, Duration) {
+    let started = std::time::Instant::now();
+    let output = smol_toy(&[&["healthcheck"], args].concat())
+        .output()
+        .expect("run smol-toy healthcheck");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn healthcheck_exits_0_against_a_running_server_and_reads_the_same_options() {
+    let server = Running::start(&["--delay", "0"]);
+    let port = server.addr.port().to_string();
+    let (code, stdout, stderr, _) = healthcheck(&["--port", &port]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "healthy: HTTP/1.1 200 OK");
+    // The environment the server reads, and 0.0.0.0 reached on loopback.
+    let output = smol_toy(&["healthcheck"])
+        .env("SMOL_TOY_PORT", &port)
+        .env("SMOL_TOY_HOST", "0.0.0.0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[test]
+fn healthcheck_exits_1_saying_why_when_nothing_listens_or_nothing_answers() {
+    // A port nothing listens on: bound, then closed.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let (code, stdout, stderr, took) = healthcheck(&["--port", &port]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("cannot connect to http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // A listener that never accepts: the connection is made, no answer comes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let (code, _, stderr, took) = healthcheck(&["--port", &port]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no answer from http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("within 2s"), "{stderr}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+
+    // A Unix socket that is not there.
+    let (code, _, stderr, _) = healthcheck(&["--unix-socket", "/nonexistent/smol-toy.sock"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("unix:/nonexistent/smol-toy.sock"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn healthcheck_speaks_https_trusting_exactly_the_configured_certificate() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf("served");
+    let other = ca.leaf("other");
+    let cert = leaf.files.cert.to_str().unwrap();
+    let key = leaf.files.key.to_str().unwrap();
+    let server = Running::start(&["--delay", "0", "--tls-cert", cert, "--tls-key", key]);
+    let port = server.addr.port().to_string();
+    let tls = ["--tls-cert", cert, "--tls-key", key];
+    let (code, stdout, stderr, _) = healthcheck(&[&["--port", port.as_str()], &tls[..]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "healthy: HTTP/1.1 200 OK");
+
+    // Another certificate, even from the same CA, is not the one configured.
+    let other_cert = other.files.cert.to_str().unwrap();
+    let other_key = other.files.key.to_str().unwrap();
+    let args = [
+        "--port",
+        &port,
+        "--tls-cert",
+        other_cert,
+        "--tls-key",
+        other_key,
+    ];
+    let (code, _, stderr, _) = healthcheck(&args);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("another certificate than --tls-cert"),
+        "{stderr}"
+    );
+
+    // Plain HTTP to the HTTPS port: the server's 400 is the reason given.
+    let (code, _, stderr, _) = healthcheck(&["--port", &port]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("answered GET /healthz with HTTP/1.1 400"),
         "{stderr}"
     );
 }
