@@ -19,9 +19,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tests/clients-lib.sh
+missing=()
 for tool in podman curl python3; do
-    command -v "$tool" >/dev/null || apt-get install -y -qq "$tool" >/dev/null
+    command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 mounted=""
 image=""
 container=""
