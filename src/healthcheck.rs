@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
 use crate::Config;
+use crate::tls::{CertificateError, crypto_provider, read_leaf};
 
 /// How long the whole check may take: connecting, the handshake, the answer.
 pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -34,7 +34,7 @@ pub enum Unhealthy {
     /// The deadline passed.
     TimedOut { address: String },
     /// The configured certificate could not be read.
-    Certificate { file: String, why: String },
+    Certificate(CertificateError),
     /// The connection failed after it was made (TLS refused, closed early, garbage).
     Failed { address: String, why: String },
     /// The server answered something other than 200.
@@ -55,7 +55,7 @@ impl fmt::Display for Unhealthy {
                 "no answer from {address} within {}",
                 humantime::format_duration(HEALTHCHECK_TIMEOUT)
             ),
-            Unhealthy::Certificate { file, why } => write!(f, "{file}: {why}"),
+            Unhealthy::Certificate(error) => write!(f, "{error}"),
             Unhealthy::Failed { address, why } => write!(f, "{address}: {why}"),
             Unhealthy::Status {
                 address,
@@ -76,11 +76,11 @@ pub fn check(config: &Config) -> Result<String, Unhealthy> {
             address: address.clone(),
             error,
         })?;
-        let set = |remaining| {
-            stream.set_read_timeout(Some(remaining))?;
-            stream.set_write_timeout(Some(remaining))
-        };
-        set(remaining(deadline)).map_err(|e| failed(&address, e))?;
+        let left = remaining(deadline);
+        (stream
+            .set_read_timeout(Some(left))
+            .and(stream.set_write_timeout(Some(left))))
+        .map_err(|e| failed(&address, e))?;
         return exchange(stream, &address);
     }
     let addr = SocketAddr::new(loopback_if_unspecified(config.host), config.port);
@@ -189,23 +189,15 @@ fn failed(address: &str, error: io::Error) -> Unhealthy {
 
 /// A client that trusts the leaf of the chain in `cert` and nothing else.
 fn tls_client(cert: &Path) -> Result<Arc<ClientConfig>, Unhealthy> {
-    let certificate_error = |why: String| Unhealthy::Certificate {
-        file: cert.display().to_string(),
-        why,
-    };
-    let leaf = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| certificate_error(e.to_string()))?
-        .next()
-        .ok_or_else(|| certificate_error("no certificate in the file".to_string()))?
-        .map_err(|e| certificate_error(e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let leaf = read_leaf(cert).map_err(Unhealthy::Certificate)?;
+    let provider = crypto_provider();
     let verifier = Arc::new(ThisCertificate {
         leaf,
         provider: Arc::clone(&provider),
     });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| certificate_error(e.to_string()))?
+        .expect("ring offers TLS 1.3 and 1.2")
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();

@@ -222,9 +222,10 @@ fn reaching_the_connection_limit_logs_once_and_recovers() {
 }
 
 /// `smol-toy healthcheck ARGS`: its exit code, stdout and stderr, and how long it took.
-fn healthcheck(args: &[&str]) -> (Option<i32>, String, String, Duration) {
+fn healthcheck<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String, Duration) {
     let started = std::time::Instant::now();
-    let output = smol_toy(&[&["healthcheck"], args].concat())
+    let output = smol_toy(&["healthcheck"])
+        .args(args)
         .output()
         .expect("run smol-toy healthcheck");
     (
@@ -297,26 +298,16 @@ fn healthcheck_speaks_https_trusting_exactly_the_configured_certificate() {
     let ca = TestCa::new();
     let leaf = ca.leaf("served");
     let other = ca.leaf("other");
-    let cert = leaf.files.cert.to_str().unwrap();
-    let key = leaf.files.key.to_str().unwrap();
-    let server = Running::start(&["--delay", "0", "--tls-cert", cert, "--tls-key", key]);
-    let port = server.addr.port().to_string();
-    let tls = ["--tls-cert", cert, "--tls-key", key];
-    let (code, stdout, stderr, _) = healthcheck(&[&["--port", port.as_str()], &tls[..]].concat());
+    let mut command = smol_toy(&["--host", "127.0.0.1", "--port", "0", "--delay", "0"]);
+    command.args(leaf.args());
+    let server = Running::spawn(command);
+    let port = vec!["--port".to_string(), server.addr.port().to_string()];
+    let (code, stdout, stderr, _) = healthcheck(&[port.clone(), leaf.args()].concat());
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "healthy: HTTP/1.1 200 OK");
 
     // Another certificate, even from the same CA, is not the one configured.
-    let other_cert = other.files.cert.to_str().unwrap();
-    let other_key = other.files.key.to_str().unwrap();
-    let args = [
-        "--port",
-        &port,
-        "--tls-cert",
-        other_cert,
-        "--tls-key",
-        other_key,
-    ];
+    let args = [port.clone(), other.args()].concat();
     let (code, _, stderr, _) = healthcheck(&args);
     assert_eq!(code, Some(1));
     assert!(
@@ -325,7 +316,7 @@ fn healthcheck_speaks_https_trusting_exactly_the_configured_certificate() {
     );
 
     // Plain HTTP to the HTTPS port: the server's 400 is the reason given.
-    let (code, _, stderr, _) = healthcheck(&["--port", &port]);
+    let (code, _, stderr, _) = healthcheck(&port);
     assert_eq!(code, Some(1));
     assert!(
         stderr.contains("answered GET /healthz with HTTP/1.1 400"),

@@ -10,16 +10,6 @@ use common::binary::{Running, smol_toy};
 use common::certs::{Leaf, TestCa, install};
 use common::client::Client;
 
-fn tls_args(leaf: &Leaf) -> Vec<String> {
-    let files = &leaf.files;
-    vec![
-        "--tls-cert".into(),
-        files.cert.display().to_string(),
-        "--tls-key".into(),
-        files.key.display().to_string(),
-    ]
-}
-
 /// Runs the binary with `args` and returns its exit code and stderr.
 fn refused(args: &[&str]) -> (Option<i32>, String) {
     let output = smol_toy(&[&["--port", "0"], args].concat())
@@ -111,7 +101,7 @@ fn sighup_serves_a_renewed_certificate_to_new_connections_and_keeps_a_broken_one
     install(&first, &in_service.files);
     let log = ca.dir.join("stderr.log");
     let mut command = smol_toy(&["--host", "127.0.0.1", "--port", "0"]);
-    command.args(tls_args(&in_service));
+    command.args(in_service.args());
     let server = Running::spawn_with_stderr(command, &log);
     wait_for_log(
         &log,
@@ -185,7 +175,7 @@ fn the_server_says_it_listens_on_https() {
     let ca = TestCa::new();
     let leaf = ca.leaf("leaf");
     let mut command = smol_toy(&["--host", "127.0.0.1", "--port", "0"]);
-    command.args(tls_args(&leaf));
+    command.args(leaf.args());
     let (mut child, line) = Running::spawn_listening(command);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -201,7 +191,7 @@ fn access_lines_say_whether_the_exchange_was_over_tls() {
     let leaf = ca.leaf("leaf");
     for format in ["json", "text"] {
         let mut command = smol_toy(&["--host", "127.0.0.1", "--port", "0", "--log-format", format]);
-        command.args(tls_args(&leaf));
+        command.args(leaf.args());
         let server = Running::spawn(command);
         handshake_sees(&server, &ca, &leaf);
         // Plain HTTP to the HTTPS port.

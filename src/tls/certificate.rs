@@ -118,6 +118,16 @@ impl CertificateFiles {
     }
 }
 
+/// The leaf, the first certificate of the PEM chain in `path`.
+pub fn read_leaf(path: &Path) -> Result<CertificateDer<'static>, CertificateError> {
+    let mut chain = read_chain(&read(path)?).map_err(|why| CertificateError {
+        file: path.to_owned(),
+        why,
+    })?;
+    // read_chain returns at least one certificate.
+    Ok(chain.swap_remove(0))
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, CertificateError> {
     fs::read(path).map_err(|error| CertificateError {
         file: path.to_owned(),

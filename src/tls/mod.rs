@@ -18,6 +18,7 @@ mod handshake;
 mod records;
 mod stream;
 
+pub(crate) use certificate::read_leaf;
 pub use certificate::{CertificateError, CertificateFiles, Summary};
 pub use stream::{MaybeTls, TlsStream};
 
@@ -96,11 +97,16 @@ impl InService {
     }
 }
 
+/// The cryptography smol-toy's TLS runs on, server and health check alike: ring's.
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 impl TlsAcceptor {
     /// Reads the certificate and key from `files`, and logs what the certificate
     /// says.
     pub fn new(files: CertificateFiles) -> Result<Self, CertificateError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crypto_provider();
         let loaded = files.load(&provider)?;
         log_in_service("serving", &loaded.summary);
         let metrics = TlsMetrics::default();

@@ -29,6 +29,18 @@ pub struct Leaf {
     pub der: CertificateDer<'static>,
 }
 
+impl Leaf {
+    /// The options that serve this certificate: `--tls-cert PATH --tls-key PATH`.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--tls-cert".into(),
+            self.files.cert.display().to_string(),
+            "--tls-key".into(),
+            self.files.key.display().to_string(),
+        ]
+    }
+}
+
 impl TestCa {
     pub fn new() -> Self {
         static RUN: AtomicUsize = AtomicUsize::new(0);
