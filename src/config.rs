@@ -137,11 +137,19 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Proxies whose X-Forwarded-For and X-Real-IP name the client in the access log:
-    /// comma-separated addresses and CIDR networks, e.g. 127.0.0.1,10.0.0.0/8.
+    /// Proxies whose X-Forwarded-For and X-Real-IP name the client in the access log,
+    /// and whose PROXY protocol headers are believed: comma-separated addresses and
+    /// CIDR networks, e.g. 127.0.0.1,10.0.0.0/8.
     #[arg(long, env = "SMOL_TOY_TRUSTED_PROXIES", default_value_t = TrustedProxies::default(),
           hide_default_value = true)]
     pub trusted_proxies: TrustedProxies,
+
+    /// Expect every TCP connection to start with a PROXY protocol header (v1 or v2),
+    /// sent by a peer in --trusted-proxies, and take the client's address from it.
+    /// Connections without one, or from other peers, are closed unserved. For
+    /// HAProxy `send-proxy-v2`, AWS NLB, nginx `proxy_protocol on`.
+    #[arg(long, global = true, env = "SMOL_TOY_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
 
     /// What to run instead of the server.
     #[command(subcommand)]

@@ -4,7 +4,8 @@
 //! The address comes from the same options as the server's: `--unix-socket`, else
 //! `--host` and `--port`, where an unspecified host (`0.0.0.0`, `::`) means loopback.
 //! With `--tls-cert` the check speaks HTTPS and trusts exactly that certificate: the
-//! server must present the leaf the file holds. Blocking I/O is enough for one request;
+//! server must present the leaf the file holds. With `--proxy-protocol` it starts
+//! with a v2 `LOCAL` header, as a balancer's check does. Blocking I/O is enough for one request;
 //! every step shares one deadline.
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ppp::v2;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -104,6 +106,16 @@ pub fn check(config: &Config) -> Result<String, Unhealthy> {
     (tcp.set_read_timeout(Some(left))
         .and(tcp.set_write_timeout(Some(left))))
     .map_err(|e| failed(&address, e))?;
+    if config.proxy_protocol {
+        // What a balancer's own check sends: v2 `LOCAL`, the socket's peer is the client.
+        let local = v2::Builder::new(
+            v2::Version::Two | v2::Command::Local,
+            v2::AddressFamily::Unspecified | v2::Protocol::Unspecified,
+        );
+        (local.build())
+            .and_then(|header| (&tcp).write_all(&header))
+            .map_err(|e| io_failure(&address, e))?;
+    }
     match &config.tls_cert {
         None => exchange(tcp, &address),
         Some(cert) => {

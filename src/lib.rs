@@ -11,7 +11,8 @@
 //! - [`handler`]: the [`Handler`] trait and the response helpers an application uses.
 //! - `connection`: the HTTP/1.x connection layer around async-h1.
 //! - `metrics`: what the server counts, for Prometheus; [`logging`]: text or JSON lines.
-//! - `server`: the worker threads, the listeners and accept loop, the drain.
+//! - `server`: the worker threads, the listeners and accept loop, the PROXY
+//!   protocol, the drain.
 //! - `tls`: HTTPS with rustls: the handshake, the certificate and its reload.
 //! - `shutdown` and [`signals`]: starting a graceful shutdown.
 //! - `deadlines`: the connections' timeouts, on a coarse timing wheel.
@@ -42,8 +43,8 @@ pub use connection::{Limits, MAX_FIELD_LINE, Peer, Security, Socket, TrustedProx
 pub use handler::{Handler, ResponseField, Route, ServerState};
 pub use metrics::Metrics;
 pub use server::{
-    Acceptor, ListenError, Listener, Listeners, Listening, PlainHttp, SocketFile, Stopped, bind,
-    listen, run, run_with_acceptor,
+    Acceptor, ListenError, Listener, Listeners, Listening, PlainHttp, SocketFile, Stopped,
+    V1_MAX_LEN, V2_MAX_PAYLOAD, bind, listen, run, run_with_acceptor,
 };
 pub use shutdown::Shutdown;
 pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor, TlsStream};

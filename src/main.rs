@@ -25,6 +25,14 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    if config.proxy_protocol && config.trusted_proxies.trusts_no_ip() {
+        eprintln!(
+            "smol-toy: --proxy-protocol needs --trusted-proxies: the addresses of the \
+             balancers whose PROXY headers are believed"
+        );
+        return ExitCode::from(2);
+    }
+
     // A certificate that cannot be served is a usage error, like a bad option.
     let tls = match config.certificate_files().map(TlsAcceptor::new).transpose() {
         Ok(tls) => tls,
@@ -66,6 +74,12 @@ fn main() -> ExitCode {
         config.thread_count(),
         config.connection_limit()
     );
+    if config.proxy_protocol {
+        log::info!(
+            "PROXY protocol: every TCP connection must start with a header, believed from {}",
+            config.trusted_proxies
+        );
+    }
     if !config.trusted_proxies.is_empty() {
         log::info!(
             "access log: X-Forwarded-For and X-Real-IP believed from {}",

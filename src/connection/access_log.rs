@@ -91,7 +91,8 @@ pub struct Answer {
 
 /// Logs the line:
 /// `CLIENT PEER "METHOD PATH VERSION" STATUS BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`,
-/// then ` https` over TLS.
+/// then ` https` over TLS. PEER is the socket's peer: behind a PROXY protocol
+/// header, the proxy, while CLIENT is the client the header named.
 /// Values from the client are escaped, so that no request can forge a line.
 pub fn log(
     request: &LoggedRequest,
@@ -109,7 +110,7 @@ pub fn log(
     info!(
         target: TARGET,
         client:% = Client(request.client),
-        peer:% = peer,
+        peer:% = peer.socket_peer(),
         method:% = method,
         path = &*request.path,
         version = request.version,
@@ -121,7 +122,7 @@ pub fn log(
         tls = request.tls;
         "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"{}",
         Client(request.client),
-        peer,
+        peer.socket_peer(),
         method,
         request.path.escape_debug(),
         request.version,

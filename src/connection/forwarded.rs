@@ -1,5 +1,7 @@
 //! The client's address behind trusted proxies, from `X-Forwarded-For` or
 //! `X-Real-IP`. Used for the access log only: nothing else trusts these headers.
+//! Behind a PROXY protocol header, the client the header named takes the socket
+//! peer's place here: its own `X-Forwarded-For` is believed if it is trusted too.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -28,6 +30,11 @@ impl TrustedProxies {
 
     fn trusts_ip(&self, ip: IpAddr) -> bool {
         self.networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no IP address is trusted (`unix` may be).
+    pub fn trusts_no_ip(&self) -> bool {
+        self.networks.is_empty()
     }
 
     /// Whether no proxy is trusted.
@@ -114,6 +121,28 @@ mod tests {
         let trusted: TrustedProxies = trusted.parse().unwrap();
         let peer = Peer::Tcp(std::net::SocketAddr::new(ip(peer), 4000));
         trusted.client(peer, xff.iter().copied(), real_ip).unwrap()
+    }
+
+    #[test]
+    fn behind_a_proxy_protocol_header_the_named_client_takes_the_peers_place() {
+        let trusted: TrustedProxies = "127.0.0.1,10.0.0.0/8".parse().unwrap();
+        let proxy = std::net::SocketAddr::new(ip("127.0.0.1"), 9);
+        let proxied = |client| Peer::Proxied {
+            client: std::net::SocketAddr::new(ip(client), 4000),
+            proxy,
+        };
+        let xff = ["1.2.3.4"];
+        // The balancer is trusted, the client it named is not: its header is not believed.
+        let client = trusted.client(proxied("198.51.100.7"), xff.iter().copied(), None);
+        assert_eq!(client, Some(ip("198.51.100.7")));
+        // A trusted one (an HTTP proxy behind the TCP balancer) is believed.
+        let client = trusted.client(proxied("10.1.2.3"), xff.iter().copied(), None);
+        assert_eq!(client, Some(ip("1.2.3.4")));
+        assert_eq!(proxied("10.1.2.3").socket_peer(), Peer::Tcp(proxy));
+        assert_eq!(
+            proxied("10.1.2.3").to_string(),
+            "10.1.2.3:4000 via 127.0.0.1:9"
+        );
     }
 
     #[test]

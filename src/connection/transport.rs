@@ -73,6 +73,34 @@ impl Socket {
         matches!(self.kind, Kind::Tcp(_))
     }
 
+    /// Waits until bytes have arrived, and copies what has into `buf` without taking
+    /// it off the socket: how many bytes, 0 at end-of-stream. TCP only; the PROXY
+    /// protocol header is read this way, so that not a byte past it is taken.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.kind {
+            Kind::Tcp(stream) => stream.read_with(|stream| stream.peek(buf)).await,
+            Kind::Unix(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cannot peek at a Unix socket",
+            )),
+        }
+    }
+
+    /// Takes the bytes a [`peek`](Socket::peek) has just shown off the socket, into
+    /// `buf` (all of it): they have arrived, so this does not wait.
+    pub fn take_peeked(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut taken = 0;
+        while taken < buf.len() {
+            match self.try_read(&mut buf[taken..]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => taken += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     fn shutdown_write(&self) -> io::Result<()> {
         match &self.kind {
             Kind::Tcp(stream) => stream.get_ref().shutdown(Shutdown::Write),
@@ -178,16 +206,33 @@ impl Security {
 pub enum Peer {
     /// A TCP client, at this address.
     Tcp(SocketAddr),
+    /// A TCP client whose connection a trusted proxy forwarded, and named in a PROXY
+    /// protocol header; shown as `CLIENT via PROXY`.
+    Proxied {
+        /// The client's address, as the header said it.
+        client: SocketAddr,
+        /// The socket's peer: the proxy.
+        proxy: SocketAddr,
+    },
     /// A process on this host, over a Unix domain socket; shown as `unix`.
     Unix,
 }
 
 impl Peer {
-    /// The client's IP address, for a TCP peer.
+    /// The client's IP address, for a TCP peer: behind a PROXY protocol header, the
+    /// one the header named.
     pub fn ip(self) -> Option<IpAddr> {
         match self {
-            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Tcp(addr) | Peer::Proxied { client: addr, .. } => Some(addr.ip()),
             Peer::Unix => None,
+        }
+    }
+
+    /// The socket's own peer: the proxy, for a client behind a PROXY protocol header.
+    pub fn socket_peer(self) -> Peer {
+        match self {
+            Peer::Proxied { proxy, .. } => Peer::Tcp(proxy),
+            peer => peer,
         }
     }
 }
@@ -196,6 +241,7 @@ impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Proxied { client, proxy } => write!(f, "{client} via {proxy}"),
             Peer::Unix => f.write_str("unix"),
         }
     }

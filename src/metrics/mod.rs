@@ -4,14 +4,17 @@
 //! - [`requests`]: per request, by method, route and status, and durations.
 //! - [`process`]: the standard `process_*` metrics, read from `/proc`.
 //! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
+//! - [`proxy_protocol`]: connections refused for their PROXY protocol header.
 //! - here: connections, and the registry that puts everything together.
 //!
 //! Every handle is resolved when the server starts; recording bumps atomics.
 
 mod process;
+mod proxy_protocol;
 mod requests;
 mod tls;
 
+pub use proxy_protocol::{ProxyProtocolMetrics, Refusal};
 pub use requests::RouteLabel;
 pub use tls::{Handshake, TlsMetrics};
 
@@ -151,6 +154,11 @@ impl Metrics {
     /// Adds HTTPS's metrics.
     pub fn register_tls(&mut self, tls: &TlsMetrics) {
         tls.register(&mut self.registry);
+    }
+
+    /// Adds the PROXY protocol's metrics.
+    pub fn register_proxy_protocol(&mut self, proxy_protocol: &ProxyProtocolMetrics) {
+        proxy_protocol.register(&mut self.registry);
     }
 
     /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).

@@ -1,8 +1,9 @@
 //! What turns an accepted socket into the byte stream its connection is served
 //! over. The plain server serves the socket itself; a stream that wraps it (TLS, or
 //! a test's) is one more [`Acceptor`]. The connection layer serves whatever stream
-//! comes out, and [`Acceptor::accept`] runs in the connection's own task, never in
-//! the accept loop, within the header timeout.
+//! comes out. The PROXY protocol header, when one is expected, is read before the
+//! acceptor sees the socket. Both run in the connection's own task, never in the
+//! accept loop, within the header timeout.
 
 use std::future::Future;
 use std::io;
@@ -12,9 +13,10 @@ use std::time::Instant;
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
 
+use super::proxy_protocol::ProxyProtocol;
 use crate::connection::{self, Peer, Security, Shared, Socket};
 use crate::handler::Handler;
-use crate::metrics::{CloseReason, Metrics};
+use crate::metrics::{CloseReason, Metrics, Refusal};
 
 /// Makes the stream a connection is served over out of its socket.
 pub trait Acceptor: Send + Sync + 'static {
@@ -54,36 +56,69 @@ impl Acceptor for PlainHttp {
     }
 }
 
-/// Makes the stream out of `socket` with `acceptor`, then serves it; returns why the
-/// connection ended. What comes before the first request (a handshake) must be done
-/// within the header timeout, like a head.
-pub async fn accept_and_serve<A: Acceptor, H: Handler>(
-    acceptor: &A,
-    socket: Socket,
-    peer: Peer,
-    shared: Arc<Shared<H>>,
-) -> CloseReason {
-    let deadline = Instant::now() + shared.limits.header_timeout;
-    let accepted = shared
-        .deadlines
-        .run_until(Some(deadline), acceptor.accept(socket, peer));
-    // Matched in a statement of its own, so that the result takes no room in the
-    // task while the connection is served.
-    let (stream, security) = match accepted.await {
-        Some(Ok(accepted)) => accepted,
-        Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
-            debug!("{peer}: left before it was served: {error}");
-            return CloseReason::ClientClosed;
+/// What is done with a socket before its first request is read: its PROXY protocol
+/// header is read, when one is expected, then the acceptor makes its stream.
+pub struct ConnectionSetup<A> {
+    /// Reads the header every TCP connection starts with, with `--proxy-protocol`.
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// Makes each connection's stream out of its socket.
+    pub acceptor: A,
+}
+
+impl<A: Acceptor> ConnectionSetup<A> {
+    /// Reads the PROXY header, makes the stream, then serves it; returns why the
+    /// connection ended. Both must be done within the header timeout, like a head.
+    pub async fn accept_and_serve<H: Handler>(
+        &self,
+        mut socket: Socket,
+        peer: Peer,
+        shared: Arc<Shared<H>>,
+    ) -> CloseReason {
+        let deadline = Instant::now() + shared.limits.header_timeout;
+        let peer = match (&self.proxy_protocol, peer) {
+            (Some(proxy_protocol), Peer::Tcp(addr)) => {
+                let header = proxy_protocol.read_header(&mut socket, addr);
+                match shared.deadlines.run_until(Some(deadline), header).await {
+                    Some(Ok(peer)) => peer,
+                    Some(Err(Refusal::Truncated)) => return CloseReason::ClientClosed,
+                    Some(Err(_)) => return CloseReason::Error,
+                    None => {
+                        proxy_protocol.timed_out(addr);
+                        return CloseReason::HeaderTimeout;
+                    }
+                }
+            }
+            _ => peer,
+        };
+        let accepted = shared
+            .deadlines
+            .run_until(Some(deadline), self.acceptor.accept(socket, peer));
+        // Matched in a statement of its own, so that the result takes no room in the
+        // task while the connection is served.
+        let (stream, security) = match accepted.await {
+            Some(Ok(accepted)) => accepted,
+            Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                debug!("{peer}: left before it was served: {error}");
+                return CloseReason::ClientClosed;
+            }
+            Some(Err(error)) => {
+                debug!("{peer}: not served: {error}");
+                return CloseReason::Error;
+            }
+            None => {
+                debug!("{peer}: not ready to serve within the header timeout");
+                self.acceptor.timed_out();
+                return CloseReason::HeaderTimeout;
+            }
+        };
+        connection::serve(stream, peer, security, shared).await
+    }
+
+    /// Adds what the PROXY protocol and the acceptor count to the server's metrics.
+    pub fn register_metrics(&self, metrics: &mut Metrics) {
+        if let Some(proxy_protocol) = &self.proxy_protocol {
+            proxy_protocol.register_metrics(metrics);
         }
-        Some(Err(error)) => {
-            debug!("{peer}: not served: {error}");
-            return CloseReason::Error;
-        }
-        None => {
-            debug!("{peer}: not ready to serve within the header timeout");
-            acceptor.timed_out();
-            return CloseReason::HeaderTimeout;
-        }
-    };
-    connection::serve(stream, peer, security, shared).await
+        self.acceptor.register_metrics(metrics);
+    }
 }

@@ -14,7 +14,7 @@ use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
-use super::acceptor::{Acceptor, accept_and_serve};
+use super::acceptor::{Acceptor, ConnectionSetup};
 use super::drain::{OpenConnection, OpenConnections};
 use crate::connection::{Peer, Shared, Socket};
 use crate::handler::Handler;
@@ -116,8 +116,8 @@ pub struct AcceptLoop<'a, H, A> {
     pub executor: &'a Executor<'static>,
     /// What the connection tasks share.
     pub shared: &'a Arc<Shared<H>>,
-    /// Makes each connection's stream out of its socket.
-    pub acceptor: Arc<A>,
+    /// Reads each connection's PROXY header, and makes its stream out of its socket.
+    pub setup: Arc<ConnectionSetup<A>>,
     /// One permit per connection that may be open.
     pub permits: Arc<Semaphore>,
     /// How many permits there are.
@@ -195,12 +195,14 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
             _open: self.open.open(),
         };
         let shared = Arc::clone(self.shared);
-        let acceptor = Arc::clone(&self.acceptor);
+        let setup = Arc::clone(&self.setup);
         shared.metrics.connection_opened();
         self.executor
             .spawn(async move {
                 let _held = held;
-                let reason = accept_and_serve(&*acceptor, socket, peer, Arc::clone(&shared)).await;
+                let reason = setup
+                    .accept_and_serve(socket, peer, Arc::clone(&shared))
+                    .await;
                 shared.metrics.connection_closed(reason);
             })
             .detach();

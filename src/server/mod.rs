@@ -1,5 +1,6 @@
 //! The server: worker threads running one executor, where the listening sockets
-//! come from (`bind`), the accept loop (`listener`), systemd notification
+//! come from (`bind`), the accept loop (`listener`), what is done with a socket
+//! before its first request (`acceptor`, `proxy_protocol`), systemd notification
 //! (`notify`), and the drain at shutdown (`drain`).
 
 mod acceptor;
@@ -7,11 +8,13 @@ mod bind;
 mod drain;
 mod listener;
 mod notify;
+mod proxy_protocol;
 
 pub use acceptor::{Acceptor, PlainHttp};
 pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
+pub use proxy_protocol::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 use std::future::Future;
 use std::io;
@@ -31,8 +34,10 @@ use crate::connection::{AccessLog, Shared};
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use acceptor::ConnectionSetup;
 use drain::OpenConnections;
 use listener::AcceptLoop;
+use proxy_protocol::ProxyProtocol;
 
 /// Serves `listeners` with `handler` on `config.thread_count()` threads until
 /// `shutdown` is triggered, the shutdown delay has passed and the open connections
@@ -60,12 +65,17 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
-    let shared = Arc::new(shared(config, handler, &acceptor, shutdown));
+    let setup = ConnectionSetup {
+        proxy_protocol: (config.proxy_protocol)
+            .then(|| ProxyProtocol::new(config.trusted_proxies.clone())),
+        acceptor,
+    };
+    let shared = Arc::new(shared(config, handler, &setup, shutdown));
     let executor = Executor::new();
     let accept_loop = AcceptLoop {
         executor: &executor,
         shared: &shared,
-        acceptor: Arc::new(acceptor),
+        setup: Arc::new(setup),
         permits: Arc::new(Semaphore::new(config.connection_limit())),
         connection_limit: config.connection_limit(),
         open: OpenConnections::new(),
@@ -89,11 +99,11 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     run_workers(&executor, config.thread_count(), serve)
 }
 
-/// What the connections of a server run with `config` and `acceptor` share.
+/// What the connections of a server run with `config` and `setup` share.
 fn shared<H: Handler, A: Acceptor>(
     config: &Config,
     handler: H,
-    acceptor: &A,
+    setup: &ConnectionSetup<A>,
     shutdown: Shutdown,
 ) -> Shared<H> {
     let mut metrics = Metrics::new(
@@ -101,7 +111,7 @@ fn shared<H: Handler, A: Acceptor>(
         config.connection_limit(),
         config.thread_count(),
     );
-    acceptor.register_metrics(&mut metrics);
+    setup.register_metrics(&mut metrics);
     let access_log = AccessLog::if_enabled(config.trusted_proxies.clone());
     Shared::new(handler, config.limits(), metrics, access_log, shutdown)
         .with_hsts(config.hsts_max_age)

@@ -33,7 +33,7 @@ pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
     /// Where stderr goes, when not to a pipe.
-    stderr_file: Option<PathBuf>,
+    pub stderr_file: Option<PathBuf>,
 }
 
 impl Running {

@@ -90,17 +90,29 @@ fn tcp(addr: SocketAddr) -> TcpStream {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Self {
+        Client::over(tcp(addr))
+    }
+
+    /// A client over `stream`, connected already (and past a PROXY header, say).
+    pub fn over(stream: TcpStream) -> Self {
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         Client {
-            reader: BufReader::new(Transport::Plain(tcp(addr))),
+            reader: BufReader::new(Transport::Plain(stream)),
         }
     }
 
     /// Connects over TLS with `config`, for `localhost`; the handshake completes
     /// here, or this returns its error.
     pub fn connect_tls(addr: SocketAddr, config: &Arc<ClientConfig>) -> io::Result<Self> {
+        Client::tls_over(tcp(addr), config)
+    }
+
+    /// [`Client::connect_tls`] over `stream`, connected already.
+    pub fn tls_over(stream: TcpStream, config: &Arc<ClientConfig>) -> io::Result<Self> {
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         let connection = ClientConnection::new(Arc::clone(config), name).unwrap();
-        let mut stream = StreamOwned::new(connection, tcp(addr));
+        let mut stream = StreamOwned::new(connection, stream);
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
         }
