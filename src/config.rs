@@ -148,7 +148,8 @@ pub struct Config {
     /// sent by a peer in --trusted-proxies, and take the client's address from it.
     /// Connections without one, or from other peers, are closed unserved. For
     /// HAProxy `send-proxy-v2`, AWS NLB, nginx `proxy_protocol on`.
-    #[arg(long, global = true, env = "SMOL_TOY_PROXY_PROTOCOL")]
+    #[arg(long, global = true, env = "SMOL_TOY_PROXY_PROTOCOL",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub proxy_protocol: bool,
 
     /// What to run instead of the server.

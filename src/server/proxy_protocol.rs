@@ -88,7 +88,7 @@ impl ProxyProtocol {
 
     fn refused(&self, reason: Refusal, peer: SocketAddr, detail: &dyn fmt::Display) {
         debug!(
-            "{peer}: PROXY protocol header refused ({}): {detail}; closed",
+            "{peer}: PROXY protocol header refused ({}), closed: {detail}",
             reason.label()
         );
         self.metrics.rejected(reason);
