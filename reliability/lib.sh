@@ -75,6 +75,15 @@ wait_for_line() {
     exit 1
 }
 
+# wrk_summary FILE: reads wrk's output in FILE into WRK_REQUESTS, WRK_NON2XX and
+# WRK_ERRORS (empty when there were none) and WRK_P99 (with --latency).
+wrk_summary() {
+    WRK_REQUESTS=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$1")
+    WRK_NON2XX=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\)/\1/p' "$1")
+    WRK_ERRORS=$(grep "Socket errors" "$1" || true)
+    WRK_P99=$(awk '$1 == "99%" {print $2}' "$1")
+}
+
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 open_fds() { ls "/proc/$1/fd" | wc -l; }
 # CPU time of a process (all its threads), in milliseconds, the way the benchmark

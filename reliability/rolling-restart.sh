@@ -62,10 +62,8 @@ while [ $(((round + 1) * 8)) -lt "$seconds" ]; do
 done
 wait "$load"
 
-requests=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk.txt")
-non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\)/\1/p' "$WORK/wrk.txt")
-errors=$(grep "Socket errors" "$WORK/wrk.txt" || true)
-p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
+wrk_summary "$WORK/wrk.txt"
+requests=$WRK_REQUESTS non2xx=$WRK_NON2XX errors=$WRK_ERRORS p99=$WRK_P99
 retried=$(grep -c "while reading\|connect() failed\|prematurely closed" "$WORK/nginx/error.log" || true)
 echo "rolling restart: $restarts restarts in ${seconds} s; $requests requests through nginx," \
     "${non2xx:-0} non-2xx, ${errors:-no socket errors}, p99 $p99;" \

@@ -214,10 +214,8 @@ while [ ${#exits[@]} -lt 2 ] || [ $((SECONDS - started + 3 + 10)) -lt "$seconds"
     check "$server: back in the HTTP-mode backend too" went "smol_toy_http/$server" UP $n
 done
 wait "$load"
-requests=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk.txt")
-non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\)/\1/p' "$WORK/wrk.txt")
-errors=$(grep "Socket errors" "$WORK/wrk.txt" || true)
-p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
+wrk_summary "$WORK/wrk.txt"
+requests=$WRK_REQUESTS non2xx=$WRK_NON2XX errors=$WRK_ERRORS p99=$WRK_P99
 echo "     rolling restart: ${#exits[@]} restarts in ${seconds} s; $requests requests through HAProxy" \
     "(TLS passthrough, retries 0), ${non2xx:-0} non-2xx, ${errors:-no socket errors}, p99 $p99;" \
     "the old instances exited ${exits[*]}"
