@@ -4,7 +4,7 @@
 # and the fuzzer 30.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = --quick ]; then soak=40 fuzz=30 rolling=24; else soak=600 fuzz=1800 rolling=40; fi
+if [ "${1:-}" = --quick ]; then soak=60 fuzz=30 rolling=24; else soak=600 fuzz=1800 rolling=40; fi
 run() {
     echo "== $*"
     "$@"

@@ -5,8 +5,8 @@
 //! `--host` and `--port`, where an unspecified host (`0.0.0.0`, `::`) means loopback.
 //! With `--tls-cert` the check speaks HTTPS and trusts exactly that certificate: the
 //! server must present the leaf the file holds. With `--proxy-protocol` it starts
-//! with a v2 `LOCAL` header, as a balancer's check does. Blocking I/O is enough for one request;
-//! every step shares one deadline.
+//! with a v2 `LOCAL` header, as a balancer's check does. Blocking I/O is enough for
+//! one request; every step shares one deadline.
 
 use std::fmt;
 use std::io::{self, Read, Write};

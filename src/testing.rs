@@ -195,7 +195,7 @@ pub struct SmallReadsAcceptor;
 impl Acceptor for SmallReadsAcceptor {
     type Stream = SmallReads<Socket>;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<(Self::Stream, Security)> {
+    async fn accept(&self, socket: Socket, _: &Peer) -> io::Result<(Self::Stream, Security)> {
         Ok((SmallReads::new(socket), Security::Plain))
     }
 }

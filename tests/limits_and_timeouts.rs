@@ -292,14 +292,14 @@ struct StallsOne;
 impl Acceptor for StallsOne {
     type Stream = Socket;
 
-    async fn accept(&self, socket: Socket, peer: Peer) -> std::io::Result<(Socket, Security)> {
+    async fn accept(&self, socket: Socket, peer: &Peer) -> std::io::Result<(Socket, Security)> {
         let stalled = loop {
             match STALLED.get() {
                 Some(addr) => break *addr,
                 None => async_io::Timer::after(Duration::from_millis(1)).await,
             };
         };
-        if peer == Peer::Tcp(stalled) {
+        if *peer == Peer::Tcp(stalled) {
             std::future::pending::<()>().await;
         }
         Ok((socket, Security::Plain))

@@ -32,7 +32,7 @@ impl AccessLog {
 
     /// What the line will say about `request`, which came from `peer`; read before
     /// the handler takes the request.
-    pub fn describe(&self, request: &Request, peer: Peer, security: Security) -> LoggedRequest {
+    pub fn describe(&self, request: &Request, peer: &Peer, security: Security) -> LoggedRequest {
         let values = |name| request.header(name).into_iter().flatten();
         // The proxy headers are looked up only when the peer is a trusted proxy.
         let client = if self.trusted_proxies.trusts(peer) {
@@ -57,7 +57,7 @@ impl AccessLog {
     }
 
     /// What the line says about a request that could not be read.
-    pub fn unreadable(peer: Peer, security: Security) -> LoggedRequest {
+    pub fn unreadable(peer: &Peer, security: Security) -> LoggedRequest {
         LoggedRequest {
             client: peer.ip(),
             path: "-".into(),
@@ -98,7 +98,7 @@ pub fn log(
     request: &LoggedRequest,
     method: Option<&RequestMethod>,
     request_id: &RequestId,
-    peer: Peer,
+    peer: &Peer,
     answer: &Answer,
 ) {
     let method: &dyn std::fmt::Display = match method {

@@ -25,14 +25,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         answered: Answered,
         last: bool,
     ) {
-        let peer = self.io.peer();
         let id = request.exchange.request_id();
         let (response, failed) = match answered {
             Ok(response) => (response, false),
             Err(panic) => {
                 let message = dispatch::panic_message(panic.as_ref());
                 error!(
-                    "{peer}: handler panicked on request {}: {message}",
+                    "{}: handler panicked on request {}: {message}",
+                    self.io.peer(),
                     id.as_str()
                 );
                 (dispatch::handler_failed(), true)
@@ -42,7 +42,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         let mut written = self.encode(&request, response, last, failed);
         if let Err(error) = &written {
             error!(
-                "{peer}: cannot write a {status} response to request {}: {error}; answering 500",
+                "{}: cannot write a {status} response to request {}: {error}; answering 500",
+                self.io.peer(),
                 id.as_str()
             );
             let failure = dispatch::handler_failed();
@@ -50,7 +51,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             written = self.encode(&request, failure, last, true);
         }
         match written {
-            Ok(bytes) => request.exchange.answered(peer, status, bytes),
+            Ok(bytes) => request.exchange.answered(self.io.peer(), status, bytes),
             Err(_) => self.state.encoding_failed(),
         }
     }

@@ -12,7 +12,7 @@ use super::transport::{Peer, Security};
 use crate::metrics::{InFlight, Metrics, RouteLabel};
 
 /// What an exchange records of a request that was read.
-pub struct Arrival {
+pub struct Arrival<'p> {
     /// The method as sent.
     pub method: RequestMethod,
     /// The id its response carries.
@@ -22,7 +22,7 @@ pub struct Arrival {
     /// When its head was complete.
     pub at: Instant,
     /// Who sent it.
-    pub peer: Peer,
+    pub peer: &'p Peer,
     /// Over what.
     pub security: Security,
 }
@@ -46,7 +46,7 @@ impl<'a> Exchange<'a> {
     /// Starts the record of `request`, recorded in `metrics` and in the access log
     /// if it is on.
     pub fn new(
-        arrival: Arrival,
+        arrival: Arrival<'_>,
         request: &Request,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
@@ -65,7 +65,7 @@ impl<'a> Exchange<'a> {
 
     /// A request from `peer` that could not be read.
     pub fn unreadable(
-        peer: Peer,
+        peer: &Peer,
         security: Security,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
@@ -88,7 +88,7 @@ impl<'a> Exchange<'a> {
 
     /// Records the response to `peer`, of `bytes` bytes, as handed to the connection
     /// now.
-    pub fn answered(&self, peer: Peer, status: StatusCode, bytes: usize) {
+    pub fn answered(&self, peer: &Peer, status: StatusCode, bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
         self.metrics

@@ -21,7 +21,7 @@ pub struct TrustedProxies {
 
 impl TrustedProxies {
     /// Whether `peer` is one of the trusted proxies.
-    pub fn trusts(&self, peer: Peer) -> bool {
+    pub fn trusts(&self, peer: &Peer) -> bool {
         match peer.ip() {
             Some(ip) => self.trusts_ip(ip),
             None => self.unix,
@@ -49,7 +49,7 @@ impl TrustedProxies {
     /// address (`None` for a Unix socket).
     pub fn client<'a>(
         &self,
-        peer: Peer,
+        peer: &Peer,
         forwarded_for: impl Iterator<Item = &'a str>,
         real_ip: Option<&str>,
     ) -> Option<IpAddr> {
@@ -120,23 +120,20 @@ mod tests {
     fn client(trusted: &str, peer: &str, xff: &[&str], real_ip: Option<&str>) -> IpAddr {
         let trusted: TrustedProxies = trusted.parse().unwrap();
         let peer = Peer::Tcp(std::net::SocketAddr::new(ip(peer), 4000));
-        trusted.client(peer, xff.iter().copied(), real_ip).unwrap()
+        trusted.client(&peer, xff.iter().copied(), real_ip).unwrap()
     }
 
     #[test]
     fn behind_a_proxy_protocol_header_the_named_client_takes_the_peers_place() {
         let trusted: TrustedProxies = "127.0.0.1,10.0.0.0/8".parse().unwrap();
         let proxy = std::net::SocketAddr::new(ip("127.0.0.1"), 9);
-        let proxied = |client| Peer::Proxied {
-            client: std::net::SocketAddr::new(ip(client), 4000),
-            proxy,
-        };
+        let proxied = |client| Peer::proxied(std::net::SocketAddr::new(ip(client), 4000), proxy);
         let xff = ["1.2.3.4"];
         // The balancer is trusted, the client it named is not: its header is not believed.
-        let client = trusted.client(proxied("198.51.100.7"), xff.iter().copied(), None);
+        let client = trusted.client(&proxied("198.51.100.7"), xff.iter().copied(), None);
         assert_eq!(client, Some(ip("198.51.100.7")));
         // A trusted one (an HTTP proxy behind the TCP balancer) is believed.
-        let client = trusted.client(proxied("10.1.2.3"), xff.iter().copied(), None);
+        let client = trusted.client(&proxied("10.1.2.3"), xff.iter().copied(), None);
         assert_eq!(client, Some(ip("1.2.3.4")));
         assert_eq!(proxied("10.1.2.3").socket_peer(), Peer::Tcp(proxy));
         assert_eq!(
@@ -227,7 +224,7 @@ mod tests {
         let trusted: TrustedProxies = " 127.0.0.1, 10.0.0.0/8,::1 ".parse().unwrap();
         assert_eq!(trusted.to_string(), "127.0.0.1/32,10.0.0.0/8,::1/128");
         assert!(trusted.trusts_ip(ip("10.200.0.1")) && !trusted.trusts_ip(ip("11.0.0.1")));
-        assert!(!trusted.trusts(Peer::Unix));
+        assert!(!trusted.trusts(&Peer::Unix));
         assert!("".parse::<TrustedProxies>().unwrap().is_empty());
         let error = "10.0.0.0/33".parse::<TrustedProxies>().unwrap_err();
         assert!(error.contains("10.0.0.0/33"), "{error}");
@@ -238,13 +235,13 @@ mod tests {
         let xff = ["203.0.113.9"];
         let untrusted = TrustedProxies::default();
         assert_eq!(
-            untrusted.client(Peer::Unix, xff.iter().copied(), None),
+            untrusted.client(&Peer::Unix, xff.iter().copied(), None),
             None
         );
         let trusted: TrustedProxies = "unix".parse().unwrap();
-        let client = trusted.client(Peer::Unix, xff.iter().copied(), None);
+        let client = trusted.client(&Peer::Unix, xff.iter().copied(), None);
         assert_eq!(client, Some(ip("203.0.113.9")));
-        assert_eq!(trusted.client(Peer::Unix, [].into_iter(), None), None);
+        assert_eq!(trusted.client(&Peer::Unix, [].into_iter(), None), None);
         assert_eq!(trusted.to_string(), "unix");
     }
 }

@@ -83,8 +83,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     }
 
     /// The client's address.
-    pub fn peer(&self) -> Peer {
-        self.peer
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     /// The bytes read and not yet consumed.

@@ -91,7 +91,8 @@ where
         Ok(reason) => reason,
         Err(panic) => {
             error!(
-                "{peer}: connection task panicked: {}",
+                "{}: connection task panicked: {}",
+                connection.io.peer(),
                 dispatch::panic_message(panic.as_ref())
             );
             CloseReason::Error

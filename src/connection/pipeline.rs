@@ -134,7 +134,7 @@ mod tests {
             request_id: RequestId::generate(),
             route: RouteLabel::Unmatched,
             at: Instant::now(),
-            peer: Peer::Unix,
+            peer: &Peer::Unix,
             security: Security::Plain,
         };
         Request {

@@ -9,6 +9,7 @@ use std::io::{self, Read as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use async_io::Async;
@@ -202,37 +203,48 @@ impl Security {
 }
 
 /// Who is at the other end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     /// A TCP client, at this address.
     Tcp(SocketAddr),
-    /// A TCP client whose connection a trusted proxy forwarded, and named in a PROXY
-    /// protocol header; shown as `CLIENT via PROXY`.
-    Proxied {
-        /// The client's address, as the header said it.
-        client: SocketAddr,
-        /// The socket's peer: the proxy.
-        proxy: SocketAddr,
-    },
+    /// A TCP client whose connection a trusted proxy forwarded and named in a PROXY
+    /// protocol header; shown as `CLIENT via PROXY`. Shared rather than inline, so
+    /// that a `Peer` stays the size of one address in every connection.
+    Proxied(Arc<Proxied>),
     /// A process on this host, over a Unix domain socket; shown as `unix`.
     Unix,
 }
 
+/// A client behind a proxy.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Proxied {
+    /// The client's address, as the PROXY header said it.
+    pub client: SocketAddr,
+    /// The socket's peer: the proxy.
+    pub proxy: SocketAddr,
+}
+
 impl Peer {
+    /// A client that `proxy` named in a PROXY protocol header.
+    pub fn proxied(client: SocketAddr, proxy: SocketAddr) -> Peer {
+        Peer::Proxied(Arc::new(Proxied { client, proxy }))
+    }
+
     /// The client's IP address, for a TCP peer: behind a PROXY protocol header, the
     /// one the header named.
-    pub fn ip(self) -> Option<IpAddr> {
+    pub fn ip(&self) -> Option<IpAddr> {
         match self {
-            Peer::Tcp(addr) | Peer::Proxied { client: addr, .. } => Some(addr.ip()),
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Proxied(proxied) => Some(proxied.client.ip()),
             Peer::Unix => None,
         }
     }
 
     /// The socket's own peer: the proxy, for a client behind a PROXY protocol header.
-    pub fn socket_peer(self) -> Peer {
+    pub fn socket_peer(&self) -> Peer {
         match self {
-            Peer::Proxied { proxy, .. } => Peer::Tcp(proxy),
-            peer => peer,
+            Peer::Proxied(proxied) => Peer::Tcp(proxied.proxy),
+            peer => peer.clone(),
         }
     }
 }
@@ -241,7 +253,7 @@ impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Tcp(addr) => addr.fmt(f),
-            Peer::Proxied { client, proxy } => write!(f, "{client} via {proxy}"),
+            Peer::Proxied(proxied) => write!(f, "{} via {}", proxied.client, proxied.proxy),
             Peer::Unix => f.write_str("unix"),
         }
     }

@@ -14,7 +14,7 @@ mod proxy_protocol;
 mod requests;
 mod tls;
 
-pub use proxy_protocol::{ProxyProtocolMetrics, Refusal};
+pub use proxy_protocol::{HeaderRefusal, ProxyProtocolMetrics};
 pub use requests::RouteLabel;
 pub use tls::{Handshake, TlsMetrics};
 

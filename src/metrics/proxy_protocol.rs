@@ -7,7 +7,7 @@ use prometheus_client::registry::Registry;
 /// Why a connection was refused before its PROXY protocol header was believed: the
 /// `reason` label of `smol_toy_proxy_protocol_rejected_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum HeaderRefusal {
     /// The peer is not in `--trusted-proxies`; nothing it sent was read.
     Untrusted,
     /// The connection did not start with a PROXY header (plain HTTP, or TLS).
@@ -23,25 +23,25 @@ pub enum Refusal {
     Timeout,
 }
 
-impl Refusal {
-    const ALL: [Refusal; 6] = [
-        Refusal::Untrusted,
-        Refusal::Missing,
-        Refusal::Malformed,
-        Refusal::TooLong,
-        Refusal::Truncated,
-        Refusal::Timeout,
+impl HeaderRefusal {
+    const ALL: [HeaderRefusal; 6] = [
+        HeaderRefusal::Untrusted,
+        HeaderRefusal::Missing,
+        HeaderRefusal::Malformed,
+        HeaderRefusal::TooLong,
+        HeaderRefusal::Truncated,
+        HeaderRefusal::Timeout,
     ];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
-            Refusal::Untrusted => "untrusted",
-            Refusal::Missing => "missing",
-            Refusal::Malformed => "malformed",
-            Refusal::TooLong => "too_long",
-            Refusal::Truncated => "truncated",
-            Refusal::Timeout => "timeout",
+            HeaderRefusal::Untrusted => "untrusted",
+            HeaderRefusal::Missing => "missing",
+            HeaderRefusal::Malformed => "malformed",
+            HeaderRefusal::TooLong => "too_long",
+            HeaderRefusal::Truncated => "truncated",
+            HeaderRefusal::Timeout => "timeout",
         }
     }
 }
@@ -50,14 +50,14 @@ impl Refusal {
 #[derive(Debug, Clone)]
 pub struct ProxyProtocolMetrics {
     family: Family<[(&'static str, &'static str); 1], Counter>,
-    /// Indexed by [`Refusal`], in the order of [`Refusal::ALL`].
+    /// Indexed by [`HeaderRefusal`], in the order of [`HeaderRefusal::ALL`].
     rejected: [Counter; 6],
 }
 
 impl Default for ProxyProtocolMetrics {
     fn default() -> Self {
         let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
-        let rejected = Refusal::ALL
+        let rejected = HeaderRefusal::ALL
             .map(|reason| (family.get_or_create(&[("reason", reason.label())])).clone());
         ProxyProtocolMetrics { family, rejected }
     }
@@ -65,7 +65,7 @@ impl Default for ProxyProtocolMetrics {
 
 impl ProxyProtocolMetrics {
     /// Counts a refused connection.
-    pub fn rejected(&self, reason: Refusal) {
+    pub fn rejected(&self, reason: HeaderRefusal) {
         self.rejected[reason as usize].inc();
     }
 

@@ -16,7 +16,7 @@ use smol::io::{AsyncRead, AsyncWrite};
 use super::proxy_protocol::ProxyProtocol;
 use crate::connection::{self, Peer, Security, Shared, Socket};
 use crate::handler::Handler;
-use crate::metrics::{CloseReason, Metrics, Refusal};
+use crate::metrics::{CloseReason, HeaderRefusal, Metrics};
 
 /// Makes the stream a connection is served over out of its socket.
 pub trait Acceptor: Send + Sync + 'static {
@@ -29,7 +29,7 @@ pub trait Acceptor: Send + Sync + 'static {
     fn accept(
         &self,
         socket: Socket,
-        peer: Peer,
+        peer: &Peer,
     ) -> impl Future<Output = io::Result<(Self::Stream, Security)>> + Send;
 
     /// Called when `accept` did not finish within the header timeout, and was dropped.
@@ -51,7 +51,7 @@ pub struct PlainHttp;
 impl Acceptor for PlainHttp {
     type Stream = Socket;
 
-    async fn accept(&self, socket: Socket, _: Peer) -> io::Result<(Socket, Security)> {
+    async fn accept(&self, socket: Socket, _: &Peer) -> io::Result<(Socket, Security)> {
         Ok((socket, Security::Plain))
     }
 }
@@ -66,52 +66,66 @@ pub struct ConnectionSetup<A> {
 }
 
 impl<A: Acceptor> ConnectionSetup<A> {
-    /// Reads the PROXY header, makes the stream, then serves it; returns why the
-    /// connection ended. Both must be done within the header timeout, like a head.
+    /// Sets the connection up, then serves it; returns why it ended.
     pub async fn accept_and_serve<H: Handler>(
         &self,
-        mut socket: Socket,
+        socket: Socket,
         peer: Peer,
         shared: Arc<Shared<H>>,
     ) -> CloseReason {
+        // Awaited in a statement of its own, so that what the setup holds takes no
+        // room in the task while the connection is served.
+        let (stream, security, peer) = match self.set_up(socket, peer, &shared).await {
+            Ok(accepted) => accepted,
+            Err(reason) => return reason,
+        };
+        connection::serve(stream, peer, security, shared).await
+    }
+
+    /// Reads the PROXY header, then makes the stream: both within the header
+    /// timeout, like a head. Returns the stream, what it is, and who is at the other
+    /// end; or why the connection ended first.
+    async fn set_up<H: Handler>(
+        &self,
+        mut socket: Socket,
+        peer: Peer,
+        shared: &Shared<H>,
+    ) -> Result<(A::Stream, Security, Peer), CloseReason> {
         let deadline = Instant::now() + shared.limits.header_timeout;
         let peer = match (&self.proxy_protocol, peer) {
             (Some(proxy_protocol), Peer::Tcp(addr)) => {
                 let header = proxy_protocol.read_header(&mut socket, addr);
                 match shared.deadlines.run_until(Some(deadline), header).await {
                     Some(Ok(peer)) => peer,
-                    Some(Err(Refusal::Truncated)) => return CloseReason::ClientClosed,
-                    Some(Err(_)) => return CloseReason::Error,
+                    Some(Err(HeaderRefusal::Truncated)) => return Err(CloseReason::ClientClosed),
+                    Some(Err(_)) => return Err(CloseReason::Error),
                     None => {
                         proxy_protocol.timed_out(addr);
-                        return CloseReason::HeaderTimeout;
+                        return Err(CloseReason::HeaderTimeout);
                     }
                 }
             }
-            _ => peer,
+            (_, peer) => peer,
         };
-        let accepted = shared
-            .deadlines
-            .run_until(Some(deadline), self.acceptor.accept(socket, peer));
-        // Matched in a statement of its own, so that the result takes no room in the
-        // task while the connection is served.
-        let (stream, security) = match accepted.await {
-            Some(Ok(accepted)) => accepted,
+        let accepted = (shared.deadlines)
+            .run_until(Some(deadline), self.acceptor.accept(socket, &peer))
+            .await;
+        match accepted {
+            Some(Ok((stream, security))) => Ok((stream, security, peer)),
             Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
                 debug!("{peer}: left before it was served: {error}");
-                return CloseReason::ClientClosed;
+                Err(CloseReason::ClientClosed)
             }
             Some(Err(error)) => {
                 debug!("{peer}: not served: {error}");
-                return CloseReason::Error;
+                Err(CloseReason::Error)
             }
             None => {
                 debug!("{peer}: not ready to serve within the header timeout");
                 self.acceptor.timed_out();
-                return CloseReason::HeaderTimeout;
+                Err(CloseReason::HeaderTimeout)
             }
-        };
-        connection::serve(stream, peer, security, shared).await
+        }
     }
 
     /// Adds what the PROXY protocol and the acceptor count to the server's metrics.

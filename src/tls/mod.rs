@@ -156,7 +156,7 @@ impl TlsAcceptor {
     }
 
     /// The TLS handshake over `socket`; counted.
-    async fn handshake(&self, mut socket: Socket, peer: Peer) -> io::Result<(MaybeTls, Security)> {
+    async fn handshake(&self, mut socket: Socket, peer: &Peer) -> io::Result<(MaybeTls, Security)> {
         let first = stream::first_bytes(&mut socket).await?;
         if first.is_empty() {
             return Err(io::Error::new(
@@ -189,7 +189,7 @@ impl TlsAcceptor {
 impl Acceptor for Option<TlsAcceptor> {
     type Stream = MaybeTls;
 
-    async fn accept(&self, socket: Socket, peer: Peer) -> io::Result<(MaybeTls, Security)> {
+    async fn accept(&self, socket: Socket, peer: &Peer) -> io::Result<(MaybeTls, Security)> {
         match self {
             Some(tls) if socket.is_tcp() => tls.handshake(socket, peer).await,
             _ => Ok((MaybeTls::Plain(socket), Security::Plain)),

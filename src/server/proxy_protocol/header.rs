@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use ppp::{PartialResult, v1, v2};
 
-use crate::metrics::Refusal;
+use crate::metrics::HeaderRefusal;
 
 /// The longest v1 header, CRLF included, as the specification bounds it.
 pub const V1_MAX_LEN: usize = 107;
@@ -35,7 +35,7 @@ pub(super) enum Parsed {
     /// The start of a header.
     Incomplete,
     /// Not a header that is believed.
-    Refused(Refusal, String),
+    Refused(HeaderRefusal, String),
 }
 
 /// Parses the start of a connection: a v2 header begins with CR (which no request
@@ -48,7 +48,7 @@ pub(super) fn parse(bytes: &[u8]) -> Parsed {
         Some(b'\r') => parse_v2(bytes),
         Some(_) if starts_like_v1 => parse_v1(bytes),
         _ => Parsed::Refused(
-            Refusal::Missing,
+            HeaderRefusal::Missing,
             "the connection does not start with a PROXY protocol header".into(),
         ),
     }
@@ -59,7 +59,7 @@ pub(super) fn parse(bytes: &[u8]) -> Parsed {
 fn parse_v1(bytes: &[u8]) -> Parsed {
     let too_long = || {
         let detail = format!("a v1 header is at most {V1_MAX_LEN} bytes");
-        Parsed::Refused(Refusal::TooLong, detail)
+        Parsed::Refused(HeaderRefusal::TooLong, detail)
     };
     let Some(end) = bytes
         .iter()
@@ -85,8 +85,8 @@ fn parse_v1(bytes: &[u8]) -> Parsed {
                 v1::Addresses::Unknown => None,
             },
         },
-        Ok(_) => Parsed::Refused(Refusal::Malformed, "v1: a CR inside the line".into()),
-        Err(error) => Parsed::Refused(Refusal::Malformed, format!("v1: {error}")),
+        Ok(_) => Parsed::Refused(HeaderRefusal::Malformed, "v1: a CR inside the line".into()),
+        Err(error) => Parsed::Refused(HeaderRefusal::Malformed, format!("v1: {error}")),
     }
 }
 
@@ -95,7 +95,7 @@ fn parse_v2(bytes: &[u8]) -> Parsed {
         let length = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
         if length > V2_MAX_PAYLOAD {
             return Parsed::Refused(
-                Refusal::TooLong,
+                HeaderRefusal::TooLong,
                 format!("v2 length {length}; at most {V2_MAX_PAYLOAD} is accepted"),
             );
         }
@@ -114,7 +114,7 @@ fn parse_v2(bytes: &[u8]) -> Parsed {
             },
         },
         Err(error) if error.is_incomplete() => Parsed::Incomplete,
-        Err(error) => Parsed::Refused(Refusal::Malformed, format!("v2: {error}")),
+        Err(error) => Parsed::Refused(HeaderRefusal::Malformed, format!("v2: {error}")),
     }
 }
 
@@ -139,7 +139,7 @@ mod tests {
     /// An IPv4 address block: 192.0.2.7:40000 to 198.51.100.1:443.
     const IPV4_BLOCK: [u8; 12] = [192, 0, 2, 7, 198, 51, 100, 1, 0x9c, 0x40, 1, 187];
 
-    fn refusal(bytes: &[u8]) -> Refusal {
+    fn refusal(bytes: &[u8]) -> HeaderRefusal {
         match parse(bytes) {
             Parsed::Refused(reason, _) => reason,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(bytes)),
@@ -238,7 +238,7 @@ mod tests {
             b"\x16\x03\x01\x02\x00",
             b"proxy",
         ] {
-            assert_eq!(refusal(start), Refusal::Missing, "{start:?}");
+            assert_eq!(refusal(start), HeaderRefusal::Missing, "{start:?}");
         }
     }
 
@@ -269,7 +269,7 @@ mod tests {
             ),
         ];
         for (case, bytes) in malformed {
-            assert_eq!(refusal(bytes), Refusal::Malformed, "{case}");
+            assert_eq!(refusal(bytes), HeaderRefusal::Malformed, "{case}");
         }
         let cases = [
             ("v2 with an unknown family", v2(1, 0x41, 12, &IPV4_BLOCK)),
@@ -281,21 +281,21 @@ mod tests {
             ("v2 shorter than IPv6 needs", v2(1, 0x21, 12, &IPV4_BLOCK)),
         ];
         for (case, bytes) in &cases {
-            assert_eq!(refusal(bytes), Refusal::Malformed, "{case}");
+            assert_eq!(refusal(bytes), HeaderRefusal::Malformed, "{case}");
         }
         let mut version_1 = v2(1, 0x11, 12, &IPV4_BLOCK);
         version_1[12] = 0x11;
-        assert_eq!(refusal(&version_1), Refusal::Malformed);
+        assert_eq!(refusal(&version_1), HeaderRefusal::Malformed);
 
         let long_v1 = format!("PROXY UNKNOWN {}\r\n", "x".repeat(100));
-        assert_eq!(refusal(long_v1.as_bytes()), Refusal::TooLong);
+        assert_eq!(refusal(long_v1.as_bytes()), HeaderRefusal::TooLong);
         assert_eq!(
             refusal(&[b"PROXY ".as_slice(), &[b'1'; 120]].concat()),
-            Refusal::TooLong
+            HeaderRefusal::TooLong
         );
         // The bound is said in the length field: refused before the bytes arrive.
         let beyond = v2(1, 0x11, (V2_MAX_PAYLOAD + 1) as u16, &IPV4_BLOCK);
-        assert_eq!(refusal(&beyond), Refusal::TooLong);
+        assert_eq!(refusal(&beyond), HeaderRefusal::TooLong);
         let at_the_bound = [&IPV4_BLOCK[..], &[0; V2_MAX_PAYLOAD - 12]].concat();
         let bytes = v2(0, 0x11, V2_MAX_PAYLOAD as u16, &at_the_bound);
         assert!(matches!(

@@ -20,7 +20,7 @@ use log::debug;
 use header::{MAX_HEADER_LEN, Parsed, parse};
 
 use crate::connection::{Peer, Socket, TrustedProxies};
-use crate::metrics::{Metrics, ProxyProtocolMetrics, Refusal};
+use crate::metrics::{HeaderRefusal, Metrics, ProxyProtocolMetrics};
 
 /// Reads the header each TCP connection starts with, and believes it from trusted
 /// peers only.
@@ -53,12 +53,12 @@ impl ProxyProtocol {
         &self,
         socket: &mut Socket,
         peer: SocketAddr,
-    ) -> Result<Peer, Refusal> {
-        let read = if self.trusted.trusts(Peer::Tcp(peer)) {
+    ) -> Result<Peer, HeaderRefusal> {
+        let read = if self.trusted.trusts(&Peer::Tcp(peer)) {
             read_header(socket, peer).await
         } else {
             Err(Refused(
-                Refusal::Untrusted,
+                HeaderRefusal::Untrusted,
                 "the peer is not in --trusted-proxies".into(),
             ))
         };
@@ -71,13 +71,13 @@ impl ProxyProtocol {
     /// Counts a header that did not arrive within the header timeout.
     pub fn timed_out(&self, peer: SocketAddr) {
         self.refused(
-            Refusal::Timeout,
+            HeaderRefusal::Timeout,
             peer,
             &"not complete within the header timeout",
         );
     }
 
-    fn refused(&self, reason: Refusal, peer: SocketAddr, detail: &dyn fmt::Display) {
+    fn refused(&self, reason: HeaderRefusal, peer: SocketAddr, detail: &dyn fmt::Display) {
         debug!(
             "{peer}: PROXY protocol header refused ({}), closed: {detail}",
             reason.label()
@@ -87,7 +87,7 @@ impl ProxyProtocol {
 }
 
 /// Why a header was refused, and what the debug line says about it.
-struct Refused(Refusal, String);
+struct Refused(HeaderRefusal, String);
 
 /// Reads the header: peeks at what has arrived, and takes off the socket only what
 /// belongs to the header, all of it when the header is not complete yet.
@@ -95,7 +95,7 @@ async fn read_header(socket: &mut Socket, peer: SocketAddr) -> Result<Peer, Refu
     let mut header = vec![0; MAX_HEADER_LEN];
     let mut taken = 0;
     loop {
-        let truncated = |detail| Refused(Refusal::Truncated, detail);
+        let truncated = |detail| Refused(HeaderRefusal::Truncated, detail);
         let peeked = (socket.peek(&mut header[taken..]).await)
             .map_err(|error| truncated(format!("after {taken} bytes: {error}")))?;
         if peeked == 0 {
@@ -106,7 +106,7 @@ async fn read_header(socket: &mut Socket, peer: SocketAddr) -> Result<Peer, Refu
             Parsed::Header { len, client } => (len, Some(client)),
             Parsed::Incomplete if seen < MAX_HEADER_LEN => (seen, None),
             Parsed::Incomplete => {
-                return Err(Refused(Refusal::TooLong, format!("{seen} bytes")));
+                return Err(Refused(HeaderRefusal::TooLong, format!("{seen} bytes")));
             }
             Parsed::Refused(reason, detail) => return Err(Refused(reason, detail)),
         };
@@ -115,10 +115,7 @@ async fn read_header(socket: &mut Socket, peer: SocketAddr) -> Result<Peer, Refu
         taken = end;
         if let Some(client) = client {
             return Ok(match client {
-                Some(client) => Peer::Proxied {
-                    client,
-                    proxy: peer,
-                },
+                Some(client) => Peer::proxied(client, peer),
                 None => Peer::Tcp(peer),
             });
         }
@@ -168,7 +165,7 @@ mod tests {
         let (mut client, mut socket, peer) = connect_from("127.0.0.3", &listener);
         client.write_all(&[&header[..], b"GET"].concat()).unwrap();
         let read = smol::block_on(proxy_protocol.read_header(&mut socket, peer));
-        assert_eq!(read, Err(Refusal::Untrusted));
+        assert_eq!(read, Err(HeaderRefusal::Untrusted));
         assert_eq!(unread(&socket).len(), header.len() + 3, "nothing was read");
 
         // From a trusted peer, in pieces: each is taken, and the request is left.
@@ -182,13 +179,7 @@ mod tests {
         });
         let read = smol::block_on(proxy_protocol.read_header(&mut socket, peer));
         let client = addr("192.0.2.7:40000");
-        assert_eq!(
-            read,
-            Ok(Peer::Proxied {
-                client,
-                proxy: peer
-            })
-        );
+        assert_eq!(read, Ok(Peer::proxied(client, peer)));
         let _client = writer.join().unwrap();
         assert_eq!(unread(&socket), b"GET");
     }
