@@ -140,8 +140,8 @@ pub struct Config {
     /// Proxies whose X-Forwarded-For and X-Real-IP name the client in the access log,
     /// and whose PROXY protocol headers are believed: comma-separated addresses and
     /// CIDR networks, e.g. 127.0.0.1,10.0.0.0/8.
-    #[arg(long, env = "SMOL_TOY_TRUSTED_PROXIES", default_value_t = TrustedProxies::default(),
-          hide_default_value = true)]
+    #[arg(long, global = true, env = "SMOL_TOY_TRUSTED_PROXIES",
+          default_value_t = TrustedProxies::default(), hide_default_value = true)]
     pub trusted_proxies: TrustedProxies,
 
     /// Expect every TCP connection to start with a PROXY protocol header (v1 or v2),

@@ -5,8 +5,9 @@
 //! `--host` and `--port`, where an unspecified host (`0.0.0.0`, `::`) means loopback.
 //! With `--tls-cert` the check speaks HTTPS and trusts exactly that certificate: the
 //! server must present the leaf the file holds. With `--proxy-protocol` it starts
-//! with a v2 `LOCAL` header, as a balancer's check does. Blocking I/O is enough for
-//! one request; every step shares one deadline.
+//! with a v2 `LOCAL` header, as a balancer's check does, if the address it connects
+//! from is one of `--trusted-proxies`. Blocking I/O is enough for one request; every
+//! step shares one deadline.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -23,6 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
 use crate::Config;
+use crate::connection::Peer;
 use crate::tls::{CertificateError, crypto_provider, read_leaf};
 
 /// How long the whole check may take: connecting, the handshake, the answer.
@@ -107,6 +109,22 @@ pub fn check(config: &Config) -> Result<String, Unhealthy> {
         .and(tcp.set_write_timeout(Some(left))))
     .map_err(|e| failed(&address, e))?;
     if config.proxy_protocol {
+        // The server would close the connection unread: say why instead.
+        let source = tcp.local_addr().map_err(|e| failed(&address, e))?;
+        if !config.trusted_proxies.trusts(&Peer::Tcp(source)) {
+            let trusted = match config.trusted_proxies.to_string() {
+                list if list.is_empty() => "none".to_owned(),
+                list => list,
+            };
+            return Err(Unhealthy::Failed {
+                address,
+                why: format!(
+                    "with --proxy-protocol the server believes headers only from \
+                     --trusted-proxies ({trusted}), and this check comes from {}",
+                    source.ip()
+                ),
+            });
+        }
         // What a balancer's own check sends: v2 `LOCAL`, the socket's peer is the client.
         let local = v2::Builder::new(
             v2::Version::Two | v2::Command::Local,

@@ -294,10 +294,18 @@ fn the_option_needs_trusted_proxies_and_the_health_check_speaks_it() {
         .concat();
         smol_toy(&args).output().unwrap()
     };
-    let healthy = check(&["--proxy-protocol"]);
+    let healthy = check(&["--proxy-protocol", "--trusted-proxies", "127.0.0.1"]);
     assert!(healthy.status.success(), "{healthy:?}");
     // Without the header, the server closes the check's connection unserved.
     assert_eq!(check(&[]).status.code(), Some(1));
+    // From an address the options do not trust, the check says so.
+    for (trusted, said) in [("10.0.0.0/8", "(10.0.0.0/8)"), ("", "(none)")] {
+        let untrusted = check(&["--proxy-protocol", "--trusted-proxies", trusted]);
+        assert_eq!(untrusted.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&untrusted.stderr);
+        let expected = format!("--trusted-proxies {said}, and this check comes from 127.0.0.1");
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
     let (access, _) = stop(server);
     assert_eq!(access, [("127.0.0.1".to_owned(), access[0].1.clone())]);
 }
