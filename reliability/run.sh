@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --quick ]; then soak=60 fuzz=30 rolling=24; else soak=600 fuzz=1800 rolling=40; fi
+# Each check's start, with the minutes and seconds since the first.
 run() {
-    echo "== $*"
+    printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
     "$@"
 }
 run bash supply-chain/check.sh
