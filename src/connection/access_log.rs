@@ -107,10 +107,12 @@ pub fn log(
     };
     let duration_ms = (answer.duration.as_secs_f64() * 1e6).round() / 1e3;
     let user_agent = request.user_agent.as_deref();
+    // The socket's peer: the balancer, behind a PROXY protocol header.
+    let peer = peer.socket_peer();
     info!(
         target: TARGET,
         client:% = Client(request.client),
-        peer:% = peer.socket_peer(),
+        peer:% = peer,
         method:% = method,
         path = &*request.path,
         version = request.version,
@@ -122,7 +124,7 @@ pub fn log(
         tls = request.tls;
         "{} {} \"{} {} {}\" {} {} {:.3}ms {} \"{}\"{}",
         Client(request.client),
-        peer.socket_peer(),
+        peer,
         method,
         request.path.escape_debug(),
         request.version,
