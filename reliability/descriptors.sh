@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Descriptor exhaustion: bash reliability/descriptors.sh
 # Opens 22,000 connections (two client processes of 11,000: each process may open
-# about 20,000 files) to a server whose limit is also 20,000, each asking for /toy
-# with a 45 s wait. Run twice:
+# about 20,000 files, and each connects from its own address, 127.0.0.2 and
+# 127.0.0.3, so that neither runs short of ephemeral ports) to a server whose limit
+# is also 20,000, each asking for /toy with a 25 s wait. Run twice:
 #   cap:    default options; the connection limit (open-file limit - 64) holds the
 #           surplus in the listen backlog;
 #   emfile: --max-connections 30000, so accept() itself fails with EMFILE.
-# The clients need up to ~10 s to connect and write 22,000 requests, so the idle
-# timeout for a connection's first request is raised to 60 s (at its 5 s default the
-# server rightly closes connections whose client has not written yet).
+# The clients need 3 to 8 s to connect and write 22,000 requests (they are given 15),
+# so the idle timeout for a connection's first request is raised to 60 s (at its 5 s
+# default the server rightly closes connections whose client has not written yet).
 # Passes if, in both runs, every request gets a 200, the server logs its condition at
 # most once per 10 s, uses under 5 % of a core while saturated (measured over 5 s that
 # end before the first answer can leave: else the script fails as unable to measure),
@@ -23,7 +24,7 @@
 # descriptors full.
 source "$(dirname "$0")/lib.sh"
 per_client=11000
-delay=45
+delay=25
 tls_option "${1:-}"
 if [ ${#TLS_ARGS[@]} -gt 0 ]; then
     per_client=1300
@@ -43,7 +44,7 @@ run() {
     first_connection=$(date +%s)
     for index in 1 2; do
         python3 reliability/toyclient.py --port "$SERVER_PORT" --connections "$per_client" \
-            --timeout 150 "${CLIENT_TLS[@]}" \
+            --source "127.0.0.$((index + 1))" --timeout 150 "${CLIENT_TLS[@]}" \
             >"$WORK/$name-client$index.json" 2>"$WORK/$name-client$index.err" &
         clients+=($!)
         CHILDREN+=($!)
@@ -57,8 +58,8 @@ run() {
         # The handshakes of the connections accepted last finish in the clients' time.
         sleep 4
     else
-        wait_for_line "$WORK/$name-client1.err" "sent $per_client" 30
-        wait_for_line "$WORK/$name-client2.err" "sent $per_client" 30
+        wait_for_line "$WORK/$name-client1.err" "sent $per_client" 15
+        wait_for_line "$WORK/$name-client2.err" "sent $per_client" 15
     fi
     sleep 1
     local fds before

@@ -71,7 +71,8 @@ wait_for_line() {
         grep -q "$2" "$1" 2>/dev/null && return
         sleep 0.05
     done
-    echo "timed out waiting for '$2' in $1" >&2
+    echo "timed out waiting for '$2' in $1; it ends:" >&2
+    tail -n 5 "$1" >&2
     exit 1
 }
 
