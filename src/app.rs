@@ -2,9 +2,8 @@
 //! `/metrics`.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use http_types::{Method, Request, Response, StatusCode};
 
 use crate::handler::{Handler, ResponseField, Route, ServerState, json_response};
@@ -89,8 +88,10 @@ impl Handler for Toy {
         async move {
             match endpoint {
                 Endpoint::Toy => {
-                    // The whole point: waiting here holds a timer, not a thread.
-                    Timer::after(self.delay).await;
+                    // The whole point: waiting here holds a timer, not a thread. The
+                    // server's wheel of timers is swept by an async-io timer, once a
+                    // tick for all the waits that end in it.
+                    server.timers.sleep_until(Instant::now() + self.delay).await;
                     json_response(StatusCode::Ok, self.toy_body.clone())
                 }
                 Endpoint::Health => json_response(StatusCode::Ok, self.health_body.clone()),
@@ -112,7 +113,9 @@ impl Handler for Toy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadlines::Deadlines;
     use http_types::mime;
+    use smol::future::FutureExt;
 
     fn get(path: &str) -> Request {
         Request::new(Method::Get, format!("http://localhost{path}").as_str())
@@ -120,11 +123,16 @@ mod tests {
 
     fn respond_draining(toy: &Toy, endpoint: Endpoint, draining: bool) -> Response {
         let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1);
+        let timers = Deadlines::with_tick(Duration::from_millis(5), Duration::from_secs(1));
         let server = ServerState {
             metrics: &metrics,
             draining,
+            timers: &timers,
         };
-        smol::block_on(toy.respond(endpoint, get("/toy"), server))
+        smol::block_on(toy.respond(endpoint, get("/toy"), server).or(async {
+            timers.sweep().await;
+            unreachable!("the sweeper runs until dropped")
+        }))
     }
 
     fn respond(toy: &Toy, endpoint: Endpoint) -> Response {

@@ -6,9 +6,14 @@
 //! time one is set (to let it recompute its sleep), which costs a system call and
 //! often a context switch per wait. Here a deadline goes into the wheel's slot for
 //! its tick under an uncontended lock, and is taken out when the wait ends; the
-//! sweeper wakes once per tick, and only while deadlines are registered, to wake the
-//! waits whose tick has come. A deadline is therefore met up to one tick late, and
-//! the tick is a small fraction of the shortest timeout.
+//! sweeper sleeps until the start of the first tick that holds a deadline, and
+//! wakes the waits whose tick has come. A deadline is therefore met up to one tick
+//! late, never early, and the tick is a small fraction of the shortest timeout.
+//!
+//! The application's waits (`/toy`'s second) use a wheel of their own with a finer
+//! tick, [`Deadlines::with_tick`] and [`Deadlines::sleep_until`]: under load, the
+//! waits ending in one tick share one wake-up of the reactor, and starting one wakes
+//! nobody.
 //!
 //! Waits that need no such saving (the write timeout, the drain) use
 //! [`with_deadline`], an async-io timer.
@@ -23,6 +28,7 @@ use async_io::Timer;
 use event_listener::Event;
 use pin_project_lite::pin_project;
 use slab::Slab;
+use smol::future::FutureExt;
 
 /// The finest and coarsest ticks.
 const MIN_TICK: Duration = Duration::from_millis(1);
@@ -36,13 +42,12 @@ const MAX_SLOTS: usize = 4096;
 /// The wheel and its sweeper's wake-up call. One per server.
 #[derive(Debug)]
 pub struct Deadlines {
-    tick: Duration,
     /// The tick in nanoseconds, so that finding a deadline's tick divides integers
     /// of 64 bits, not 128.
     tick_nanos: u64,
     origin: Instant,
     wheel: Mutex<Wheel>,
-    /// Wakes the sweeper when a deadline comes into an empty wheel.
+    /// Wakes the sweeper when a deadline comes in before the tick it sleeps until.
     registered: Event,
 }
 
@@ -54,8 +59,9 @@ struct Wheel {
     len: usize,
     /// The last tick swept.
     swept: u64,
-    /// The sweeper waits for a deadline to come in.
-    sweeper_asleep: bool,
+    /// A deadline for a tick before this one wakes the sweeper: the tick it sleeps
+    /// until, `u64::MAX` while the wheel is empty, 0 while the sweeper is awake.
+    wake_sweeper_before: u64,
     /// Names the next entry: a slot's keys are reused, names are not.
     next_id: u64,
 }
@@ -78,17 +84,23 @@ impl Deadlines {
     /// A wheel fine enough for `shortest` and long enough for `longest`.
     pub fn new(shortest: Duration, longest: Duration) -> Self {
         let tick = (shortest / TICKS_PER_TIMEOUT).clamp(MIN_TICK, MAX_TICK);
+        Self::with_tick(tick, longest)
+    }
+
+    /// A wheel of ticks of `tick` (between 1 and 100 ms) whose turn is at least
+    /// `longest`.
+    pub fn with_tick(tick: Duration, longest: Duration) -> Self {
+        let tick = tick.clamp(MIN_TICK, MAX_TICK);
         let turns = longest.as_nanos() / tick.as_nanos() + 2;
         let slots = usize::try_from(turns).unwrap_or(MAX_SLOTS).min(MAX_SLOTS);
         Deadlines {
-            tick,
             tick_nanos: u64::try_from(tick.as_nanos()).expect("at most 100 ms"),
             origin: Instant::now(),
             wheel: Mutex::new(Wheel {
                 slots: (0..slots).map(|_| Slab::new()).collect(),
                 len: 0,
                 swept: 0,
-                sweeper_asleep: false,
+                wake_sweeper_before: 0,
                 next_id: 0,
             }),
             registered: Event::new(),
@@ -98,7 +110,7 @@ impl Deadlines {
     /// How late a deadline may be met.
     #[cfg(test)]
     fn tick(&self) -> Duration {
-        self.tick
+        Duration::from_nanos(self.tick_nanos)
     }
 
     /// Runs `future` until `deadline`, if there is one: its output, or `None` if the
@@ -112,25 +124,47 @@ impl Deadlines {
         }
     }
 
-    /// Wakes the waits whose deadline has come, once per tick while any is
-    /// registered. Runs until dropped.
+    /// Waits until `deadline`, or up to one tick after it.
+    pub async fn sleep_until(&self, deadline: Instant) {
+        self.run_until(Some(deadline), std::future::pending::<()>())
+            .await;
+    }
+
+    /// Wakes the waits whose deadline has come: sleeps until the start of the
+    /// first tick that holds one, or until a deadline comes in before it. Runs
+    /// until dropped.
     pub async fn sweep(&self) {
         loop {
-            let listener = {
+            let (next, listener) = {
                 let mut wheel = self.lock();
-                (wheel.len == 0).then(|| {
-                    wheel.sweeper_asleep = true;
-                    self.registered.listen()
-                })
+                let next = wheel.first_tick_held();
+                wheel.wake_sweeper_before = next.unwrap_or(u64::MAX);
+                // Listening under the lock: a deadline registered from now on
+                // wakes it.
+                (next, self.registered.listen())
             };
-            if let Some(listener) = listener {
-                listener.await;
+            match next {
+                Some(tick) => {
+                    let start = async {
+                        Timer::at(self.start_of(tick)).await;
+                    };
+                    start.or(listener).await;
+                }
+                None => listener.await,
             }
-            Timer::after(self.tick).await;
             let due = self.ticks_since_origin(Instant::now());
-            let woken = self.lock().take_due(due);
+            let woken = {
+                let mut wheel = self.lock();
+                wheel.wake_sweeper_before = 0;
+                wheel.take_due(due)
+            };
             woken.into_iter().for_each(Waker::wake);
         }
+    }
+
+    /// When `tick` starts.
+    fn start_of(&self, tick: u64) -> Instant {
+        self.origin + Duration::from_nanos(tick.saturating_mul(self.tick_nanos))
     }
 
     fn ticks_since_origin(&self, at: Instant) -> u64 {
@@ -176,7 +210,10 @@ impl Deadlines {
             waker: waker.clone(),
         });
         wheel.len += 1;
-        let wake_sweeper = std::mem::take(&mut wheel.sweeper_asleep);
+        let wake_sweeper = tick < wheel.wake_sweeper_before;
+        if wake_sweeper {
+            wheel.wake_sweeper_before = 0;
+        }
         drop(wheel);
         if wake_sweeper {
             self.registered.notify(1);
@@ -198,6 +235,16 @@ impl Deadlines {
 }
 
 impl Wheel {
+    /// The first tick after the last swept that holds a deadline, if any does.
+    fn first_tick_held(&self) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        let slots = self.slots.len() as u64;
+        (self.swept + 1..self.swept + slots)
+            .find(|tick| !self.slots[usize::try_from(tick % slots).expect("a slot")].is_empty())
+    }
+
     /// Takes out the wakers of every tick up to `due`.
     fn take_due(&mut self, due: u64) -> Vec<Waker> {
         let slots = self.slots.len() as u64;
@@ -318,6 +365,52 @@ mod tests {
             );
         }
         assert_eq!(deadlines.lock().len, 0);
+    }
+
+    #[test]
+    fn the_sweeper_sleeps_until_the_first_tick_that_holds_a_deadline() {
+        let deadlines = Deadlines::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let started = Instant::now();
+        let far = started + Duration::from_millis(300);
+        let looked = async {
+            Timer::after(Duration::from_millis(100)).await;
+            let wheel = deadlines.lock();
+            (wheel.swept, wheel.wake_sweeper_before)
+        };
+        let sleeping = async {
+            deadlines.sleep_until(far).await;
+            None
+        }
+        .or(async { Some(looked.await) });
+        let (swept, sleeps_until) = sweeping(&deadlines, sleeping).expect("looked first");
+        // Ten ticks have passed; none was swept, and the sweeper waits for the tick
+        // after the one the deadline falls in.
+        assert_eq!(swept, 0, "the sweeper woke for empty ticks");
+        assert_eq!(sleeps_until, deadlines.ticks_since_origin(far) + 1);
+    }
+
+    #[test]
+    fn an_earlier_deadline_wakes_the_sweeper_that_sleeps_for_a_later_one() {
+        let deadlines = Deadlines::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let started = Instant::now();
+        let far = deadlines.sleep_until(started + Duration::from_millis(500));
+        let near = async {
+            Timer::after(Duration::from_millis(20)).await;
+            deadlines
+                .sleep_until(started + Duration::from_millis(60))
+                .await;
+            started.elapsed()
+        };
+        let took = sweeping(
+            &deadlines,
+            async {
+                far.await;
+                Duration::MAX
+            }
+            .or(near),
+        );
+        assert!(took >= Duration::from_millis(60), "took {took:?}");
+        assert!(took < Duration::from_millis(150), "took {took:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::future::Future;
 use http_types::headers::CONTENT_TYPE;
 use http_types::{Body, Method, Request, Response, StatusCode};
 
+use crate::deadlines::Deadlines;
 use crate::metrics::Metrics;
 
 /// A path the application serves: the path, what the application calls it, and the
@@ -61,6 +62,11 @@ pub struct ServerState<'a> {
     pub metrics: &'a Metrics,
     /// Whether the server is shutting down: a readiness check fails from then on.
     pub draining: bool,
+    /// Timers for the application's waits ([`Deadlines::sleep_until`]): met up to
+    /// 10 ms late, never early. Setting one wakes no other thread while an earlier
+    /// one is pending (an `async_io::Timer` always wakes the reactor's), and the
+    /// waits that end in the same 10 ms tick are woken together.
+    pub timers: &'a Deadlines,
 }
 
 /// The paths of `H`'s routes, in order: the `route` label values of its metrics.

@@ -40,6 +40,7 @@ mod tls;
 pub use app::Toy;
 pub use config::{Config, Subcommand};
 pub use connection::{Limits, MAX_FIELD_LINE, Peer, Security, Socket, TrustedProxies};
+pub use deadlines::Deadlines;
 pub use handler::{Handler, ResponseField, Route, ServerState};
 pub use metrics::Metrics;
 pub use server::{

@@ -225,7 +225,8 @@ impl<H: Handler> InMemoryServer<H> {
             async {
                 serve(&mut stream, peer, Security::Plain, Arc::clone(&self.shared)).await;
             }
-            .or(self.shared.deadlines.sweep()),
+            .or(self.shared.deadlines.sweep())
+            .or(self.shared.timers.sweep()),
         );
         stream
     }

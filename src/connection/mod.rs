@@ -304,6 +304,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
                 let server = ServerState {
                     metrics: &shared.metrics,
                     draining: shared.shutdown_requested.is_triggered(),
+                    timers: &shared.timers,
                 };
                 let handler = dispatch::call(&shared.handler, endpoint, request, server);
                 Answer::Waiting(Box::pin(handler))

@@ -1,5 +1,5 @@
 //! What every connection of a server shares: the application, the limits, the
-//! shutdown switches, the metrics, the access log's settings and the deadline wheel.
+//! shutdown switches, the metrics, the access log's settings and the deadline wheels.
 
 use std::time::Duration;
 
@@ -10,6 +10,13 @@ use crate::deadlines::Deadlines;
 use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+
+/// The tick of the application's timers: a wait such as `/toy`'s second ends up to
+/// this much late. Waits that end in the same tick share one wake-up of the reactor.
+pub const APPLICATION_TIMER_TICK: Duration = Duration::from_millis(10);
+/// A turn of the application's wheel: a longer wait is woken once a turn to find it
+/// is not due, and waits on.
+const APPLICATION_TIMER_TURN: Duration = Duration::from_secs(2);
 
 /// The limits and timeouts every connection observes.
 #[derive(Debug, Clone)]
@@ -55,6 +62,9 @@ pub struct Shared<H> {
     /// The timing wheel for the header, keep-alive and linger timeouts; its sweeper
     /// ([`Deadlines::sweep`]) must run beside the connections.
     pub(crate) deadlines: Deadlines,
+    /// The timing wheel for the application's waits ([`crate::handler::ServerState`]'s
+    /// `timers`); its sweeper must run beside the connections too.
+    pub(crate) timers: Deadlines,
     /// The `Strict-Transport-Security` value every response over HTTPS carries;
     /// `None` for none.
     pub(crate) hsts: Option<String>,
@@ -83,6 +93,7 @@ impl<H: Handler> Shared<H> {
         Shared {
             handler,
             deadlines: limits.deadlines(),
+            timers: Deadlines::with_tick(APPLICATION_TIMER_TICK, APPLICATION_TIMER_TURN),
             limits,
             shutdown_requested,
             accepting_stopped: Shutdown::new(),

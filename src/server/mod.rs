@@ -128,7 +128,7 @@ fn serving_status(listeners: &[Listening], config: &Config, https: bool) -> Stri
     )
 }
 
-/// The tasks beside the connections: the deadline wheel's sweeper, the shutdown
+/// The tasks beside the connections: the deadline wheels' sweepers, the shutdown
 /// delay, and the systemd watchdog.
 fn spawn_server_tasks<H: Handler>(
     executor: &Executor<'static>,
@@ -138,6 +138,10 @@ fn spawn_server_tasks<H: Handler>(
     let sweeper = Arc::clone(shared);
     executor
         .spawn(async move { sweeper.deadlines.sweep().await })
+        .detach();
+    let sweeper = Arc::clone(shared);
+    executor
+        .spawn(async move { sweeper.timers.sweep().await })
         .detach();
     executor
         .spawn(stop_accepting_after_delay(
