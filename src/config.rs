@@ -21,6 +21,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may sit idle between requests.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How late `/toy`'s wait may end, so that the waits ending together share a wake-up.
+pub const DEFAULT_TIMER_SLACK: Duration = Duration::from_millis(10);
+/// The largest `--timer-slack`.
+const MAX_TIMER_SLACK: Duration = Duration::from_millis(100);
 /// How long writing one response may take.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and header fields) accepted.
@@ -56,6 +60,13 @@ pub struct Config {
     /// How long /toy waits before answering, e.g. 1s, 250ms, 0.
     #[arg(long, env = "SMOL_TOY_DELAY", default_value_t = DEFAULT_DELAY.into())]
     pub delay: humantime::Duration,
+
+    /// How late /toy's wait may end, at most 100ms: the waits that end within the
+    /// same slack are woken together, one wake-up of the server for all of them.
+    /// 0 gives every wait its own exact timer, at the cost of two wake-ups each.
+    #[arg(long, env = "SMOL_TOY_TIMER_SLACK", default_value_t = DEFAULT_TIMER_SLACK.into(),
+          value_parser = timer_slack)]
+    pub timer_slack: humantime::Duration,
 
     /// How long to keep accepting and serving after SIGINT or SIGTERM, with /readyz
     /// failing and every response saying `Connection: close`, before the drain starts.
@@ -206,6 +217,7 @@ impl Config {
             keep_alive_timeout: *self.keep_alive_timeout,
             write_timeout: *self.write_timeout,
             max_head_size: self.max_head_size,
+            timer_slack: *self.timer_slack,
         }
     }
 
@@ -251,6 +263,15 @@ fn head_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
+/// Parses a timer slack of at most [`MAX_TIMER_SLACK`].
+fn timer_slack(text: &str) -> Result<humantime::Duration, String> {
+    let slack: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if *slack > MAX_TIMER_SLACK {
+        return Err("must be at most 100ms".to_string());
+    }
+    Ok(slack)
+}
+
 /// Parses a duration that must be longer than zero.
 fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
     let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
@@ -293,6 +314,10 @@ mod tests {
         let config = Config::try_parse_from(["smol-toy", "--delay", "0"]).unwrap();
         assert_eq!(*config.delay, Duration::ZERO);
         assert!(Config::try_parse_from(["smol-toy", "--delay", "soon"]).is_err());
+        assert_eq!(*Config::default().timer_slack, Duration::from_millis(10));
+        let config = Config::try_parse_from(["smol-toy", "--timer-slack", "0"]).unwrap();
+        assert_eq!(*config.timer_slack, Duration::ZERO);
+        assert!(Config::try_parse_from(["smol-toy", "--timer-slack", "101ms"]).is_err());
         assert!(Config::try_parse_from(["smol-toy", "--header-timeout", "0"]).is_err());
     }
 

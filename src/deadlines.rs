@@ -42,6 +42,8 @@ const MAX_SLOTS: usize = 4096;
 /// The wheel and its sweeper's wake-up call. One per server.
 #[derive(Debug)]
 pub struct Deadlines {
+    /// [`sleep_until`](Self::sleep_until) uses an async-io timer.
+    exact: bool,
     /// The tick in nanoseconds, so that finding a deadline's tick divides integers
     /// of 64 bits, not 128.
     tick_nanos: u64,
@@ -88,12 +90,15 @@ impl Deadlines {
     }
 
     /// A wheel of ticks of `tick` (between 1 and 100 ms) whose turn is at least
-    /// `longest`.
+    /// `longest`. With a `tick` of zero, [`sleep_until`](Self::sleep_until) waits
+    /// on an exact async-io timer instead of the wheel.
     pub fn with_tick(tick: Duration, longest: Duration) -> Self {
+        let exact = tick.is_zero();
         let tick = tick.clamp(MIN_TICK, MAX_TICK);
         let turns = longest.as_nanos() / tick.as_nanos() + 2;
         let slots = usize::try_from(turns).unwrap_or(MAX_SLOTS).min(MAX_SLOTS);
         Deadlines {
+            exact,
             tick_nanos: u64::try_from(tick.as_nanos()).expect("at most 100 ms"),
             origin: Instant::now(),
             wheel: Mutex::new(Wheel {
@@ -126,6 +131,10 @@ impl Deadlines {
 
     /// Waits until `deadline`, or up to one tick after it.
     pub async fn sleep_until(&self, deadline: Instant) {
+        if self.exact {
+            Timer::at(deadline).await;
+            return;
+        }
         self.run_until(Some(deadline), std::future::pending::<()>())
             .await;
     }
@@ -411,6 +420,17 @@ mod tests {
         );
         assert!(took >= Duration::from_millis(60), "took {took:?}");
         assert!(took < Duration::from_millis(150), "took {took:?}");
+    }
+
+    #[test]
+    fn without_a_tick_a_sleep_is_an_exact_timer_that_needs_no_sweeper() {
+        let deadlines = Deadlines::with_tick(Duration::ZERO, Duration::from_secs(1));
+        let started = Instant::now();
+        smol::block_on(deadlines.sleep_until(started + Duration::from_millis(30)));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(30), "took {took:?}");
+        assert!(took < Duration::from_millis(60), "took {took:?}");
+        assert_eq!(deadlines.lock().len, 0, "nothing went into the wheel");
     }
 
     #[test]

@@ -63,9 +63,9 @@ pub struct ServerState<'a> {
     /// Whether the server is shutting down: a readiness check fails from then on.
     pub draining: bool,
     /// Timers for the application's waits ([`Deadlines::sleep_until`]): met up to
-    /// 10 ms late, never early. Setting one wakes no other thread while an earlier
-    /// one is pending (an `async_io::Timer` always wakes the reactor's), and the
-    /// waits that end in the same 10 ms tick are woken together.
+    /// `--timer-slack` (10 ms) late, never early. Setting one wakes no other thread
+    /// while an earlier one is pending (an `async_io::Timer` always wakes the
+    /// reactor's), and the waits that end in the same tick are woken together.
     pub timers: &'a Deadlines,
 }
 

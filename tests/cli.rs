@@ -70,6 +70,7 @@ fn bad_option_values_exit_2_with_a_message() {
         &["--threads", "0"],
         &["--host", "localhost:1"],
         &["--max-head-size", "10"],
+        &["--timer-slack", "1s"],
         &["--no-such-option"],
     ] {
         let output = smol_toy(args).output().unwrap();

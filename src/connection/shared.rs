@@ -11,9 +11,6 @@ use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-/// The tick of the application's timers: a wait such as `/toy`'s second ends up to
-/// this much late. Waits that end in the same tick share one wake-up of the reactor.
-pub const APPLICATION_TIMER_TICK: Duration = Duration::from_millis(10);
 /// A turn of the application's wheel: a longer wait is woken once a turn to find it
 /// is not due, and waits on.
 const APPLICATION_TIMER_TURN: Duration = Duration::from_secs(2);
@@ -30,6 +27,9 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// The largest head accepted, in bytes.
     pub max_head_size: usize,
+    /// How late the application's waits may end (the tick of their wheel), so that
+    /// the waits that end in one tick share one wake-up; zero for exact timers.
+    pub timer_slack: Duration,
 }
 
 impl Limits {
@@ -93,7 +93,7 @@ impl<H: Handler> Shared<H> {
         Shared {
             handler,
             deadlines: limits.deadlines(),
-            timers: Deadlines::with_tick(APPLICATION_TIMER_TICK, APPLICATION_TIMER_TURN),
+            timers: Deadlines::with_tick(limits.timer_slack, APPLICATION_TIMER_TURN),
             limits,
             shutdown_requested,
             accepting_stopped: Shutdown::new(),
