@@ -151,9 +151,7 @@ class Client:
     def finish(self, exchange, outcome):
         if exchange.step in ("connect", "handshake", "send"):
             self.count_sent()
-        connected = exchange.step != "connect" or outcome == "connect-timeout"
-        seconds = time.monotonic() - exchange.started if connected else 0.0
-        self.results.append((outcome, seconds))
+        self.results.append((outcome, time.monotonic() - exchange.started))
         self.open.discard(exchange)
         try:
             self.selector.unregister(exchange.sock)

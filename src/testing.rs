@@ -225,8 +225,7 @@ impl<H: Handler> InMemoryServer<H> {
             async {
                 serve(&mut stream, peer, Security::Plain, Arc::clone(&self.shared)).await;
             }
-            .or(self.shared.deadlines.sweep())
-            .or(self.shared.timers.sweep()),
+            .or(self.shared.sweep_wheels()),
         );
         stream
     }

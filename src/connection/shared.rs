@@ -10,6 +10,7 @@ use crate::deadlines::Deadlines;
 use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use smol::future::FutureExt;
 
 /// A turn of the application's wheel: a longer wait is woken once a turn to find it
 /// is not due, and waits on.
@@ -59,11 +60,11 @@ pub struct Shared<H> {
     pub(crate) metrics: Metrics,
     /// The access log's settings; `None` while access lines are off.
     pub(crate) access_log: Option<AccessLog>,
-    /// The timing wheel for the header, keep-alive and linger timeouts; its sweeper
-    /// ([`Deadlines::sweep`]) must run beside the connections.
+    /// The timing wheel for the header, keep-alive and linger timeouts; swept by
+    /// [`Shared::sweep_wheels`].
     pub(crate) deadlines: Deadlines,
     /// The timing wheel for the application's waits ([`crate::handler::ServerState`]'s
-    /// `timers`); its sweeper must run beside the connections too.
+    /// `timers`); swept by [`Shared::sweep_wheels`] too.
     pub(crate) timers: Deadlines,
     /// The `Strict-Transport-Security` value every response over HTTPS carries;
     /// `None` for none.
@@ -101,6 +102,12 @@ impl<H: Handler> Shared<H> {
             access_log,
             hsts: None,
         }
+    }
+
+    /// Sweeps both timing wheels, the connections' and the application's: must run
+    /// beside the connections. Runs until dropped.
+    pub async fn sweep_wheels(&self) {
+        self.deadlines.sweep().or(self.timers.sweep()).await;
     }
 
     /// Makes every response over HTTPS carry `Strict-Transport-Security` with this

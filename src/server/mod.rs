@@ -137,11 +137,7 @@ fn spawn_server_tasks<H: Handler>(
 ) {
     let sweeper = Arc::clone(shared);
     executor
-        .spawn(async move { sweeper.deadlines.sweep().await })
-        .detach();
-    let sweeper = Arc::clone(shared);
-    executor
-        .spawn(async move { sweeper.timers.sweep().await })
+        .spawn(async move { sweeper.sweep_wheels().await })
         .detach();
     executor
         .spawn(stop_accepting_after_delay(
