@@ -230,12 +230,37 @@ over_each_stream! {
     }
 
     #[test]
-    fn a_connection_that_never_sends_closes_at_the_keep_alive_timeout() {
+    fn a_connection_that_never_sends_closes_at_the_header_timeout() {
         let mut config = test_config();
-        config.keep_alive_timeout = Duration::from_millis(300).into();
+        config.header_timeout = Duration::from_millis(300).into();
+        config.keep_alive_timeout = Duration::from_secs(30).into();
         let server = start(config);
         let mut client = server.client();
+        let started = Instant::now();
         assert!(client.closes_within(Duration::from_secs(3)));
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+    }
+
+    /// A client busy elsewhere (wrk opening 10,000 connections) may send its first
+    /// request later than the keep-alive timeout; it has the header timeout, as with
+    /// nginx and Go's net/http.
+    #[test]
+    fn a_first_request_later_than_the_keep_alive_timeout_is_served() {
+        let mut config = test_config();
+        config.header_timeout = Duration::from_secs(5).into();
+        config.keep_alive_timeout = Duration::from_millis(200).into();
+        let server = start(config);
+        let mut client = server.client();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(client.get("/healthz").status, 200);
+        // Between requests the keep-alive timeout holds.
+        let started = Instant::now();
+        assert!(client.closes_within(Duration::from_secs(3)));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

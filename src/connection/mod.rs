@@ -223,24 +223,25 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         self.state.reads_more(pipeline.len(), shutting_down)
     }
 
-    /// How long to wait for input: the head that has started to arrive must be
-    /// complete by its deadline; a connection with nothing to answer stays open for
-    /// the keep-alive timeout, or until the server stops accepting (unless it has not
-    /// sent its first request yet); one whose handlers are working waits for them.
+    /// How long to wait for input: the head that has started to arrive, and a new
+    /// connection's first head, must be complete by the header timeout (as nginx and
+    /// Go's net/http count it); a connection that has been answered and has nothing
+    /// more to answer stays open for the keep-alive timeout, or until the server stops
+    /// accepting; one whose handlers are working waits for them.
     fn input_deadline(
         &mut self,
         pipeline: &Pipeline<'a>,
     ) -> (Option<Instant>, Option<&'a Shutdown>) {
         let limits = &self.shared.limits;
-        if !self.io.input().is_empty() {
+        let awaiting_first_head = pipeline.is_empty() && !self.state.has_served();
+        if !self.io.input().is_empty() || awaiting_first_head {
             let deadline = *self
                 .head_deadline
                 .get_or_insert_with(|| Instant::now() + limits.header_timeout);
             (Some(deadline), None)
         } else if pipeline.is_empty() {
             let idle_deadline = Instant::now() + limits.keep_alive_timeout;
-            let stopping = (self.state.has_served()).then_some(&self.shared.accepting_stopped);
-            (Some(idle_deadline), stopping)
+            (Some(idle_deadline), Some(&self.shared.accepting_stopped))
         } else {
             (None, None)
         }
