@@ -32,6 +32,7 @@ pub fn handle_signals(shutdown: Shutdown, on_hangup: impl Fn() + Send + 'static)
                         signal => {
                             let number = signal.as_ref().map_or(0, |signal| *signal as i32);
                             warn!("{}: exiting at once", name(&signal));
+                            crate::logging::flush();
                             std::process::exit(128 + number);
                         }
                     }

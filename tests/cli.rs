@@ -138,8 +138,10 @@ fn a_second_signal_exits_at_once() {
     server.signal("INT");
     std::thread::sleep(Duration::from_millis(200));
     server.signal("INT");
-    let (code, _) = server.wait(Duration::from_secs(3));
+    let (code, stderr) = server.wait(Duration::from_secs(3));
     assert_eq!(code, Some(130));
+    // The log thread wrote the warning before the exit.
+    assert!(stderr.contains("SIGINT: exiting at once"), "{stderr}");
 }
 
 #[test]

@@ -5,10 +5,12 @@
 //! - [`process`]: the standard `process_*` metrics, read from `/proc`.
 //! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
 //! - [`proxy_protocol`]: connections refused for their PROXY protocol header.
+//! - [`log_sink`]: log lines dropped while stderr was stalled.
 //! - here: connections, and the registry that puts everything together.
 //!
 //! Every handle is resolved when the server starts; recording bumps atomics.
 
+mod log_sink;
 mod process;
 mod proxy_protocol;
 mod requests;
@@ -29,6 +31,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use log_sink::LogSinkCollector;
 use process::ProcessCollector;
 use requests::RequestMetrics;
 
@@ -141,6 +144,7 @@ impl Metrics {
             .set(1);
         registry.register("smol_toy_build_info", "The running version", build);
         registry.register_collector(Box::new(ProcessCollector));
+        registry.register_collector(Box::new(LogSinkCollector));
         Metrics {
             registry,
             requests,
