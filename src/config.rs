@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::connection::{Limits, TrustedProxies};
+use crate::exchange::TrustedProxies;
+use crate::shared::Limits;
 use crate::tls::CertificateFiles;
 
 /// The port the original Flask app listened on.

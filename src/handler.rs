@@ -52,6 +52,20 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response> + Send;
 }
 
+/// Which route a request went to, for the `route` label of the metrics: decided
+/// by dispatch, before the application sees the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteLabel {
+    /// The application's route at this index of its route table.
+    Route(usize),
+    /// `OPTIONS *`, asked of the server rather than of a path.
+    Server,
+    /// A path no route serves.
+    Unmatched,
+    /// A request refused before routing (400, 408, 414, 431, 505…).
+    Invalid,
+}
+
 /// A header field as a name and a value, such as `("cache-control", "no-store")`.
 pub type ResponseField = (&'static str, &'static str);
 

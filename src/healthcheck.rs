@@ -24,8 +24,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 
 use crate::Config;
-use crate::connection::Peer;
 use crate::tls::{CertificateError, crypto_provider, read_leaf};
+use crate::transport::Peer;
 
 /// How long the whole check may take: connecting, the handshake, the answer.
 pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -25,27 +25,34 @@ mod app;
 pub mod config;
 mod connection;
 mod deadlines;
+mod exchange;
 pub mod handler;
 pub mod healthcheck;
+mod http1;
 pub mod logging;
 mod metrics;
 mod server;
+mod shared;
 mod shutdown;
 pub mod signals;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 mod tls;
+mod transport;
 
 pub use app::Toy;
 pub use config::{Config, Subcommand};
-pub use connection::{Limits, MAX_FIELD_LINE, Peer, Security, Socket, TrustedProxies};
 pub use deadlines::Deadlines;
+pub use exchange::TrustedProxies;
 pub use handler::{Handler, ResponseField, Route, ServerState};
+pub use http1::MAX_FIELD_LINE;
 pub use metrics::Metrics;
 pub use server::{
-    Acceptor, ListenError, Listener, Listeners, Listening, PlainHttp, SocketFile, Stopped,
-    V1_MAX_LEN, V2_MAX_PAYLOAD, bind, listen, run, run_with_acceptor,
+    ListenError, Listener, Listeners, Listening, SocketFile, Stopped, V1_MAX_LEN, V2_MAX_PAYLOAD,
+    bind, listen, run, run_with_acceptor,
 };
+pub use shared::Limits;
 pub use shutdown::Shutdown;
 pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor, TlsStream};
+pub use transport::{Acceptor, Peer, PlainHttp, Security, Socket};

@@ -14,11 +14,13 @@ use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
-use crate::connection::{AccessLog, Limits, Peer, Security, Shared, Socket, TrustedProxies, serve};
+use crate::exchange::{AccessLog, TrustedProxies};
 use crate::handler::{Handler, route_paths};
+use crate::http1::serve;
 use crate::metrics::Metrics;
-use crate::server::Acceptor;
+use crate::shared::{Limits, Shared};
 use crate::shutdown::Shutdown;
+use crate::transport::{Acceptor, Peer, Security, Socket};
 
 /// The limits of a server started with no options. Worked out once: the fuzzer asks
 /// for every input, and `Config::default` builds and parses the command line.

@@ -125,3 +125,28 @@ fn text_lines_escape_what_the_client_sent() {
         assert_eq!(unescaped.matches('"').count(), 4, "{line}");
     }
 }
+
+/// A user agent with UTF-8 and Latin-1 bytes is served, and its line shows the bytes
+/// as `\xHH`, in either format: never raw, so that no byte can break the line.
+#[test]
+fn bytes_outside_ascii_are_escaped_in_both_formats() {
+    for format in ["json", "text"] {
+        let server = Running::start(&["--delay", "0", "--log-format", format]);
+        let mut client = Client::connect(server.addr);
+        client.send(b"GET /toy HTTP/1.1\r\nHost: t\r\nUser-Agent: M\xc3\xb6zilla \xf6\r\n\r\n");
+        assert_eq!(client.response().status, 200);
+        server.signal("TERM");
+        let (code, stderr) = server.wait(Duration::from_secs(5));
+        assert_eq!(code, Some(0), "{stderr}");
+        let line = (stderr.lines())
+            .find(|line| line.contains("smol_toy::access"))
+            .unwrap_or_else(|| panic!("no access line: {stderr}"));
+        assert!(line.is_ascii(), "{line}");
+        if format == "json" {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(line["user_agent"], r"M\xc3\xb6zilla \xf6");
+        } else {
+            assert!(line.ends_with(r#" "M\\xc3\\xb6zilla \\xf6""#), "{line}");
+        }
+    }
+}

@@ -4,7 +4,6 @@
 //! - [`requests`]: per request, by method, route and status, and durations.
 //! - [`process`]: the standard `process_*` metrics, read from `/proc`.
 //! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
-//! - [`proxy_protocol`]: connections refused for their PROXY protocol header.
 //! - [`log_sink`]: log lines dropped while stderr was stalled.
 //! - here: connections, and the registry that puts everything together.
 //!
@@ -12,12 +11,9 @@
 
 mod log_sink;
 mod process;
-mod proxy_protocol;
 mod requests;
 mod tls;
 
-pub use proxy_protocol::{HeaderRefusal, ProxyProtocolMetrics};
-pub use requests::RouteLabel;
 pub use tls::{Handshake, TlsMetrics};
 
 use std::sync::Arc;
@@ -25,6 +21,9 @@ use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use http_types::{Method, StatusCode};
+
+use crate::connection::CloseReason;
+use crate::handler::RouteLabel;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -37,46 +36,6 @@ use requests::RequestMetrics;
 
 /// The media type of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Why a connection ended: the `reason` label of `smol_toy_connections_closed_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed it, or asked for it to be closed after a response.
-    ClientClosed,
-    /// It sat idle between requests longer than the keep-alive timeout.
-    IdleTimeout,
-    /// A request head (or an unread body) took longer than the header timeout.
-    HeaderTimeout,
-    /// Writing a response took longer than the write timeout.
-    WriteTimeout,
-    /// A request could not be read or served, or the connection failed.
-    Error,
-    /// The server was shutting down.
-    Shutdown,
-}
-
-impl CloseReason {
-    const ALL: [CloseReason; 6] = [
-        CloseReason::ClientClosed,
-        CloseReason::IdleTimeout,
-        CloseReason::HeaderTimeout,
-        CloseReason::WriteTimeout,
-        CloseReason::Error,
-        CloseReason::Shutdown,
-    ];
-
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::IdleTimeout => "idle_timeout",
-            CloseReason::HeaderTimeout => "header_timeout",
-            CloseReason::WriteTimeout => "write_timeout",
-            CloseReason::Error => "error",
-            CloseReason::Shutdown => "shutdown",
-        }
-    }
-}
 
 /// Everything the server counts, and the registry that renders it.
 #[derive(Debug)]
@@ -160,9 +119,9 @@ impl Metrics {
         tls.register(&mut self.registry);
     }
 
-    /// Adds the PROXY protocol's metrics.
-    pub fn register_proxy_protocol(&mut self, proxy_protocol: &ProxyProtocolMetrics) {
-        proxy_protocol.register(&mut self.registry);
+    /// Adds the metrics a part of the server keeps itself (the PROXY protocol's).
+    pub fn register_with(&mut self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry);
     }
 
     /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).

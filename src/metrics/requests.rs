@@ -7,6 +7,7 @@
 //! the same route do not pass one cache line back and forth; a scrape adds the shards
 //! up and shows the series that have counted something.
 
+use crate::handler::RouteLabel;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -48,19 +49,6 @@ pub const DURATION_BUCKETS: [f64; 30] = [
     1.0, 1.001, 1.002, 1.003, 1.005, 1.0075, 1.01, 1.015, 1.02, 1.025, 1.05, 1.1, 1.25, 1.5, 2.5,
     5.0,
 ];
-
-/// The `route` label of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteLabel {
-    /// The application's route at this index of its route table.
-    Route(usize),
-    /// `OPTIONS *`, asked of the server rather than of a path.
-    Server,
-    /// A path no route serves.
-    Unmatched,
-    /// A request refused before routing (400, 408, 414, 431, 505…).
-    Invalid,
-}
 
 /// The request counters, duration histograms and in-flight counts.
 #[derive(Debug)]

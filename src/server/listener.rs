@@ -14,10 +14,11 @@ use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
-use super::acceptor::{Acceptor, ConnectionSetup};
 use super::drain::{OpenConnection, OpenConnections};
-use crate::connection::{Peer, Shared, Socket};
+use super::setup::ConnectionSetup;
 use crate::handler::Handler;
+use crate::shared::Shared;
+use crate::transport::{Acceptor, Peer, Socket};
 
 /// How long the accept loop pauses when `accept` fails (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -3,14 +3,13 @@
 //! before its first request (`acceptor`, `proxy_protocol`), systemd notification
 //! (`notify`), and the drain at shutdown (`drain`).
 
-mod acceptor;
 mod bind;
 mod drain;
 mod listener;
 mod notify;
 mod proxy_protocol;
+mod setup;
 
-pub use acceptor::{Acceptor, PlainHttp};
 pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
@@ -30,14 +29,16 @@ use smol::Executor;
 use smol::lock::Semaphore;
 
 use crate::config::Config;
-use crate::connection::{AccessLog, Shared};
+use crate::exchange::AccessLog;
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::shutdown::Shutdown;
-use acceptor::ConnectionSetup;
+use crate::transport::{Acceptor, PlainHttp};
 use drain::OpenConnections;
 use listener::AcceptLoop;
 use proxy_protocol::ProxyProtocol;
+use setup::ConnectionSetup;
 
 /// Serves `listeners` with `handler` on `config.thread_count()` threads until
 /// `shutdown` is triggered, the shutdown delay has passed and the open connections

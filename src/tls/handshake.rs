@@ -12,7 +12,7 @@ use smol::io::AsyncWriteExt;
 
 use super::records::{encode, take_records};
 use super::stream::{TlsStream, tls_error};
-use crate::connection::Socket;
+use crate::transport::Socket;
 
 /// What the handshake waits for.
 enum Handshake {

@@ -33,9 +33,8 @@ use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 
-use crate::connection::{Peer, Security, Socket};
 use crate::metrics::{Handshake, Metrics, TlsMetrics};
-use crate::server::Acceptor;
+use crate::transport::{Acceptor, Peer, Security, Socket};
 use certificate::LoadedCertificate;
 
 /// The first byte of a TLS record that carries a handshake message: a ClientHello

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 use rustls::server::UnbufferedServerConnection;
 use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::connection::Socket;
+use crate::transport::Socket;
 
 /// How much is asked of the socket in one read: a whole record of the largest
 /// size (16 KiB of plaintext, and what encryption adds).

@@ -7,7 +7,48 @@ use std::net::SocketAddr;
 
 use ppp::{PartialResult, v1, v2};
 
-use crate::metrics::HeaderRefusal;
+/// Why a connection was refused before its PROXY protocol header was believed: the
+/// `reason` label of `smol_toy_proxy_protocol_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderRefusal {
+    /// The peer is not in `--trusted-proxies`; nothing it sent was read.
+    Untrusted,
+    /// The connection did not start with a PROXY header (plain HTTP, or TLS).
+    Missing,
+    /// The header is not a valid v1 or v2 header.
+    Malformed,
+    /// The header is longer than the bound: 107 bytes for v1, a length field of
+    /// more than `V2_MAX_PAYLOAD` for v2.
+    TooLong,
+    /// The peer closed the connection before the header was complete.
+    Truncated,
+    /// The header was not complete within the header timeout.
+    Timeout,
+}
+
+impl HeaderRefusal {
+    /// Every reason, in the order of their counters.
+    pub const ALL: [HeaderRefusal; 6] = [
+        HeaderRefusal::Untrusted,
+        HeaderRefusal::Missing,
+        HeaderRefusal::Malformed,
+        HeaderRefusal::TooLong,
+        HeaderRefusal::Truncated,
+        HeaderRefusal::Timeout,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            HeaderRefusal::Untrusted => "untrusted",
+            HeaderRefusal::Missing => "missing",
+            HeaderRefusal::Malformed => "malformed",
+            HeaderRefusal::TooLong => "too_long",
+            HeaderRefusal::Truncated => "truncated",
+            HeaderRefusal::Timeout => "timeout",
+        }
+    }
+}
 
 /// The longest v1 header, CRLF included, as the specification bounds it.
 pub const V1_MAX_LEN: usize = 107;

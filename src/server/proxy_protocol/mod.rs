@@ -9,8 +9,9 @@
 //! the client's: a request, or a TLS ClientHello), and decides whether to believe it.
 
 mod header;
+mod metrics;
 
-pub use header::{V1_MAX_LEN, V2_MAX_PAYLOAD};
+pub use header::{HeaderRefusal, V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,9 +19,11 @@ use std::net::SocketAddr;
 use log::debug;
 
 use header::{MAX_HEADER_LEN, Parsed, parse};
+use metrics::ProxyProtocolMetrics;
 
-use crate::connection::{Peer, Socket, TrustedProxies};
-use crate::metrics::{HeaderRefusal, Metrics, ProxyProtocolMetrics};
+use crate::exchange::TrustedProxies;
+use crate::metrics::Metrics;
+use crate::transport::{Peer, Socket};
 
 /// Reads the header each TCP connection starts with, and believes it from trusted
 /// peers only.
@@ -41,7 +44,7 @@ impl ProxyProtocol {
 
     /// Adds what it counts to the server's metrics.
     pub fn register_metrics(&self, metrics: &mut Metrics) {
-        metrics.register_proxy_protocol(&self.metrics);
+        metrics.register_with(|registry| self.metrics.register(registry));
     }
 
     /// Reads the header `socket`, from `peer`, starts with, and returns the

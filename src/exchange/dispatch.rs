@@ -10,10 +10,8 @@ use http_types::headers::ALLOW;
 use http_types::{Method, Request, Response, StatusCode};
 use smol::future::FutureExt;
 
-use super::error::error_response;
-use super::head::Head;
-use crate::handler::{Handler, ServerState};
-use crate::metrics::RouteLabel;
+use super::errors::error_response;
+use crate::handler::{Handler, RouteLabel, ServerState};
 
 /// Who answers a request.
 pub enum Dispatch<E> {
@@ -49,18 +47,31 @@ impl LayerAnswer {
     }
 }
 
-/// Decides who answers `head`, and names its route for the metrics: the route's
-/// handler if the route takes the method; otherwise OPTIONS gets 204 with `Allow`,
-/// another method on an existing path 405 with `Allow`, and an unknown path 404 (GET,
-/// HEAD, OPTIONS) or 501 (any other method, RFC 9110 §9.1).
-pub fn dispatch<H: Handler>(head: &Head) -> (RouteLabel, Dispatch<H::Endpoint>) {
-    let method = head.method.known();
-    if head.asterisk {
-        // Only `OPTIONS *` gets this far: the request line refuses `*` otherwise.
-        let methods = Cow::Owned(server_methods::<H>());
-        return (RouteLabel::Server, Dispatch::Layer(allow(method, methods)));
-    }
-    let path = head.request.url().path();
+/// What a request asks for: a path, or (`OPTIONS *`) the server itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// The path, without its query.
+    Path(&'a str),
+    /// `*`: only `OPTIONS *` gets this far; its protocol refuses `*` otherwise.
+    Asterisk,
+}
+
+/// Decides who answers a request with `method` (`None`: not one http-types knows)
+/// for `target`, and names its route for the metrics: the route's handler if the
+/// route takes the method; otherwise OPTIONS gets 204 with `Allow`, another method
+/// on an existing path 405 with `Allow`, and an unknown path 404 (GET, HEAD,
+/// OPTIONS) or 501 (any other method, RFC 9110 §9.1).
+pub fn dispatch<H: Handler>(
+    method: Option<Method>,
+    target: Target<'_>,
+) -> (RouteLabel, Dispatch<H::Endpoint>) {
+    let path = match target {
+        Target::Path(path) => path,
+        Target::Asterisk => {
+            let methods = Cow::Owned(server_methods::<H>());
+            return (RouteLabel::Server, Dispatch::Layer(allow(method, methods)));
+        }
+    };
     let Some(index) = H::ROUTES.iter().position(|route| route.path == path) else {
         let answer = match method {
             Some(Method::Get | Method::Head | Method::Options) => LayerAnswer::NotFound,
@@ -178,10 +189,20 @@ mod tests {
         }
     }
 
-    /// The status the connection layer answers `head` with, or `None` for the handler.
+    /// The status the server answers a request line with, or `None` for the handler.
     fn answer(head: &str) -> Option<(u16, Option<String>)> {
-        let head = super::super::head::decode_head(head.as_bytes()).expect("decodes");
-        match dispatch::<OneRoute>(&head).1 {
+        let mut parts = head.split(' ');
+        let method = parts
+            .next()
+            .unwrap()
+            .parse()
+            .ok()
+            .filter(|m: &Method| m.as_ref() == head.split(' ').next().unwrap());
+        let target = match parts.next().unwrap() {
+            "*" => Target::Asterisk,
+            target => Target::Path(target.split('?').next().unwrap()),
+        };
+        match dispatch::<OneRoute>(method, target).1 {
             Dispatch::Handler(()) => None,
             Dispatch::Layer(answer) => {
                 let response = answer.response();

@@ -3,21 +3,15 @@
 //! the application puts on every answer; `Date`, from a per-thread cache;
 //! `Connection`; `X-Request-Id`; then the body, unless the request was HEAD.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER_ENCODING};
 use http_types::{Response, StatusCode};
 use smol::io::AsyncReadExt;
 
-use super::finish_in_memory;
-use super::head::is_token;
-use super::request_id::RequestId;
-use crate::handler::ResponseField;
+use super::memory::finish_in_memory;
 
-/// The name of the field that carries the request id.
-const REQUEST_ID: &str = "x-request-id";
+use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
 
 /// What the connection layer adds to a response.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +20,8 @@ pub struct Envelope<'a> {
     pub head_only: bool,
     /// The `Connection` field's value, if the response needs one.
     pub connection: Option<&'static str>,
-    /// The request's id, for `X-Request-Id`.
-    pub request_id: &'a RequestId,
-    /// The fields the application puts on every answer.
-    pub every_answer: &'static [ResponseField],
-    /// The `Strict-Transport-Security` value, over HTTPS.
-    pub hsts: Option<&'a str>,
+    /// The fields every answer carries, whatever its protocol.
+    pub fields: AnswerFields<'a>,
 }
 
 /// Why a response cannot be written.
@@ -101,10 +91,10 @@ fn write_response(
         out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
     }
     write_own_fields(response, out)?;
-    for (name, value) in envelope.every_answer {
+    for (name, value) in envelope.fields.every_answer {
         write_field(out, name, value);
     }
-    if let Some(hsts) = envelope.hsts {
+    if let Some(hsts) = envelope.fields.hsts {
         write_field(out, "strict-transport-security", hsts);
     }
     with_current_date(|date| {
@@ -116,7 +106,7 @@ fn write_response(
         out.extend_from_slice(connection.as_bytes());
     }
     out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(envelope.request_id.as_str().as_bytes());
+    out.extend_from_slice(envelope.fields.request_id.as_str().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
     match unsized_body {
         _ if !sends_body => {}
@@ -149,16 +139,6 @@ fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Encode
     Ok(())
 }
 
-/// Whether a field can be written as it is: its name is a token, and its value holds
-/// only visible ASCII, spaces and tabs (RFC 9110 §5.5, without obs-text), so no CR,
-/// LF or NUL can end it early.
-pub fn is_writable(name: &str, value: &str) -> bool {
-    is_token(name.as_bytes())
-        && value
-            .bytes()
-            .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
-}
-
 fn is_written_by_the_layer(name: &HeaderName) -> bool {
     [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE].contains(name)
         || name.as_str() == REQUEST_ID
@@ -180,29 +160,13 @@ fn read_body(response: &mut Response, out: &mut Vec<u8>) -> Result<(), EncodeErr
     }
 }
 
-/// Calls `write` with the `Date` value for the current second. Each thread formats
-/// it once a second rather than for every response.
-fn with_current_date<T>(write: impl FnOnce(&str) -> T) -> T {
-    thread_local! {
-        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    CACHED.with_borrow_mut(|(at, date)| {
-        if *at != second {
-            *at = second;
-            *date = httpdate::fmt_http_date(now);
-        }
-        write(date)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::RequestId;
+    use crate::handler::ResponseField;
     use crate::handler::json_response;
+    use std::time::SystemTime;
 
     const NO_STORE: &[ResponseField] = &[("cache-control", "no-store")];
 
@@ -216,9 +180,11 @@ mod tests {
         let envelope = Envelope {
             head_only,
             connection,
-            request_id: &id,
-            every_answer: NO_STORE,
-            hsts: None,
+            fields: AnswerFields {
+                request_id: &id,
+                every_answer: NO_STORE,
+                hsts: None,
+            },
         };
         encode(response, &envelope, &mut out).unwrap();
         String::from_utf8(out).unwrap()
@@ -297,23 +263,16 @@ mod tests {
         let envelope = Envelope {
             head_only: false,
             connection: None,
-            request_id: &id,
-            every_answer: NO_STORE,
-            hsts: None,
+            fields: AnswerFields {
+                request_id: &id,
+                every_answer: NO_STORE,
+                hsts: None,
+            },
         };
         let mut out = b"earlier".to_vec();
         let error = encode(response, &envelope, &mut out).unwrap_err();
         assert_eq!(error, EncodeError::Field("x-split".into()));
         assert_eq!(out, b"earlier");
-    }
-
-    #[test]
-    fn only_tokens_and_visible_values_are_writable() {
-        assert!(is_writable("cache-control", "no-store, max-age=0"));
-        assert!(is_writable("x-tab", "a\tb"));
-        for (name, value) in [("bad name", "v"), ("", "v"), ("x", "a\0b"), ("x", "a\nb")] {
-            assert!(!is_writable(name, value), "{name:?}: {value:?}");
-        }
     }
 
     #[test]
@@ -334,9 +293,11 @@ mod tests {
             let envelope = Envelope {
                 head_only: false,
                 connection: None,
-                request_id: &id,
-                every_answer: &[],
-                hsts,
+                fields: AnswerFields {
+                    request_id: &id,
+                    every_answer: &[],
+                    hsts,
+                },
             };
             let mut out = Vec::new();
             encode(Response::new(200), &envelope, &mut out).unwrap();
@@ -354,9 +315,11 @@ mod tests {
             let envelope = Envelope {
                 head_only: false,
                 connection: None,
-                request_id: &id,
-                every_answer: &[],
-                hsts: None,
+                fields: AnswerFields {
+                    request_id: &id,
+                    every_answer: &[],
+                    hsts: None,
+                },
             };
             encode(Response::new(200), &envelope, &mut out).unwrap();
         }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use http_types::{Request, Version};
 use log::{Level, info, log_enabled};
 
-use super::forwarded::TrustedProxies;
-use super::head::RequestMethod;
+use super::client::TrustedProxies;
+use super::method::RequestMethod;
 use super::request_id::RequestId;
-use super::transport::{Peer, Security};
+use crate::transport::{Peer, Security};
 
 /// The log target of access lines.
 pub const TARGET: &str = "smol_toy::access";

@@ -22,45 +22,34 @@
 //! - [`exchange`]: one request's record, for the metrics and the [`access_log`];
 //!   [`forwarded`]: the client's address behind trusted proxies.
 
-mod access_log;
 mod answer;
-mod dispatch;
 mod encode;
 mod error;
-mod exchange;
-mod forwarded;
 mod head;
 mod io;
+mod memory;
 mod pipeline;
-mod request_id;
-mod shared;
 mod state;
-mod transport;
 
-pub use access_log::AccessLog;
-pub use forwarded::TrustedProxies;
 pub use head::MAX_FIELD_LINE;
-pub use shared::{Limits, Shared};
-pub use transport::{Peer, Security, Socket};
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use http_types::{Method, Version};
-use log::error;
+use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
 
+use crate::connection::CloseReason;
+use crate::exchange::dispatch::{self, Answered, Dispatch, Target, dispatch};
+use crate::exchange::{Arrival, Exchange};
 use crate::handler::{Handler, ServerState};
-use crate::metrics::CloseReason;
+use crate::shared::Shared;
 use crate::shutdown::Shutdown;
-use dispatch::{Answered, Dispatch, dispatch};
+use crate::transport::{Peer, Security};
 use error::HttpError;
-use exchange::{Arrival, Exchange};
 use head::{Head, HeadScanner, decode_head};
 use io::{ConnectionIo, Received};
 use pipeline::{Answer, Pipeline};
@@ -97,17 +86,6 @@ where
             );
             CloseReason::Error
         }
-    }
-}
-
-/// Polls once a future that only works on memory (async-h1's decoder, a body held in
-/// memory), so it finishes without waiting; `None` if it did wait. Polling in place
-/// rather than awaiting keeps the future's state on the stack for the call, not in
-/// every connection's task for the connection's life.
-fn finish_in_memory<F: Future>(future: F) -> Option<F::Output> {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
     }
 }
 
@@ -273,7 +251,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     fn start(&mut self, head: Head, received: Instant, pipeline: &mut Pipeline<'a>) {
         let shared = self.shared;
         self.state.request_read(&head);
-        let (route, decision) = dispatch::<H>(&head);
+        let target = match head.asterisk {
+            true => Target::Asterisk,
+            false => Target::Path(head.request.url().path()),
+        };
+        let (route, decision) = dispatch::<H>(head.method.known(), target);
         let Head {
             request,
             method,
@@ -333,5 +315,27 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
                 reason
             }
         }
+    }
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
+    /// Queues the answer to what could not be read as a request; nothing after it is
+    /// read.
+    fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
+        let peer = self.io.peer();
+        debug!("{peer}: {} ({})", error.status(), error.detail);
+        self.state.refused(error.refusal);
+        let shared = self.shared;
+        let request = pipeline::Request {
+            exchange: Exchange::unreadable(
+                peer,
+                self.security,
+                &shared.metrics,
+                shared.access_log.as_ref(),
+            ),
+            head_only: false,
+            http10: false,
+        };
+        pipeline.push(request, Answer::Refused(error));
     }
 }

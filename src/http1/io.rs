@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::transport::Peer;
 use crate::deadlines::{Deadlines, with_deadline};
+use crate::shared::LINGER_TIMEOUT;
 use crate::shutdown::Shutdown;
+use crate::transport::Peer;
 
 /// Bytes asked of the stream per read.
 const READ_CHUNK: usize = 4096;
@@ -34,10 +35,6 @@ thread_local! {
 /// Encoded responses are written once this much is pending, even while pipelined
 /// requests remain to be answered.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
-/// How long a closing connection keeps reading what the client still sends, so that
-/// unread bytes do not make the kernel reset the connection before the client has
-/// read the response.
-pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most bytes read and dropped while lingering.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 

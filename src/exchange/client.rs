@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-use super::transport::Peer;
+use crate::transport::Peer;
 
 /// The proxies whose `X-Forwarded-For` and `X-Real-IP` are believed: addresses and
 /// networks, and, with `unix`, every peer on a Unix socket (a process on this host).

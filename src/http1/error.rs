@@ -1,19 +1,12 @@
-//! Every answer the connection layer makes itself, in one format: a status and a
-//! JSON body `{"error":"not found"}`, with a `detail` member when there is more to
-//! say; and, in one table, what each kind of refused request is answered with and
-//! why its connection closes.
+//! The requests HTTP/1 refuses to read, and, in one table, what each kind is
+//! answered with and why its connection closes.
 
 use std::borrow::Cow;
 
 use http_types::{Response, StatusCode};
-use log::debug;
-use smol::io::{AsyncRead, AsyncWrite};
 
-use super::Connection;
-use super::exchange::Exchange;
-use super::pipeline::{self, Answer, Pipeline};
-use crate::handler::{Handler, json_response};
-use crate::metrics::CloseReason;
+use crate::connection::CloseReason;
+use crate::exchange::errors::error_response;
 
 /// Why a request cannot be served: its kind and a sentence for the client. The
 /// connection closes after the answer.
@@ -90,57 +83,9 @@ impl HttpError {
     }
 }
 
-/// A response with `status` and the JSON body that names it.
-pub fn error_response(status: StatusCode, detail: Option<&str>) -> Response {
-    json_response(status, error_body(status, detail))
-}
-
-fn error_body(status: StatusCode, detail: Option<&str>) -> Vec<u8> {
-    let error = status.canonical_reason().to_ascii_lowercase();
-    let value = match detail {
-        Some(detail) => serde_json::json!({ "error": error, "detail": detail }),
-        None => serde_json::json!({ "error": error }),
-    };
-    serde_json::to_vec(&value).expect("strings serialize")
-}
-
-impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
-    /// Queues the answer to what could not be read as a request; nothing after it is
-    /// read.
-    pub(super) fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
-        let peer = self.io.peer();
-        debug!("{peer}: {} ({})", error.status(), error.detail);
-        self.state.refused(error.refusal);
-        let shared = self.shared;
-        let request = pipeline::Request {
-            exchange: Exchange::unreadable(
-                peer,
-                self.security,
-                &shared.metrics,
-                shared.access_log.as_ref(),
-            ),
-            head_only: false,
-            http10: false,
-        };
-        pipeline.push(request, Answer::Refused(error));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_bodies_name_the_status() {
-        assert_eq!(
-            error_body(StatusCode::NotFound, None),
-            br#"{"error":"not found"}"#
-        );
-        assert_eq!(
-            error_body(StatusCode::BadRequest, Some("Host header is missing")),
-            br#"{"detail":"Host header is missing","error":"bad request"}"#
-        );
-    }
 
     #[test]
     fn only_a_slow_head_closes_for_the_header_timeout() {

@@ -2,11 +2,15 @@
 //! and answered: field syntax, `Host`, `Content-Length`, `Transfer-Encoding`,
 //! `Connection` and `Expect`. They work on the head's bytes, before and without
 //! async-h1.
+//!
+//! A value may carry bytes 0x80-0xFF (RFC 9110 §5.5 `obs-text`), as nginx, hyper
+//! and Go allow, except in the fields smol-toy reads ([`FieldKind::is_read`]):
+//! those must be ASCII.
 
 use http_types::Version;
 
-use super::is_token;
-use crate::connection::error::{HttpError, Refusal};
+use crate::exchange::fields::is_token;
+use crate::http1::error::{HttpError, Refusal};
 
 /// One header field line, split at its first colon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,17 +35,24 @@ pub enum FieldKind {
     Connection,
     Expect,
     RequestId,
+    /// `TE`, the transfer codings the client accepts in a response.
+    Te,
+    ForwardedFor,
+    RealIp,
     Other,
 }
 
 impl FieldKind {
     fn of(name: &[u8]) -> Self {
         let (kind, spelled) = match name.len() {
+            2 => (FieldKind::Te, &b"te"[..]),
             4 => (FieldKind::Host, &b"host"[..]),
             6 => (FieldKind::Expect, &b"expect"[..]),
+            9 => (FieldKind::RealIp, &b"x-real-ip"[..]),
             10 => (FieldKind::Connection, &b"connection"[..]),
             12 => (FieldKind::RequestId, &b"x-request-id"[..]),
             14 => (FieldKind::ContentLength, &b"content-length"[..]),
+            15 => (FieldKind::ForwardedFor, &b"x-forwarded-for"[..]),
             17 => (FieldKind::TransferEncoding, &b"transfer-encoding"[..]),
             _ => return FieldKind::Other,
         };
@@ -53,10 +64,18 @@ impl FieldKind {
     }
 }
 
+impl FieldKind {
+    /// Whether smol-toy reads the field, so that its value must be ASCII.
+    pub fn is_read(self) -> bool {
+        self != FieldKind::Other
+    }
+}
+
 impl<'a> Field<'a> {
     /// Splits and checks a field line (RFC 9112 §5): the name is a token, with no
     /// white space before the colon (which also refuses obs-fold), and the value
-    /// holds no control bytes other than tabs (RFC 9110 §5.5).
+    /// holds no control bytes other than tabs (RFC 9110 §5.5), and only ASCII in a
+    /// field smol-toy reads.
     pub fn parse(line: &'a [u8]) -> Result<Self, HttpError> {
         let colon = line
             .iter()
@@ -72,10 +91,17 @@ impl<'a> Field<'a> {
                 "a control character in a header value",
             ));
         }
+        let kind = FieldKind::of(name);
+        if kind.is_read() && !value.is_ascii() {
+            return Err(HttpError::bad_request(format!(
+                "a byte outside ASCII in the {} header",
+                String::from_utf8_lossy(name)
+            )));
+        }
         Ok(Field {
             line,
             name,
-            kind: FieldKind::of(name),
+            kind,
             value,
         })
     }

@@ -5,56 +5,20 @@
 //! acceptor sees the socket. Both run in the connection's own task, never in the
 //! accept loop, within the header timeout.
 
-use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
 use log::debug;
-use smol::io::{AsyncRead, AsyncWrite};
 
+use super::proxy_protocol::HeaderRefusal;
 use super::proxy_protocol::ProxyProtocol;
-use crate::connection::{self, Peer, Security, Shared, Socket};
+use crate::connection::CloseReason;
 use crate::handler::Handler;
-use crate::metrics::{CloseReason, HeaderRefusal, Metrics};
-
-/// Makes the stream a connection is served over out of its socket.
-pub trait Acceptor: Send + Sync + 'static {
-    /// The stream connections are served over.
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-
-    /// Turns the socket of a connection from `peer` into its stream, and says what
-    /// the stream is. An error of kind `UnexpectedEof` means the client left before
-    /// anything was served.
-    fn accept(
-        &self,
-        socket: Socket,
-        peer: &Peer,
-    ) -> impl Future<Output = io::Result<(Self::Stream, Security)>> + Send;
-
-    /// Called when `accept` did not finish within the header timeout, and was dropped.
-    fn timed_out(&self) {}
-
-    /// Whether TCP connections are served HTTPS.
-    fn https(&self) -> bool {
-        false
-    }
-
-    /// Adds what the acceptor counts to the server's metrics.
-    fn register_metrics(&self, _metrics: &mut Metrics) {}
-}
-
-/// Serves each socket as it is: plain HTTP.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PlainHttp;
-
-impl Acceptor for PlainHttp {
-    type Stream = Socket;
-
-    async fn accept(&self, socket: Socket, _: &Peer) -> io::Result<(Socket, Security)> {
-        Ok((socket, Security::Plain))
-    }
-}
+use crate::http1;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::transport::{Acceptor, Peer, Security, Socket};
 
 /// What is done with a socket before its first request is read: its PROXY protocol
 /// header is read, when one is expected, then the acceptor makes its stream.
@@ -79,7 +43,7 @@ impl<A: Acceptor> ConnectionSetup<A> {
             Ok(accepted) => accepted,
             Err(reason) => return reason,
         };
-        connection::serve(stream, peer, security, shared).await
+        http1::serve(stream, peer, security, shared).await
     }
 
     /// Reads the PROXY header, then makes the stream: both within the header

@@ -9,10 +9,11 @@ use http_types::Response;
 use log::error;
 use smol::io::{AsyncRead, AsyncWrite};
 
-use super::dispatch::{self, Answered};
 use super::encode::{EncodeError, Envelope, encode};
 use super::state::Answering;
 use super::{Connection, pipeline};
+use crate::exchange::dispatch::{self, Answered};
+use crate::exchange::fields::AnswerFields;
 use crate::handler::Handler;
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
@@ -74,9 +75,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         let envelope = Envelope {
             head_only: request.head_only,
             connection,
-            request_id: request.exchange.request_id(),
-            every_answer: H::RESPONSE_FIELDS,
-            hsts: self.security.tls_version().and(self.shared.hsts.as_deref()),
+            fields: AnswerFields {
+                request_id: request.exchange.request_id(),
+                every_answer: H::RESPONSE_FIELDS,
+                hsts: self.security.tls_version().and(self.shared.hsts.as_deref()),
+            },
         };
         let before = self.io.output().len();
         encode(response, &envelope, self.io.output())?;

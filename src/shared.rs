@@ -3,14 +3,18 @@
 
 use std::time::Duration;
 
-use super::access_log::AccessLog;
-use super::encode::is_writable;
-use super::io::LINGER_TIMEOUT;
 use crate::deadlines::Deadlines;
+use crate::exchange::AccessLog;
+use crate::exchange::fields::is_writable;
 use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use smol::future::FutureExt;
+
+/// How long a closing connection keeps reading what the client still sends, so that
+/// unread bytes do not make the kernel reset the connection before the client has
+/// read the response.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A turn of the application's wheel: a longer wait is woken once a turn to find it
 /// is not due, and waits on.

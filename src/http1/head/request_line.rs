@@ -2,8 +2,8 @@
 
 use http_types::{Method, Version};
 
-use super::is_token;
-use crate::connection::error::{HttpError, Refusal};
+use crate::exchange::fields::is_token;
+use crate::http1::error::{HttpError, Refusal};
 
 /// The request line, split and checked.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! enforcing the size and field-count limits as the bytes arrive.
 
 use super::trim_cr;
-use crate::connection::error::{HttpError, Refusal};
+use crate::http1::error::{HttpError, Refusal};
 
 /// Most header fields a request may carry.
 pub const MAX_HEADER_FIELDS: usize = 100;

@@ -9,9 +9,9 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::HttpError;
-use super::dispatch::{Answered, LayerAnswer};
-use super::exchange::Exchange;
+use super::error::HttpError;
+use crate::exchange::Exchange;
+use crate::exchange::dispatch::{Answered, LayerAnswer};
 
 /// The most requests read ahead and not yet answered on one connection.
 pub const MAX_DEPTH: usize = 16;
@@ -121,11 +121,10 @@ mod tests {
     use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::connection::exchange::Arrival;
-    use crate::connection::head::RequestMethod;
-    use crate::connection::request_id::RequestId;
-    use crate::connection::{Peer, Security};
-    use crate::metrics::{Metrics, RouteLabel};
+    use crate::exchange::{Arrival, RequestId, RequestMethod};
+    use crate::handler::RouteLabel;
+    use crate::metrics::Metrics;
+    use crate::transport::{Peer, Security};
 
     fn request(metrics: &Metrics) -> Request<'_> {
         let head = http_types::Request::new(Method::Get, "http://t/");

@@ -6,7 +6,11 @@
 //! - `OPTIONS *`: the decoder sees `/`;
 //! - HTTP/1.0 without `Host`: the decoder sees a stand-in Host;
 //! - `Expect`: left out, since the decoder would answer it on a second executor;
-//! - non-ASCII header values: refused, since http-types panics on them.
+//! - bytes 0x80-0xFF in a value (which only a field smol-toy does not read may
+//!   carry): written as `\xHH`, since http-types holds ASCII values only and
+//!   panics on others.
+
+use std::borrow::Cow;
 
 use http_types::Request;
 use http_types::headers::HOST;
@@ -14,8 +18,9 @@ use smol::io::Cursor;
 
 use super::fields::{Field, FieldKind};
 use super::request_line::RequestLine;
-use crate::connection::error::{HttpError, Refusal};
-use crate::connection::finish_in_memory;
+use crate::exchange::opaque_value;
+use crate::http1::error::{HttpError, Refusal};
+use crate::http1::memory::finish_in_memory;
 
 /// async-h1's decoder refuses a head of 8 KiB or more (`MAX_HEAD_LENGTH`), counted
 /// after our rewriting.
@@ -31,11 +36,6 @@ pub const MAX_FIELD_LINE: usize = DECODER_HEAD_LIMIT - BATCH_PREFIX.len() - 4;
 
 /// Decodes a head whose request line and fields have passed the checks.
 pub fn decode(line: &RequestLine<'_>, fields: &[Field<'_>]) -> Result<Request, HttpError> {
-    // RFC 9110 tolerates obs-text (bytes 0x80-0xFF) in values, but http-types
-    // panics on a non-ASCII value (`Headers::insert` unwraps), so it is refused.
-    if fields.iter().any(|field| !field.line.is_ascii()) {
-        return Err(HttpError::bad_request("header values must be ASCII"));
-    }
     // Host goes first, so that the first batch can build the URL.
     // async-h1 insists on a Host; HTTP/1.0 clients need not send one.
     let host = fields
@@ -47,11 +47,25 @@ pub fn decode(line: &RequestLine<'_>, fields: &[Field<'_>]) -> Result<Request, H
         fields
             .iter()
             .filter(|field| !matches!(field.kind, FieldKind::Host | FieldKind::Expect))
-            .map(|field| field.line),
+            .map(ascii_line),
     );
     let mut request = decode_in_batches(line, host, &others)?;
     request.set_version(Some(line.version));
     Ok(request)
+}
+
+/// The field's line as http-types can hold it: as sent when it is ASCII, else with
+/// its value's bytes 0x80-0xFF as `\xHH` (see [`opaque_value`]).
+fn ascii_line<'a>(field: &Field<'a>) -> Cow<'a, [u8]> {
+    if field.line.is_ascii() {
+        return Cow::Borrowed(field.line);
+    }
+    let value = opaque_value(field.value);
+    let mut line = Vec::with_capacity(field.name.len() + 2 + value.len());
+    line.extend_from_slice(field.name);
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(value.as_bytes());
+    Cow::Owned(line)
 }
 
 /// The request line as async-h1 accepts it: HTTP/1.1, a method it knows, and a
@@ -76,7 +90,7 @@ fn write_request_line(line: &RequestLine<'_>, out: &mut Vec<u8>) {
 fn decode_in_batches(
     line: &RequestLine<'_>,
     host: &[u8],
-    fields: &[&[u8]],
+    fields: &[Cow<'_, [u8]>],
 ) -> Result<Request, HttpError> {
     // Room for the whole head, so that the first batch never grows.
     let head_size = line.method.len()
@@ -111,7 +125,7 @@ fn decode_in_batches(
 
 /// Moves whole lines from the front of `rest` into `batch`, in order, as many as fit
 /// under the decoder's limit, then ends the head; returns how many it moved.
-fn fill_batch(batch: &mut Vec<u8>, rest: &mut &[&[u8]]) -> usize {
+fn fill_batch(batch: &mut Vec<u8>, rest: &mut &[Cow<'_, [u8]>]) -> usize {
     let taken = rest
         .iter()
         .scan(batch.len(), |size, field| {
@@ -159,7 +173,6 @@ fn push_line(out: &mut Vec<u8>, line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_types::StatusCode;
     use http_types::Version;
 
     fn decode_head(head: &[u8]) -> Result<Request, HttpError> {
@@ -200,8 +213,11 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_values_are_refused() {
-        let error = decode_head("GET / HTTP/1.1\r\nHost: t\r\nX: caf\u{e9}\r\n\r\n".as_bytes());
-        assert_eq!(error.unwrap_err().status(), StatusCode::BadRequest);
+    fn bytes_outside_ascii_reach_the_request_escaped() {
+        let request =
+            decode_head(b"GET / HTTP/1.1\r\nHost: t\r\nX: caf\xc3\xa9 \\o/\r\nY: \xe9\r\n\r\n")
+                .expect("decodes");
+        assert_eq!(request.header("x").unwrap().as_str(), r"caf\xc3\xa9 \\o/");
+        assert_eq!(request.header("y").unwrap().as_str(), r"\xe9");
     }
 }

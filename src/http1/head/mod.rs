@@ -10,12 +10,10 @@ pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
 pub use scan::HeadScanner;
 
-use std::fmt;
-
-use http_types::{Method, Request};
+use http_types::Request;
 
 use super::HttpError;
-use super::request_id::RequestId;
+use crate::exchange::{RequestId, RequestMethod};
 use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;
 
@@ -68,34 +66,6 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     })
 }
 
-/// The method token of a request line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestMethod {
-    /// A method http-types knows, spelled exactly as it spells it.
-    Known(Method),
-    /// Any other token, as sent.
-    Unknown(String),
-}
-
-impl RequestMethod {
-    /// The method, when it is a known one.
-    pub fn known(&self) -> Option<Method> {
-        match self {
-            RequestMethod::Known(method) => Some(*method),
-            RequestMethod::Unknown(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for RequestMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestMethod::Known(method) => f.write_str(method.as_ref()),
-            RequestMethod::Unknown(token) => f.write_str(token),
-        }
-    }
-}
-
 /// The client's request id, if it sent exactly one usable `X-Request-Id`, else a
 /// fresh one.
 fn request_id(fields: &[Field<'_>]) -> RequestId {
@@ -109,37 +79,3 @@ fn request_id(fields: &[Field<'_>]) -> RequestId {
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
-
-/// An RFC 9110 `token`: one or more `tchar`.
-pub fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.iter().all(|&b| TCHAR[usize::from(b)])
-}
-
-/// RFC 9110 `tchar`, by byte: letters, digits and ``!#$%&'*+-.^_`|~``.
-const TCHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        byte += 1;
-    }
-    table
-};

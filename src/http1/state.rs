@@ -8,7 +8,7 @@ use super::error::{HttpError, Refusal};
 use super::head::{Framing, Head};
 use super::io::Received;
 use super::pipeline::MAX_DEPTH;
-use crate::metrics::CloseReason;
+use crate::connection::CloseReason;
 
 /// The largest unread Content-Length body that is skipped to keep the connection open;
 /// after a larger one, or a chunked one, the connection closes.
@@ -205,7 +205,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::head::decode_head;
+    use crate::http1::head::decode_head;
 
     const LAST: Answering = Answering {
         last: true,

@@ -6,10 +6,11 @@ use std::time::Instant;
 use http_types::{Request, StatusCode};
 
 use super::access_log::{self, AccessLog, Answer, LoggedRequest};
-use super::head::RequestMethod;
+use super::method::RequestMethod;
 use super::request_id::RequestId;
-use super::transport::{Peer, Security};
-use crate::metrics::{InFlight, Metrics, RouteLabel};
+use crate::handler::RouteLabel;
+use crate::metrics::{InFlight, Metrics};
+use crate::transport::{Peer, Security};
 
 /// What an exchange records of a request that was read.
 pub struct Arrival<'p> {

@@ -1,0 +1,25 @@
+//! One request's life after its protocol has read it, the same for every protocol:
+//! who answers it ([`dispatch`]: the application's route, or OPTIONS, 404, 405,
+//! 501), its id ([`request_id`]), its client behind trusted proxies ([`client`]),
+//! the server's own error answers ([`errors`]), the fields every answer carries
+//! ([`fields`]), and its record in the metrics and the access log ([`record`],
+//! [`access_log`]).
+//!
+//! A protocol turns bytes into requests and responses into bytes; everything else
+//! is here, or below it.
+
+pub mod access_log;
+pub mod client;
+pub mod dispatch;
+pub mod errors;
+pub mod fields;
+pub mod method;
+pub mod record;
+pub mod request_id;
+
+pub use access_log::AccessLog;
+pub use client::TrustedProxies;
+pub use fields::opaque_value;
+pub use method::RequestMethod;
+pub use record::{Arrival, Exchange};
+pub use request_id::RequestId;
