@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use http_types::{Method, Request, Response, StatusCode};
 
-use crate::handler::{Handler, ResponseField, Route, ServerState, json_response};
-use crate::metrics;
+use crate::handler::{Context, Handler, METRICS_CONTENT_TYPE, ResponseField, Route, json_response};
 
 /// The smol-toy service: `/toy`, `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug, Clone)]
@@ -80,7 +79,7 @@ impl Handler for Toy {
         &self,
         endpoint: Endpoint,
         request: Request,
-        server: ServerState<'_>,
+        context: Context<'_>,
     ) -> impl Future<Output = Response> + Send {
         // No route reads the request. Dropped before the future is made, it takes no
         // room in the future, and its memory is free while `/toy` waits.
@@ -91,18 +90,18 @@ impl Handler for Toy {
                     // The whole point: waiting here holds a timer, not a thread. The
                     // server's wheel of timers is swept by an async-io timer, once a
                     // tick for all the waits that end in it.
-                    server.timers.sleep_until(Instant::now() + self.delay).await;
+                    context.sleep_until(Instant::now() + self.delay).await;
                     json_response(StatusCode::Ok, self.toy_body.clone())
                 }
                 Endpoint::Health => json_response(StatusCode::Ok, self.health_body.clone()),
-                Endpoint::Ready if server.draining => {
+                Endpoint::Ready if context.draining() => {
                     json_response(StatusCode::ServiceUnavailable, self.draining_body.clone())
                 }
                 Endpoint::Ready => json_response(StatusCode::Ok, self.ready_body.clone()),
                 Endpoint::Metrics => {
                     let mut response = Response::new(StatusCode::Ok);
-                    response.set_body(server.metrics.render());
-                    response.set_content_type(metrics::CONTENT_TYPE.into());
+                    response.set_body(context.render_metrics());
+                    response.set_content_type(METRICS_CONTENT_TYPE.into());
                     response
                 }
             }
@@ -113,23 +112,39 @@ impl Handler for Toy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deadlines::Deadlines;
+    use crate::handler::Services;
+    use crate::metrics::Metrics;
+    use crate::timing_wheel::TimingWheel;
     use http_types::mime;
+
+    /// The server's side of the context, as the server has it.
+    struct Server {
+        metrics: Metrics,
+        timers: TimingWheel,
+    }
+
+    impl Services for Server {
+        fn app_timers(&self) -> &TimingWheel {
+            &self.timers
+        }
+
+        fn render_metrics(&self) -> String {
+            self.metrics.render()
+        }
+    }
 
     fn get(path: &str) -> Request {
         Request::new(Method::Get, format!("http://localhost{path}").as_str())
     }
 
     fn respond_draining(toy: &Toy, endpoint: Endpoint, draining: bool) -> Response {
-        let metrics = metrics::Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1);
-        // Exact timers: nothing to sweep.
-        let timers = Deadlines::with_tick(Duration::ZERO, Duration::from_secs(1));
-        let server = ServerState {
-            metrics: &metrics,
-            draining,
-            timers: &timers,
+        let server = Server {
+            metrics: Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1),
+            // Exact timers: nothing to sweep.
+            timers: TimingWheel::with_tick(Duration::ZERO, Duration::from_secs(1)),
         };
-        smol::block_on(toy.respond(endpoint, get("/toy"), server))
+        let context = Context::new(&server, draining);
+        smol::block_on(toy.respond(endpoint, get("/toy"), context))
     }
 
     fn respond(toy: &Toy, endpoint: Endpoint) -> Response {

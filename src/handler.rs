@@ -3,12 +3,12 @@
 //! does everything else (parsing, OPTIONS, 404, 405, 501, errors, keep-alive).
 
 use std::future::Future;
+use std::time::Instant;
 
 use http_types::headers::CONTENT_TYPE;
 use http_types::{Body, Method, Request, Response, StatusCode};
 
-use crate::deadlines::Deadlines;
-use crate::metrics::Metrics;
+use crate::timing_wheel::TimingWheel;
 
 /// A path the application serves: the path, what the application calls it, and the
 /// methods it takes.
@@ -48,7 +48,7 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         endpoint: Self::Endpoint,
         request: Request,
-        server: ServerState<'_>,
+        context: Context<'_>,
     ) -> impl Future<Output = Response> + Send;
 }
 
@@ -66,21 +66,54 @@ pub enum RouteLabel {
     Invalid,
 }
 
+/// The media type of [`Context::render_metrics`]'s text.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// A header field as a name and a value, such as `("cache-control", "no-store")`.
 pub type ResponseField = (&'static str, &'static str);
 
-/// What an application may read of the server that runs it.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerState<'a> {
-    /// The server's metrics, for an endpoint that shows them.
-    pub metrics: &'a Metrics,
+/// What an application may use of the server that runs it, whatever the protocol
+/// that carried the request: a timer, whether the server is draining, and its
+/// metrics as text. Nothing else of the server is reachable from here.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    server: &'a dyn Services,
+    draining: bool,
+}
+
+/// What the server lends an application through [`Context`]; implemented by the
+/// server's shared state, and by the unit tests' stand-ins.
+pub(crate) trait Services: Sync {
+    /// The wheel of the application's timers.
+    fn app_timers(&self) -> &TimingWheel;
+    /// The metrics, in the OpenMetrics text format.
+    fn render_metrics(&self) -> String;
+}
+
+impl<'a> Context<'a> {
+    /// The context of a request that arrived while the server was `draining` or not.
+    pub(crate) fn new(server: &'a dyn Services, draining: bool) -> Self {
+        Context { server, draining }
+    }
+
+    /// Waits until `deadline`: met up to `--timer-slack` (10 ms) late, never early.
+    /// Starting a wait wakes no other thread while an earlier one is pending (an
+    /// `async_io::Timer` always wakes the reactor's), and the waits that end in the
+    /// same tick are woken together.
+    pub fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'a {
+        self.server.app_timers().sleep_until(deadline)
+    }
+
     /// Whether the server is shutting down: a readiness check fails from then on.
-    pub draining: bool,
-    /// Timers for the application's waits ([`Deadlines::sleep_until`]): met up to
-    /// `--timer-slack` (10 ms) late, never early. Setting one wakes no other thread
-    /// while an earlier one is pending (an `async_io::Timer` always wakes the
-    /// reactor's), and the waits that end in the same tick are woken together.
-    pub timers: &'a Deadlines,
+    pub fn draining(&self) -> bool {
+        self.draining
+    }
+
+    /// The server's metrics, in the OpenMetrics text format
+    /// (`application/openmetrics-text; version=1.0.0`), for an endpoint that shows them.
+    pub fn render_metrics(&self) -> String {
+        self.server.render_metrics()
+    }
 }
 
 /// The paths of `H`'s routes, in order: the `route` label values of its metrics.

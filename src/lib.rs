@@ -24,7 +24,6 @@
 mod app;
 pub mod config;
 mod connection;
-mod deadlines;
 mod exchange;
 pub mod handler;
 pub mod healthcheck;
@@ -38,14 +37,14 @@ pub mod signals;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
+mod timing_wheel;
 mod tls;
 mod transport;
 
 pub use app::Toy;
 pub use config::{Config, Subcommand};
-pub use deadlines::Deadlines;
 pub use exchange::TrustedProxies;
-pub use handler::{Handler, ResponseField, Route, ServerState};
+pub use handler::{Context, Handler, ResponseField, Route};
 pub use http1::MAX_FIELD_LINE;
 pub use metrics::Metrics;
 pub use server::{
@@ -54,5 +53,6 @@ pub use server::{
 };
 pub use shared::Limits;
 pub use shutdown::Shutdown;
+pub use timing_wheel::TimingWheel;
 pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor, TlsStream};
 pub use transport::{Acceptor, Peer, PlainHttp, Security, Socket};

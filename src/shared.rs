@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::deadlines::Deadlines;
 use crate::exchange::AccessLog;
 use crate::exchange::fields::is_writable;
-use crate::handler::Handler;
+use crate::handler::{Context, Handler, Services};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::timing_wheel::TimingWheel;
 use smol::future::FutureExt;
 
 /// How long a closing connection keeps reading what the client still sends, so that
@@ -40,10 +40,31 @@ pub struct Limits {
 impl Limits {
     /// A timing wheel for these limits: ticks of 1/20 of the shortest of the header
     /// and keep-alive timeouts (at most 100 ms), a turn as long as the longest wait.
-    fn deadlines(&self) -> Deadlines {
+    fn timeouts_wheel(&self) -> TimingWheel {
         let shortest = self.header_timeout.min(self.keep_alive_timeout);
         let longest = (self.header_timeout.max(self.keep_alive_timeout)).max(LINGER_TIMEOUT);
-        Deadlines::new(shortest, longest)
+        TimingWheel::new(shortest, longest)
+    }
+}
+
+/// What a connection's state reads of the server, whatever the protocol.
+#[derive(Debug)]
+pub struct ConnectionRules {
+    /// Limits and timeouts.
+    pub(crate) limits: Limits,
+    /// Set when a shutdown is asked for (the first signal): from then on every
+    /// answer closes its connection (HTTP/1's `Connection: close`), and `/readyz`
+    /// fails.
+    pub(crate) shutdown_requested: Shutdown,
+    /// Set when the server stops accepting, after the shutdown delay: from then on
+    /// connections idle between requests close.
+    pub(crate) accepting_stopped: Shutdown,
+}
+
+impl ConnectionRules {
+    /// Whether a shutdown has been asked for.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown_requested.is_triggered()
     }
 }
 
@@ -52,24 +73,18 @@ impl Limits {
 pub struct Shared<H> {
     /// The application.
     pub(crate) handler: H,
-    /// Limits and timeouts.
-    pub(crate) limits: Limits,
-    /// Set when a shutdown is asked for (the first signal): from then on every
-    /// response says `Connection: close`, and `/readyz` fails.
-    pub(crate) shutdown_requested: Shutdown,
-    /// Set when the server stops accepting, after the shutdown delay: from then on
-    /// connections idle between requests close.
-    pub(crate) accepting_stopped: Shutdown,
+    /// The limits, timeouts and shutdown switches a connection's state reads.
+    pub(crate) rules: ConnectionRules,
     /// What the server counts.
     pub(crate) metrics: Metrics,
     /// The access log's settings; `None` while access lines are off.
     pub(crate) access_log: Option<AccessLog>,
     /// The timing wheel for the header, keep-alive and linger timeouts; swept by
     /// [`Shared::sweep_wheels`].
-    pub(crate) deadlines: Deadlines,
-    /// The timing wheel for the application's waits ([`crate::handler::ServerState`]'s
-    /// `timers`); swept by [`Shared::sweep_wheels`] too.
-    pub(crate) timers: Deadlines,
+    pub(crate) timeouts: TimingWheel,
+    /// The timing wheel for the application's waits ([`Context::sleep_until`]);
+    /// swept by [`Shared::sweep_wheels`] too.
+    pub(crate) app_timers: TimingWheel,
     /// The `Strict-Transport-Security` value every response over HTTPS carries;
     /// `None` for none.
     pub(crate) hsts: Option<String>,
@@ -97,21 +112,28 @@ impl<H: Handler> Shared<H> {
         }
         Shared {
             handler,
-            deadlines: limits.deadlines(),
-            timers: Deadlines::with_tick(limits.timer_slack, APPLICATION_TIMER_TURN),
-            limits,
-            shutdown_requested,
-            accepting_stopped: Shutdown::new(),
+            timeouts: limits.timeouts_wheel(),
+            app_timers: TimingWheel::with_tick(limits.timer_slack, APPLICATION_TIMER_TURN),
+            rules: ConnectionRules {
+                limits,
+                shutdown_requested,
+                accepting_stopped: Shutdown::new(),
+            },
             metrics,
             access_log,
             hsts: None,
         }
     }
 
+    /// What a handler may use of the server, for a request that arrives now.
+    pub(crate) fn context(&self) -> Context<'_> {
+        Context::new(self, self.rules.shutting_down())
+    }
+
     /// Sweeps both timing wheels, the connections' and the application's: must run
     /// beside the connections. Runs until dropped.
     pub async fn sweep_wheels(&self) {
-        self.deadlines.sweep().or(self.timers.sweep()).await;
+        self.timeouts.sweep().or(self.app_timers.sweep()).await;
     }
 
     /// Makes every response over HTTPS carry `Strict-Transport-Security` with this
@@ -119,5 +141,15 @@ impl<H: Handler> Shared<H> {
     pub fn with_hsts(mut self, max_age: u64) -> Self {
         self.hsts = (max_age > 0).then(|| format!("max-age={max_age}"));
         self
+    }
+}
+
+impl<H: Handler> Services for Shared<H> {
+    fn app_timers(&self) -> &TimingWheel {
+        &self.app_timers
+    }
+
+    fn render_metrics(&self) -> String {
+        self.metrics.render()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{TestServer, test_config};
 use http_types::{Method, Request, Response, StatusCode};
-use smol_toy::{Handler, Route, ServerState};
+use smol_toy::{Context, Handler, Route};
 
 struct Fragile;
 
@@ -40,7 +40,7 @@ impl Handler for Fragile {
         },
     ];
 
-    async fn respond(&self, fault: Fault, _request: Request, _: ServerState<'_>) -> Response {
+    async fn respond(&self, fault: Fault, _request: Request, _: Context<'_>) -> Response {
         let mut response = Response::new(StatusCode::Ok);
         match fault {
             Fault::Panic => {

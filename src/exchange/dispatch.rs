@@ -11,7 +11,7 @@ use http_types::{Method, Request, Response, StatusCode};
 use smol::future::FutureExt;
 
 use super::errors::error_response;
-use crate::handler::{Handler, RouteLabel, ServerState};
+use crate::handler::{Context, Handler, RouteLabel};
 
 /// Who answers a request.
 pub enum Dispatch<E> {
@@ -139,9 +139,9 @@ pub fn call<'a, H: Handler>(
     handler: &'a H,
     endpoint: H::Endpoint,
     request: Request,
-    server: ServerState<'a>,
+    context: Context<'a>,
 ) -> impl Future<Output = Answered> + Send + 'a {
-    AssertUnwindSafe(handler.respond(endpoint, request, server)).catch_unwind()
+    AssertUnwindSafe(handler.respond(endpoint, request, context)).catch_unwind()
 }
 
 /// The answer after a handler panicked: 500, and the connection closes.
@@ -184,7 +184,7 @@ mod tests {
             },
         ];
 
-        async fn respond(&self, _: (), _: Request, _: ServerState<'_>) -> Response {
+        async fn respond(&self, _: (), _: Request, _: Context<'_>) -> Response {
             Response::new(StatusCode::Ok)
         }
     }

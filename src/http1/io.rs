@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::deadlines::{Deadlines, with_deadline};
 use crate::shared::LINGER_TIMEOUT;
 use crate::shutdown::Shutdown;
+use crate::timing_wheel::{TimingWheel, with_deadline};
 use crate::transport::Peer;
 
 /// Bytes asked of the stream per read.
@@ -63,12 +63,12 @@ pub struct ConnectionIo<'a, S> {
     output: Vec<u8>,
     write_timeout: Duration,
     /// Where the waits for input keep their deadlines.
-    deadlines: &'a Deadlines,
+    deadlines: &'a TimingWheel,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     /// Empty buffers over `stream`; `peer` names the client in debug logs.
-    pub fn new(stream: S, peer: Peer, write_timeout: Duration, deadlines: &'a Deadlines) -> Self {
+    pub fn new(stream: S, peer: Peer, write_timeout: Duration, deadlines: &'a TimingWheel) -> Self {
         ConnectionIo {
             stream,
             peer,

@@ -1,14 +1,19 @@
-//! The connection's state: whether it reads more requests, whether it goes on after
-//! the answers, and if not, how it ends and why. Every such decision is made here,
-//! by the methods below, and the state changes only through them.
+//! The connection's state: whether it reads more requests, how long it waits for
+//! input, whether it goes on after the answers, and if not, how it ends and why.
+//! Every such decision is made here, by the methods below, from what the connection
+//! has seen and the server's [`ConnectionRules`] (its timeouts, and whether it is
+//! shutting down); the state changes only through them.
 
 use std::io;
+use std::time::Instant;
 
 use super::error::{HttpError, Refusal};
 use super::head::{Framing, Head};
 use super::io::Received;
 use super::pipeline::MAX_DEPTH;
 use crate::connection::CloseReason;
+use crate::shared::ConnectionRules;
+use crate::shutdown::Shutdown;
 
 /// The largest unread Content-Length body that is skipped to keep the connection open;
 /// after a larger one, or a chunked one, the connection closes.
@@ -16,7 +21,11 @@ pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
 
 /// One connection's state.
 #[derive(Debug)]
-pub struct State {
+pub struct State<'a> {
+    rules: &'a ConnectionRules,
+    /// When the head that has started to arrive, or a new connection's first, must
+    /// be complete.
+    head_deadline: Option<Instant>,
     reading: Reading,
     /// Set once the connection is to end.
     ending: Option<Ending>,
@@ -58,10 +67,16 @@ pub struct Answering {
     pub http10: bool,
 }
 
-impl State {
-    /// A connection that has read nothing yet.
-    pub fn new() -> Self {
+/// How long to wait for input: until the deadline, if any, or until the switch is
+/// triggered, if any.
+pub type InputWait<'a> = (Option<Instant>, Option<&'a Shutdown>);
+
+impl<'a> State<'a> {
+    /// A connection that has read nothing yet, on a server with `rules`.
+    pub fn new(rules: &'a ConnectionRules) -> Self {
         State {
+            rules,
+            head_deadline: None,
             reading: Reading::Open,
             ending: None,
             served: 0,
@@ -71,16 +86,34 @@ impl State {
     /// Whether another request may be read now, with `waiting` read and not yet
     /// answered. Once shutting down, only a connection with nothing to answer takes
     /// one more request (its answer says `Connection: close`).
-    pub fn reads_more(&self, waiting: usize, shutting_down: bool) -> bool {
+    pub fn reads_more(&self, waiting: usize) -> bool {
         self.reading == Reading::Open
             && self.ending.is_none()
             && waiting < MAX_DEPTH
-            && (waiting == 0 || !shutting_down)
+            && (waiting == 0 || !self.rules.shutting_down())
     }
 
-    /// Whether a request has been read on this connection.
-    pub fn has_served(&self) -> bool {
-        self.served > 0
+    /// How long to wait for input, with part of a head in the read buffer or not,
+    /// and `waiting` requests read and not yet answered: the head that has started
+    /// to arrive, and a new connection's first head, must be complete by the header
+    /// timeout (as nginx and Go's net/http count it); a connection that has been
+    /// answered and has nothing more to answer stays open for the keep-alive
+    /// timeout, or until the server stops accepting; one whose handlers are working
+    /// waits for them.
+    pub fn input_wait(&mut self, partial_head: bool, waiting: usize) -> InputWait<'a> {
+        let limits = &self.rules.limits;
+        let awaiting_first_head = waiting == 0 && self.served == 0;
+        if partial_head || awaiting_first_head {
+            let deadline = *self
+                .head_deadline
+                .get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            (Some(deadline), None)
+        } else if waiting == 0 {
+            let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+            (Some(idle_deadline), Some(&self.rules.accepting_stopped))
+        } else {
+            (None, None)
+        }
     }
 
     /// A request was read: reading goes on, waits for its body to be skipped, or
@@ -88,6 +121,7 @@ impl State {
     /// skipped.
     pub fn request_read(&mut self, head: &Head) {
         self.served += 1;
+        self.head_deadline = None;
         let skippable_body = match head.framing {
             Framing::Empty => Some(0),
             Framing::Length(n) if n <= MAX_SKIPPED_BODY && !head.expects_continue => Some(n),
@@ -103,6 +137,7 @@ impl State {
 
     /// A request could not be read: it is answered, then the connection closes.
     pub fn refused(&mut self, refusal: Refusal) {
+        self.head_deadline = None;
         self.reading = Reading::Stopped(refusal.outcome().1);
     }
 
@@ -140,11 +175,11 @@ impl State {
 
     /// The answer to the oldest request is being encoded. Returns its `Connection`
     /// field's value, if it needs one; an answer that closes the connection ends it.
-    pub fn answering(&mut self, answer: Answering, shutting_down: bool) -> Option<&'static str> {
+    pub fn answering(&mut self, answer: Answering) -> Option<&'static str> {
         let closing = match self.reading {
             _ if answer.handler_failed => Some(CloseReason::Error),
             Reading::Stopped(reason) if answer.last => Some(reason),
-            _ if answer.last && shutting_down => Some(CloseReason::Shutdown),
+            _ if answer.last && self.rules.shutting_down() => Some(CloseReason::Shutdown),
             _ => None,
         };
         match closing {
@@ -174,10 +209,13 @@ impl State {
     }
 
     /// The body to skip, in bytes, once the `last` answer is written, before the
-    /// next request can be read.
-    pub fn body_to_skip(&self, last: bool) -> Option<u64> {
+    /// next request can be read, and when it must have arrived: within the header
+    /// timeout.
+    pub fn body_to_skip(&self, last: bool) -> Option<(u64, Instant)> {
         match self.reading {
-            Reading::AfterBody(length) if last && self.ending.is_none() => Some(length),
+            Reading::AfterBody(length) if last && self.ending.is_none() => {
+                Some((length, Instant::now() + self.rules.limits.header_timeout))
+            }
             _ => None,
         }
     }
@@ -206,6 +244,20 @@ impl State {
 mod tests {
     use super::*;
     use crate::http1::head::decode_head;
+    use crate::testing::default_limits;
+
+    /// The rules of a server with the default options, shutting down or not.
+    fn server_rules(shutting_down: bool) -> ConnectionRules {
+        let rules = ConnectionRules {
+            limits: default_limits(),
+            shutdown_requested: Shutdown::new(),
+            accepting_stopped: Shutdown::new(),
+        };
+        if shutting_down {
+            rules.shutdown_requested.trigger();
+        }
+        rules
+    }
 
     const LAST: Answering = Answering {
         last: true,
@@ -222,12 +274,8 @@ mod tests {
     }
 
     /// What the answer says, and how the connection then ends.
-    fn answer(
-        state: &mut State,
-        answer: Answering,
-        shutting_down: bool,
-    ) -> (Option<&'static str>, Option<Ending>) {
-        let field = state.answering(answer, shutting_down);
+    fn answer(state: &mut State, answer: Answering) -> (Option<&'static str>, Option<Ending>) {
+        let field = state.answering(answer);
         (field, state.ending())
     }
 
@@ -237,10 +285,11 @@ mod tests {
 
     #[test]
     fn http_1_1_stays_open_and_http_1_0_says_keep_alive() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         read(&mut state, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert!(state.reads_more(1, false));
-        assert_eq!(answer(&mut state, LAST, false), (None, None));
+        assert!(state.reads_more(1));
+        assert_eq!(answer(&mut state, LAST), (None, None));
         read(
             &mut state,
             "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
@@ -249,96 +298,84 @@ mod tests {
             http10: true,
             ..LAST
         };
-        assert_eq!(
-            answer(&mut state, http10, false),
-            (Some("keep-alive"), None)
-        );
+        assert_eq!(answer(&mut state, http10), (Some("keep-alive"), None));
     }
 
     #[test]
     fn a_request_that_closes_is_the_last_read_and_its_answer_ends_the_connection() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         read(
             &mut state,
             "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
         );
-        assert!(!state.reads_more(1, false));
-        assert_eq!(
-            answer(&mut state, LAST, false),
-            closes(CloseReason::ClientClosed)
-        );
+        assert!(!state.reads_more(1));
+        assert_eq!(answer(&mut state, LAST), closes(CloseReason::ClientClosed));
     }
 
     #[test]
     fn a_body_is_skipped_before_the_next_request_unless_it_cannot_be() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         read(
             &mut state,
             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
         );
-        assert!(!state.reads_more(1, false));
+        assert!(!state.reads_more(1));
         assert_eq!(
             state.body_to_skip(false),
             None,
             "not before the last answer"
         );
-        assert_eq!(answer(&mut state, LAST, false), (None, None));
-        assert_eq!(state.body_to_skip(true), Some(5));
+        assert_eq!(answer(&mut state, LAST), (None, None));
+        assert_eq!(state.body_to_skip(true).map(|(length, _)| length), Some(5));
         state.body_skipped(true);
-        assert!(state.reads_more(0, false));
+        assert!(state.reads_more(0));
         read(
             &mut state,
             "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
         );
-        assert_eq!(answer(&mut state, LAST, false), closes(CloseReason::Error));
+        assert_eq!(answer(&mut state, LAST), closes(CloseReason::Error));
     }
 
     #[test]
     fn at_shutdown_only_the_last_answer_closes() {
-        let mut state = State::new();
+        let rules = server_rules(true);
+        let mut state = State::new(&rules);
         read(&mut state, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert!(state.reads_more(0, true));
-        assert!(
-            !state.reads_more(1, true),
-            "nothing new behind a waiting request"
-        );
-        assert_eq!(answer(&mut state, NOT_LAST, true), (None, None));
-        assert_eq!(
-            answer(&mut state, LAST, true),
-            closes(CloseReason::Shutdown)
-        );
+        assert!(state.reads_more(0));
+        assert!(!state.reads_more(1), "nothing new behind a waiting request");
+        assert_eq!(answer(&mut state, NOT_LAST), (None, None));
+        assert_eq!(answer(&mut state, LAST), closes(CloseReason::Shutdown));
     }
 
     #[test]
     fn a_failed_handler_closes_even_with_answers_behind() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         let failed = Answering {
             handler_failed: true,
             ..NOT_LAST
         };
-        assert_eq!(
-            answer(&mut state, failed, false),
-            closes(CloseReason::Error)
-        );
+        assert_eq!(answer(&mut state, failed), closes(CloseReason::Error));
     }
 
     #[test]
     fn input_that_ends_a_head_is_refused_and_idle_ends_are_abrupt() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         let refused = state.input(Received::TimedOut, true, false).expect("a 408");
         assert_eq!(refused.refusal, Refusal::HeadTimeout);
         state.refused(refused.refusal);
-        assert_eq!(
-            answer(&mut state, LAST, false),
-            closes(CloseReason::HeaderTimeout)
-        );
+        assert_eq!(answer(&mut state, LAST), closes(CloseReason::HeaderTimeout));
         for (received, reason) in [
             (Received::Eof, CloseReason::ClientClosed),
             (Received::TimedOut, CloseReason::IdleTimeout),
             (Received::ShutDown, CloseReason::Shutdown),
             (Received::Failed, CloseReason::Error),
         ] {
-            let mut state = State::new();
+            let rules = server_rules(false);
+            let mut state = State::new(&rules);
             assert!(state.input(received, false, false).is_none());
             assert_eq!(state.ending(), Some(Ending::Abrupt(reason)));
         }
@@ -346,21 +383,20 @@ mod tests {
 
     #[test]
     fn a_client_that_closes_with_requests_waiting_gets_their_answers() {
-        let mut state = State::new();
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
         assert!(state.input(Received::Eof, false, true).is_none());
         assert_eq!(state.ending(), None);
-        assert!(!state.reads_more(1, false));
-        assert_eq!(answer(&mut state, NOT_LAST, false), (None, None));
-        assert_eq!(
-            answer(&mut state, LAST, false),
-            closes(CloseReason::ClientClosed)
-        );
+        assert!(!state.reads_more(1));
+        assert_eq!(answer(&mut state, NOT_LAST), (None, None));
+        assert_eq!(answer(&mut state, LAST), closes(CloseReason::ClientClosed));
     }
 
     #[test]
     fn a_failed_write_ends_the_connection_whatever_was_decided() {
-        let mut state = State::new();
-        state.answering(LAST, true);
+        let rules = server_rules(false);
+        let mut state = State::new(&rules);
+        state.answering(LAST);
         state.written(&Err(io::ErrorKind::TimedOut.into()));
         assert_eq!(
             state.ending(),

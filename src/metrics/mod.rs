@@ -34,9 +34,6 @@ use log_sink::LogSinkCollector;
 use process::ProcessCollector;
 use requests::RequestMetrics;
 
-/// The media type of [`Metrics::render`]'s text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// Everything the server counts, and the registry that renders it.
 #[derive(Debug)]
 pub struct Metrics {
@@ -124,7 +121,9 @@ impl Metrics {
         register(&mut self.registry);
     }
 
-    /// The metrics in the OpenMetrics text format (`CONTENT_TYPE`).
+    /// The metrics in the OpenMetrics text format ([`METRICS_CONTENT_TYPE`]).
+    ///
+    /// [`METRICS_CONTENT_TYPE`]: crate::handler::METRICS_CONTENT_TYPE
     pub fn render(&self) -> String {
         let mut text = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail; only a collector's own error could.

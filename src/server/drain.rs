@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use log::{error, info};
 use smol::channel::{Receiver, Sender};
 
-use crate::deadlines::with_deadline;
+use crate::timing_wheel::with_deadline;
 
 /// How a run of the server ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

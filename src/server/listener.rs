@@ -132,7 +132,7 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
     /// was asked for). At the connection cap, new connections
     /// wait in the listen backlog; when `accept` fails, the loop pauses and retries.
     pub async fn accept_until_shutdown(&self, listener: &Async<Listener>) {
-        let shutdown = &self.shared.accepting_stopped;
+        let shutdown = &self.shared.rules.accepting_stopped;
         let mut warnings = AcceptWarnings::default();
         loop {
             let permit = match self.permits.try_acquire_arc() {

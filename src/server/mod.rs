@@ -197,7 +197,7 @@ async fn join_all<F: Future<Output = ()>>(futures: impl IntoIterator<Item = F>) 
 /// load balancer that has seen `/readyz` fail moves clients elsewhere first), then
 /// stops it accepting.
 async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) {
-    shared.shutdown_requested.triggered().await;
+    shared.rules.shutdown_requested.triggered().await;
     if !delay.is_zero() {
         let shown = humantime::format_duration(delay);
         notify::stopping(&format!(
@@ -211,5 +211,5 @@ async fn stop_accepting_after_delay<H>(shared: Arc<Shared<H>>, delay: Duration) 
         info!("shutdown delay over");
     }
     notify::stopping("shutting down: draining open connections");
-    shared.accepting_stopped.trigger();
+    shared.rules.accepting_stopped.trigger();
 }

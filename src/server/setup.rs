@@ -55,11 +55,11 @@ impl<A: Acceptor> ConnectionSetup<A> {
         peer: Peer,
         shared: &Shared<H>,
     ) -> Result<(A::Stream, Security, Peer), CloseReason> {
-        let deadline = Instant::now() + shared.limits.header_timeout;
+        let deadline = Instant::now() + shared.rules.limits.header_timeout;
         let peer = match (&self.proxy_protocol, peer) {
             (Some(proxy_protocol), Peer::Tcp(addr)) => {
                 let header = proxy_protocol.read_header(&mut socket, addr);
-                match shared.deadlines.run_until(Some(deadline), header).await {
+                match shared.timeouts.run_until(Some(deadline), header).await {
                     Some(Ok(peer)) => peer,
                     Some(Err(HeaderRefusal::Truncated)) => return Err(CloseReason::ClientClosed),
                     Some(Err(_)) => return Err(CloseReason::Error),
@@ -71,7 +71,7 @@ impl<A: Acceptor> ConnectionSetup<A> {
             }
             (_, peer) => peer,
         };
-        let accepted = (shared.deadlines)
+        let accepted = (shared.timeouts)
             .run_until(Some(deadline), self.acceptor.accept(socket, &peer))
             .await;
         match accepted {

@@ -176,7 +176,7 @@ mod tests {
     use http_types::Version;
 
     fn decode_head(head: &[u8]) -> Result<Request, HttpError> {
-        let mut lines = head.split(|&b| b == b'\n').map(super::super::trim_cr);
+        let mut lines = head.split(|&b| b == b'\n').map(super::super::scan::trim_cr);
         let line = RequestLine::parse(lines.next().unwrap())?;
         let fields = lines
             .take_while(|line| !line.is_empty())

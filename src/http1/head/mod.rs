@@ -9,10 +9,11 @@ mod scan;
 pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
 pub use scan::HeadScanner;
+use scan::trim_cr;
 
 use http_types::Request;
 
-use super::HttpError;
+use super::error::HttpError;
 use crate::exchange::{RequestId, RequestMethod};
 use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;
@@ -74,8 +75,4 @@ fn request_id(fields: &[Field<'_>]) -> RequestId {
         Occurrences::None | Occurrences::Many => None,
     }
     .unwrap_or_else(RequestId::generate)
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }

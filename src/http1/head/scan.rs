@@ -1,7 +1,6 @@
 //! Finding where a request head ends in a read buffer that fills over several reads,
 //! enforcing the size and field-count limits as the bytes arrive.
 
-use super::trim_cr;
 use crate::http1::error::{HttpError, Refusal};
 
 /// Most header fields a request may carry.
@@ -79,6 +78,11 @@ impl HeadScanner {
             )
         }
     }
+}
+
+/// A line without the CR of its CRLF ending.
+pub fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]

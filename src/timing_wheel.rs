@@ -11,7 +11,7 @@
 //! late, never early, and the tick is a small fraction of the shortest timeout.
 //!
 //! The application's waits (`/toy`'s second) use a wheel of their own with a finer
-//! tick, [`Deadlines::with_tick`] and [`Deadlines::sleep_until`]: under load, the
+//! tick, [`TimingWheel::with_tick`] and [`TimingWheel::sleep_until`]: under load, the
 //! waits ending in one tick share one wake-up of the reactor, and starting one wakes
 //! nobody.
 //!
@@ -41,7 +41,7 @@ const MAX_SLOTS: usize = 4096;
 
 /// The wheel and its sweeper's wake-up call. One per server.
 #[derive(Debug)]
-pub struct Deadlines {
+pub struct TimingWheel {
     /// [`sleep_until`](Self::sleep_until) uses an async-io timer.
     exact: bool,
     /// The tick in nanoseconds, so that finding a deadline's tick divides integers
@@ -57,7 +57,7 @@ pub struct Deadlines {
 struct Wheel {
     /// The waits, by the tick their deadline falls in, modulo the number of slots.
     slots: Vec<Slab<Entry>>,
-    /// Deadlines in the wheel.
+    /// TimingWheel in the wheel.
     len: usize,
     /// The last tick swept.
     swept: u64,
@@ -82,7 +82,7 @@ struct Key {
     id: u64,
 }
 
-impl Deadlines {
+impl TimingWheel {
     /// A wheel fine enough for `shortest` and long enough for `longest`.
     pub fn new(shortest: Duration, longest: Duration) -> Self {
         let tick = (shortest / TICKS_PER_TIMEOUT).clamp(MIN_TICK, MAX_TICK);
@@ -97,7 +97,7 @@ impl Deadlines {
         let tick = tick.clamp(MIN_TICK, MAX_TICK);
         let turns = longest.as_nanos() / tick.as_nanos() + 2;
         let slots = usize::try_from(turns).unwrap_or(MAX_SLOTS).min(MAX_SLOTS);
-        Deadlines {
+        TimingWheel {
             exact,
             tick_nanos: u64::try_from(tick.as_nanos()).expect("at most 100 ms"),
             origin: Instant::now(),
@@ -271,12 +271,12 @@ impl Wheel {
 }
 
 pin_project! {
-    /// The future of [`Deadlines::run_until`].
+    /// The future of [`TimingWheel::run_until`].
     pub struct RunUntil<'a, F> {
         #[pin]
         future: F,
         deadline: Option<Instant>,
-        deadlines: &'a Deadlines,
+        deadlines: &'a TimingWheel,
         key: Option<Key>,
     }
 
@@ -344,7 +344,7 @@ mod tests {
     use super::*;
     use smol::future::FutureExt;
 
-    fn sweeping<T>(deadlines: &Deadlines, future: impl Future<Output = T>) -> T {
+    fn sweeping<T>(deadlines: &TimingWheel, future: impl Future<Output = T>) -> T {
         smol::block_on(future.or(async {
             deadlines.sweep().await;
             unreachable!("the sweeper runs until dropped")
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_deadline_is_met_within_a_tick_never_before() {
-        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
         assert_eq!(deadlines.tick(), Duration::from_millis(10));
         for wait in [0, 30, 150] {
             let started = Instant::now();
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn the_sweeper_sleeps_until_the_first_tick_that_holds_a_deadline() {
-        let deadlines = Deadlines::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let deadlines = TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
         let started = Instant::now();
         let far = started + Duration::from_millis(300);
         let looked = async {
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn an_earlier_deadline_wakes_the_sweeper_that_sleeps_for_a_later_one() {
-        let deadlines = Deadlines::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let deadlines = TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
         let started = Instant::now();
         let far = deadlines.sleep_until(started + Duration::from_millis(500));
         let near = async {
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn without_a_tick_a_sleep_is_an_exact_timer_that_needs_no_sweeper() {
-        let deadlines = Deadlines::with_tick(Duration::ZERO, Duration::from_secs(1));
+        let deadlines = TimingWheel::with_tick(Duration::ZERO, Duration::from_secs(1));
         let started = Instant::now();
         smol::block_on(deadlines.sleep_until(started + Duration::from_millis(30)));
         let took = started.elapsed();
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn an_output_that_comes_first_wins_and_leaves_nothing_behind() {
-        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
         let later = Instant::now() + Duration::from_secs(5);
         let quick = async {
             Timer::after(Duration::from_millis(20)).await;
@@ -456,7 +456,7 @@ mod tests {
     #[test]
     fn a_deadline_beyond_a_turn_of_the_wheel_waits_its_whole_time() {
         // Three slots of 10 ms: a 100 ms deadline goes round more than once.
-        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_millis(10));
+        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_millis(10));
         let started = Instant::now();
         let deadline = started + Duration::from_millis(100);
         let waited = sweeping(
@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn a_key_reused_by_another_wait_is_not_taken_out() {
-        let deadlines = Deadlines::new(Duration::from_millis(200), Duration::from_secs(1));
+        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
         let at = Instant::now() + Duration::from_millis(500);
         let waker = Waker::noop();
         let first = deadlines.register(at, waker, None);
