@@ -111,7 +111,7 @@ fn main() {
     let before = LIVE.load(Ordering::Relaxed);
     let streams = smol::block_on(async {
         let mut streams = Vec::with_capacity(CONNECTIONS);
-        let vec_bytes = (CONNECTIONS * size_of::<smol_toy::MaybeTls>()) as isize;
+        let vec_bytes = (CONNECTIONS * size_of::<smol_toy::testing::MaybeTls>()) as isize;
         LIVE.fetch_sub(vec_bytes, Ordering::Relaxed);
         for _ in 0..CONNECTIONS {
             let (stream, peer) = listener.accept().unwrap();
@@ -129,7 +129,7 @@ fn main() {
         "{CONNECTIONS} HTTPS connections after their handshakes, waiting: \
          {per_connection:.0} bytes of heap each on the server's side (the socket's \
          registration, the TlsStream box of {} bytes, rustls' session)",
-        size_of::<smol_toy::TlsStream>()
+        size_of::<smol_toy::testing::TlsStream>()
     );
     drop(streams);
     drop(clients.join().unwrap());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::exchange::TrustedProxies;
+use crate::server::{ListenOptions, ServerOptions};
 use crate::shared::Limits;
 use crate::tls::CertificateFiles;
 
@@ -230,6 +231,30 @@ impl Config {
                 key: key.clone(),
             }),
             _ => None,
+        }
+    }
+
+    /// What the server runs with.
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            threads: self.thread_count(),
+            connection_limit: self.connection_limit(),
+            limits: self.limits(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            proxy_protocol: self.proxy_protocol,
+            hsts_max_age: self.hsts_max_age,
+            shutdown_delay: *self.shutdown_delay,
+            shutdown_timeout: *self.shutdown_timeout,
+        }
+    }
+
+    /// Where the server listens, when systemd passes no sockets.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            addr: self.listen_addr(),
+            unix_socket: self.unix_socket.clone(),
+            unix_socket_mode: self.unix_socket_mode,
+            backlog: self.backlog,
         }
     }
 

@@ -75,64 +75,16 @@ impl std::error::Error for Unhealthy {}
 pub fn check(config: &Config) -> Result<String, Unhealthy> {
     let deadline = Instant::now() + HEALTHCHECK_TIMEOUT;
     if let Some(path) = &config.unix_socket {
-        let address = format!("unix:{}", path.display());
-        let stream = UnixStream::connect(path).map_err(|error| Unhealthy::Unreachable {
-            address: address.clone(),
-            error,
-        })?;
-        let left = remaining(deadline);
-        (stream
-            .set_read_timeout(Some(left))
-            .and(stream.set_write_timeout(Some(left))))
-        .map_err(|e| failed(&address, e))?;
-        return exchange(stream, &address);
+        return check_unix(path, deadline);
     }
     let addr = SocketAddr::new(loopback_if_unspecified(config.host), config.port);
     let address = match config.tls_cert {
         Some(_) => format!("https://{addr}"),
         None => format!("http://{addr}"),
     };
-    let tcp =
-        TcpStream::connect_timeout(&addr, remaining(deadline)).map_err(|error| {
-            match error.kind() {
-                io::ErrorKind::TimedOut => Unhealthy::TimedOut {
-                    address: address.clone(),
-                },
-                _ => Unhealthy::Unreachable {
-                    address: address.clone(),
-                    error,
-                },
-            }
-        })?;
-    let left = remaining(deadline);
-    (tcp.set_read_timeout(Some(left))
-        .and(tcp.set_write_timeout(Some(left))))
-    .map_err(|e| failed(&address, e))?;
+    let tcp = connect_tcp(addr, &address, deadline)?;
     if config.proxy_protocol {
-        // The server would close the connection unread: say why instead.
-        let source = tcp.local_addr().map_err(|e| failed(&address, e))?;
-        if !config.trusted_proxies.trusts(&Peer::Tcp(source)) {
-            let trusted = match config.trusted_proxies.to_string() {
-                list if list.is_empty() => "none".to_owned(),
-                list => list,
-            };
-            return Err(Unhealthy::Failed {
-                address,
-                why: format!(
-                    "with --proxy-protocol the server believes headers only from \
-                     --trusted-proxies ({trusted}), and this check comes from {}",
-                    source.ip()
-                ),
-            });
-        }
-        // What a balancer's own check sends: v2 `LOCAL`, the socket's peer is the client.
-        let local = v2::Builder::new(
-            v2::Version::Two | v2::Command::Local,
-            v2::AddressFamily::Unspecified | v2::Protocol::Unspecified,
-        );
-        (local.build())
-            .and_then(|header| (&tcp).write_all(&header))
-            .map_err(|e| io_failure(&address, e))?;
+        send_local_header(&tcp, config, &address)?;
     }
     match &config.tls_cert {
         None => exchange(tcp, &address),
@@ -146,6 +98,71 @@ pub fn check(config: &Config) -> Result<String, Unhealthy> {
             exchange(StreamOwned::new(connection, tcp), &address)
         }
     }
+}
+
+/// The check over the Unix socket at `path`.
+fn check_unix(path: &Path, deadline: Instant) -> Result<String, Unhealthy> {
+    let address = format!("unix:{}", path.display());
+    let stream = UnixStream::connect(path).map_err(|error| Unhealthy::Unreachable {
+        address: address.clone(),
+        error,
+    })?;
+    let left = remaining(deadline);
+    (stream
+        .set_read_timeout(Some(left))
+        .and(stream.set_write_timeout(Some(left))))
+    .map_err(|e| failed(&address, e))?;
+    exchange(stream, &address)
+}
+
+/// A TCP connection to `addr`, with the time left before `deadline` for its reads
+/// and writes.
+fn connect_tcp(addr: SocketAddr, address: &str, deadline: Instant) -> Result<TcpStream, Unhealthy> {
+    let tcp =
+        TcpStream::connect_timeout(&addr, remaining(deadline)).map_err(|error| {
+            match error.kind() {
+                io::ErrorKind::TimedOut => Unhealthy::TimedOut {
+                    address: address.to_owned(),
+                },
+                _ => Unhealthy::Unreachable {
+                    address: address.to_owned(),
+                    error,
+                },
+            }
+        })?;
+    let left = remaining(deadline);
+    (tcp.set_read_timeout(Some(left))
+        .and(tcp.set_write_timeout(Some(left))))
+    .map_err(|e| failed(address, e))?;
+    Ok(tcp)
+}
+
+/// With `--proxy-protocol`: what a balancer's own check sends first, a v2 `LOCAL`
+/// header (the socket's peer is the client); or, when the server would not believe
+/// this address, why the check cannot pass.
+fn send_local_header(tcp: &TcpStream, config: &Config, address: &str) -> Result<(), Unhealthy> {
+    let source = tcp.local_addr().map_err(|e| failed(address, e))?;
+    if !config.trusted_proxies.trusts(&Peer::Tcp(source)) {
+        let trusted = match config.trusted_proxies.to_string() {
+            list if list.is_empty() => "none".to_owned(),
+            list => list,
+        };
+        return Err(Unhealthy::Failed {
+            address: address.to_owned(),
+            why: format!(
+                "with --proxy-protocol the server believes headers only from \
+                 --trusted-proxies ({trusted}), and this check comes from {}",
+                source.ip()
+            ),
+        });
+    }
+    let local = v2::Builder::new(
+        v2::Version::Two | v2::Command::Local,
+        v2::AddressFamily::Unspecified | v2::Protocol::Unspecified,
+    );
+    (local.build())
+        .and_then(|header| (&*tcp).write_all(&header))
+        .map_err(|e| io_failure(address, e))
 }
 
 /// Where a server bound to `host` is reached from this machine.

@@ -1,23 +1,28 @@
 //! smol-toy: `GET /toy` waits one second and answers `{"result":1}`, served by a
 //! smol executor on a thread pool with async-h1 parsing HTTP/1.x.
 //!
-//! Dependencies run one way: the application (`app`) implements the contract in
-//! [`handler`]; the protocol layer (`connection`) serves any [`Handler`] over any
-//! byte stream and knows neither the application nor the command line; the server
-//! (`server`) runs the protocol layer with the options of [`config`].
-//!
-//! - [`config`]: the options, from flags and environment variables.
-//! - `app`: what the service answers (`/toy`, `/healthz`, `/readyz`, `/metrics`).
-//! - [`handler`]: the [`Handler`] trait and the response helpers an application uses.
-//! - `connection`: the HTTP/1.x connection layer around async-h1.
-//! - `metrics`: what the server counts, for Prometheus; [`logging`]: text or JSON lines.
+//! A protocol turns bytes into requests and responses into bytes; everything else is
+//! shared. Layers, top to bottom; a module imports only those below it:
+//! - `main.rs`, [`config`] (the command line, turned into [`ServerOptions`] and
+//!   [`ListenOptions`]), [`healthcheck`], [`signals`].
 //! - `server`: the worker threads, the listeners and accept loop, the PROXY
-//!   protocol, the drain.
-//! - `tls`: HTTPS with rustls: the handshake, the certificate and its reload.
-//! - `shutdown` and [`signals`]: starting a graceful shutdown.
-//! - `deadlines`: the connections' timeouts, on a coarse timing wheel.
-//! - `testing` (with the `testing` feature only): in-memory connections and test
-//!   streams for the tests, the benchmarks and the fuzzer.
+//!   protocol, what is done with a socket before its protocol (`setup`), the drain.
+//! - `tls`: HTTPS with rustls, as an [`Acceptor`] that wraps the socket.
+//! - `http1`: the HTTP/1.x protocol around async-h1: bytes into requests, answers
+//!   into bytes, and the connection's state.
+//! - `shared`: what every connection of a server shares ([`Limits`], the shutdown
+//!   switches, the wheels, the metrics, the access log's settings).
+//! - `exchange`: one request's life after its protocol has read it: dispatch by
+//!   route (OPTIONS, 404, 405, 501), request ids, the client behind proxies, the
+//!   access log, the exchange's metrics, error answers, the fields every answer
+//!   carries.
+//! - `app`: the service ([`Toy`]), through the contract in [`handler`]: a request
+//!   and a [`Context`] in, a response out.
+//! - `metrics`, [`logging`], `timing_wheel`, `shutdown`, `connection` (why a
+//!   connection ended), `transport` (sockets, peers, [`Acceptor`]).
+//! - `testing` (with the `testing` feature only): in-memory connections, test
+//!   streams and the bounds the tests check, for the tests, the benchmarks and the
+//!   fuzzer.
 
 #![forbid(unsafe_code)]
 
@@ -45,14 +50,11 @@ pub use app::Toy;
 pub use config::{Config, Subcommand};
 pub use exchange::TrustedProxies;
 pub use handler::{Context, Handler, ResponseField, Route};
-pub use http1::MAX_FIELD_LINE;
-pub use metrics::Metrics;
 pub use server::{
-    ListenError, Listener, Listeners, Listening, SocketFile, Stopped, V1_MAX_LEN, V2_MAX_PAYLOAD,
+    ListenError, ListenOptions, Listener, Listeners, Listening, ServerOptions, SocketFile, Stopped,
     bind, listen, run, run_with_acceptor,
 };
 pub use shared::Limits;
 pub use shutdown::Shutdown;
-pub use timing_wheel::TimingWheel;
-pub use tls::{CertificateError, CertificateFiles, MaybeTls, Summary, TlsAcceptor, TlsStream};
+pub use tls::{CertificateError, CertificateFiles, TlsAcceptor};
 pub use transport::{Acceptor, Peer, PlainHttp, Security, Socket};

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use smol_toy::config::LogFormat;
 use smol_toy::{
     Config, Listeners, Shutdown, Stopped, Subcommand, TlsAcceptor, Toy, listen, run_with_acceptor,
     signals,
@@ -20,28 +21,20 @@ fn main() -> ExitCode {
     if config.command == Some(Subcommand::Healthcheck) {
         return healthcheck(&config);
     }
-    if let Err(error) = smol_toy::logging::init(config.log_format) {
+    if let Err(error) = smol_toy::logging::init(config.log_format == LogFormat::Json) {
         eprintln!("smol-toy: cannot start logging: {error}");
         return ExitCode::FAILURE;
     }
+    let code = serve(&config).unwrap_or_else(|code| code);
+    // Log lines still waiting go out (within a second) before the exit.
+    smol_toy::logging::flush();
+    code
+}
 
-    if config.proxy_protocol && config.trusted_proxies.trusts_no_ip() {
-        eprintln!(
-            "smol-toy: --proxy-protocol needs --trusted-proxies: the addresses of the \
-             balancers whose PROXY headers are believed"
-        );
-        return ExitCode::from(2);
-    }
-
-    // A certificate that cannot be served is a usage error, like a bad option.
-    let tls = match config.certificate_files().map(TlsAcceptor::new).transpose() {
-        Ok(tls) => tls,
-        Err(error) => {
-            eprintln!("smol-toy: cannot serve HTTPS: {error}");
-            return ExitCode::from(2);
-        }
-    };
-
+/// Serves until a signal and the drain; the exit code, or the one for what stopped
+/// the server from starting.
+fn serve(config: &Config) -> Result<ExitCode, ExitCode> {
+    let tls = https(config)?;
     // Signal handlers next, so that a signal sent right after start is not lost.
     let shutdown = Shutdown::new();
     let reload = tls.clone();
@@ -51,23 +44,55 @@ fn main() -> ExitCode {
     };
     if let Err(error) = signals::handle_signals(shutdown.clone(), on_hangup) {
         eprintln!("smol-toy: cannot install signal handlers: {error}");
-        return ExitCode::FAILURE;
+        return Err(ExitCode::FAILURE);
     }
-
     let Listeners {
         listening,
         socket_file,
-    } = match listen(&config) {
-        Ok(listeners) => listeners,
-        Err(error) => {
-            eprintln!("smol-toy: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    } = listen(&config.listen_options()).map_err(|error| {
+        eprintln!("smol-toy: {error}");
+        ExitCode::FAILURE
+    })?;
     for listening in &listening {
         println!("listening on {}", listening.listener.url(tls.is_some()));
     }
+    log_start(config);
+    let toy = Toy::new(*config.delay);
+    let stopped = run_with_acceptor(listening, &config.server_options(), toy, tls, shutdown);
+    // The Unix socket file goes before the exit.
+    drop(socket_file);
+    match stopped {
+        Ok(Stopped::Drained) => Ok(ExitCode::SUCCESS),
+        Ok(Stopped::TimedOut { .. }) => Ok(ExitCode::FAILURE),
+        Err(error) => {
+            eprintln!("smol-toy: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
 
+/// The TLS acceptor, with `--tls-cert`; a certificate that cannot be served, or
+/// `--proxy-protocol` without proxies to believe, is a usage error (exit 2).
+fn https(config: &Config) -> Result<Option<TlsAcceptor>, ExitCode> {
+    if config.proxy_protocol && config.trusted_proxies.trusts_no_ip() {
+        eprintln!(
+            "smol-toy: --proxy-protocol needs --trusted-proxies: the addresses of the \
+             balancers whose PROXY headers are believed"
+        );
+        return Err(ExitCode::from(2));
+    }
+    config
+        .certificate_files()
+        .map(TlsAcceptor::new)
+        .transpose()
+        .map_err(|error| {
+            eprintln!("smol-toy: cannot serve HTTPS: {error}");
+            ExitCode::from(2)
+        })
+}
+
+/// What the server serves, and whom it believes.
+fn log_start(config: &Config) {
     log::info!(
         "serving /toy (delay {}) on {} thread(s), up to {} connections",
         humantime::format_duration(*config.delay),
@@ -85,19 +110,6 @@ fn main() -> ExitCode {
             "access log: X-Forwarded-For and X-Real-IP believed from {}",
             config.trusted_proxies
         );
-    }
-    let toy = Toy::new(*config.delay);
-    let stopped = run_with_acceptor(listening, &config, toy, tls, shutdown);
-    // The Unix socket file goes, and log lines still in the batch go out, before the exit.
-    drop(socket_file);
-    smol_toy::logging::flush();
-    match stopped {
-        Ok(Stopped::Drained) => ExitCode::SUCCESS,
-        Ok(Stopped::TimedOut { .. }) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("smol-toy: {error}");
-            ExitCode::FAILURE
-        }
     }
 }
 

@@ -4,6 +4,11 @@
 //! does, to serve real sockets over; and limits to run with. Not part of the
 //! supported API.
 
+// What the tests and benchmarks measure or bound, and is not the library's API.
+pub use crate::http1::MAX_FIELD_LINE;
+pub use crate::server::{V1_MAX_LEN, V2_MAX_PAYLOAD};
+pub use crate::tls::{MaybeTls, TlsStream};
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;

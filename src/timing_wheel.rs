@@ -39,7 +39,8 @@ const TICKS_PER_TIMEOUT: u32 = 20;
 /// early, finds it is not due, and registers again.
 const MAX_SLOTS: usize = 4096;
 
-/// The wheel and its sweeper's wake-up call. One per server.
+/// The wheel and its sweeper's wake-up call. A server has two: the connections' timeouts
+/// and the application's timers (`Shared::timeouts`, `Shared::app_timers`).
 #[derive(Debug)]
 pub struct TimingWheel {
     /// [`sleep_until`](Self::sleep_until) uses an async-io timer.

@@ -40,7 +40,7 @@ over_each_stream! {
         let mut config = test_config();
         config.max_head_size = 16 * 1024;
         let server = start(config);
-        let longest = smol_toy::MAX_FIELD_LINE;
+        let longest = smol_toy::testing::MAX_FIELD_LINE;
         let line = format!("X-Long: {}", "v".repeat(longest - "X-Long: ".len()));
         let mut client = server.client();
         client.send(format!("GET /toy HTTP/1.1\r\nHost: t\r\n{line}\r\n\r\n").as_bytes());

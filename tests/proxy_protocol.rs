@@ -13,7 +13,7 @@ use common::binary::{Running, smol_toy};
 use common::certs::TestCa;
 use common::client::Client;
 use ppp::v2;
-use smol_toy::{V1_MAX_LEN, V2_MAX_PAYLOAD};
+use smol_toy::testing::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 const V1: &[u8] = b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 4567\r\n";
 const GET_TOY: &[u8] = b"GET /toy HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";

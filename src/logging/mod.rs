@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use log::{Level, Log, Metadata, Record};
 
-use crate::config::LogFormat;
 pub use json::write_json;
 pub use sink::dropped_lines;
 use sink::{EXIT_GRACE, Sink, Stall};
@@ -27,15 +26,16 @@ use sink::{EXIT_GRACE, Sink, Stall};
 /// The sink of the logger [`init`] started, for [`flush`].
 static SINK: OnceLock<Arc<Sink>> = OnceLock::new();
 
-/// Starts logging in `format`. Call once, before anything logs.
-pub fn init(format: LogFormat) -> io::Result<()> {
+/// Starts logging, in JSON lines if `json`, else in text lines. Call once, before
+/// anything logs.
+pub fn init(json: bool) -> io::Result<()> {
     let sink = Arc::new(Sink::default());
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     builder.target(env_logger::Target::Pipe(Box::new(SinkWriter(Arc::clone(
         &sink,
     )))));
-    if format == LogFormat::Json {
+    if json {
         builder.format(write_json);
     }
     let logger = builder.build();

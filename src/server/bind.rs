@@ -15,7 +15,7 @@ use rustix::fs::Mode;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::listener::{Listener, Listening};
-use crate::config::Config;
+use super::options::ListenOptions;
 
 /// The sockets to serve, and the Unix socket file to remove at exit.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct Listeners {
 
 /// Opens what the configuration asks for: the sockets systemd passed, if it passed
 /// any to this process; else `--unix-socket`; else `--host` and `--port`.
-pub fn listen(config: &Config) -> Result<Listeners, ListenError> {
+pub fn listen(options: &ListenOptions) -> Result<Listeners, ListenError> {
     let inherited = inherited().map_err(ListenError::Inherited)?;
     if !inherited.is_empty() {
         info!(
@@ -48,15 +48,15 @@ pub fn listen(config: &Config) -> Result<Listeners, ListenError> {
             socket_file: None,
         });
     }
-    let (listener, socket_file) = match &config.unix_socket {
+    let (listener, socket_file) = match &options.unix_socket {
         Some(path) => {
-            let (listener, file) = bind_unix(path, config.unix_socket_mode, config.backlog)
+            let (listener, file) = bind_unix(path, options.unix_socket_mode, options.backlog)
                 .map_err(|error| ListenError::Bind(format!("unix:{}", path.display()), error))?;
             (Listener::Unix(listener), Some(file))
         }
         None => {
-            let addr = config.listen_addr();
-            let listener = bind(addr, config.backlog)
+            let addr = options.addr;
+            let listener = bind(addr, options.backlog)
                 .map_err(|error| ListenError::Bind(addr.to_string(), error))?;
             (Listener::Tcp(listener), None)
         }

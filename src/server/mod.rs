@@ -7,12 +7,14 @@ mod bind;
 mod drain;
 mod listener;
 mod notify;
+mod options;
 mod proxy_protocol;
 mod setup;
 
 pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
+pub use options::{ListenOptions, ServerOptions};
 pub use proxy_protocol::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 use std::future::Future;
@@ -28,7 +30,6 @@ use log::info;
 use smol::Executor;
 use smol::lock::Semaphore;
 
-use crate::config::Config;
 use crate::exchange::AccessLog;
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
@@ -40,48 +41,48 @@ use listener::AcceptLoop;
 use proxy_protocol::ProxyProtocol;
 use setup::ConnectionSetup;
 
-/// Serves `listeners` with `handler` on `config.thread_count()` threads until
+/// Serves `listeners` with `handler` on `options.threads` threads until
 /// `shutdown` is triggered, the shutdown delay has passed and the open connections
 /// have drained (or the shutdown timeout expired). Blocks the calling thread, which
 /// is one of the workers.
 pub fn run<H: Handler>(
     listeners: Vec<Listening>,
-    config: &Config,
+    options: &ServerOptions,
     handler: H,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    run_with_acceptor(listeners, config, handler, PlainHttp, shutdown)
+    run_with_acceptor(listeners, options, handler, PlainHttp, shutdown)
 }
 
 /// [`run`], with each connection served over the stream `acceptor` makes of its
 /// socket.
 pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     listeners: Vec<Listening>,
-    config: &Config,
+    options: &ServerOptions,
     handler: H,
     acceptor: A,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    let status = serving_status(&listeners, config, acceptor.https());
+    let status = serving_status(&listeners, options, acceptor.https());
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
     let setup = ConnectionSetup {
-        proxy_protocol: (config.proxy_protocol)
-            .then(|| ProxyProtocol::new(config.trusted_proxies.clone())),
+        proxy_protocol: (options.proxy_protocol)
+            .then(|| ProxyProtocol::new(options.trusted_proxies.clone())),
         acceptor,
     };
-    let shared = Arc::new(shared(config, handler, &setup, shutdown));
+    let shared = Arc::new(shared(options, handler, &setup, shutdown));
     let executor = Executor::new();
     let accept_loop = AcceptLoop {
         executor: &executor,
         shared: &shared,
         setup: Arc::new(setup),
-        permits: Arc::new(Semaphore::new(config.connection_limit())),
-        connection_limit: config.connection_limit(),
+        permits: Arc::new(Semaphore::new(options.connection_limit)),
+        connection_limit: options.connection_limit,
         open: OpenConnections::new(),
     };
-    spawn_server_tasks(&executor, &shared, *config.shutdown_delay);
+    spawn_server_tasks(&executor, &shared, options.shutdown_delay);
     notify::ready(&status);
     let serve = async move {
         join_all(
@@ -95,37 +96,43 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
             accept_loop.accept_backlog(listener);
         }
         drop(listeners);
-        accept_loop.open.drain(*config.shutdown_timeout).await
+        accept_loop.open.drain(options.shutdown_timeout).await
     };
-    run_workers(&executor, config.thread_count(), serve)
+    run_workers(&executor, options.threads, serve)
 }
 
-/// What the connections of a server run with `config` and `setup` share.
+/// What the connections of a server run with `options` and `setup` share.
 fn shared<H: Handler, A: Acceptor>(
-    config: &Config,
+    options: &ServerOptions,
     handler: H,
     setup: &ConnectionSetup<A>,
     shutdown: Shutdown,
 ) -> Shared<H> {
     let mut metrics = Metrics::new(
         &route_paths::<H>(),
-        config.connection_limit(),
-        config.thread_count(),
+        options.connection_limit,
+        options.threads,
     );
     setup.register_metrics(&mut metrics);
-    let access_log = AccessLog::if_enabled(config.trusted_proxies.clone());
-    Shared::new(handler, config.limits(), metrics, access_log, shutdown)
-        .with_hsts(config.hsts_max_age)
+    let access_log = AccessLog::if_enabled(options.trusted_proxies.clone());
+    Shared::new(
+        handler,
+        options.limits.clone(),
+        metrics,
+        access_log,
+        shutdown,
+    )
+    .with_hsts(options.hsts_max_age)
 }
 
 /// The status systemd shows while the server runs.
-fn serving_status(listeners: &[Listening], config: &Config, https: bool) -> String {
+fn serving_status(listeners: &[Listening], options: &ServerOptions, https: bool) -> String {
     let addresses: Vec<String> = listeners.iter().map(|l| l.listener.url(https)).collect();
     format!(
         "serving on {}, {} thread(s), up to {} connections",
         addresses.join(", "),
-        config.thread_count(),
-        config.connection_limit()
+        options.threads,
+        options.connection_limit
     )
 }
 

@@ -146,7 +146,13 @@ impl TestServer {
                     listener: smol_toy::Listener::Tcp(listener),
                     inherited: false,
                 };
-                smol_toy::run_with_acceptor(vec![listening], &config, handler, acceptor, shutdown)
+                smol_toy::run_with_acceptor(
+                    vec![listening],
+                    &config.server_options(),
+                    handler,
+                    acceptor,
+                    shutdown,
+                )
             }
         });
         TestServer {
