@@ -286,21 +286,26 @@ mod tests {
         assert!(text.ends_with("\r\n\r\nhello"), "{text}");
     }
 
+    /// The envelope of a GET answer that leaves the connection open, with no fields
+    /// of the application's.
+    fn plain<'a>(id: &'a RequestId, hsts: Option<&'a str>) -> Envelope<'a> {
+        Envelope {
+            head_only: false,
+            connection: None,
+            fields: AnswerFields {
+                request_id: id,
+                every_answer: &[],
+                hsts,
+            },
+        }
+    }
+
     #[test]
     fn strict_transport_security_is_written_only_when_given() {
         let id = RequestId::generate();
         for hsts in [None, Some("max-age=60")] {
-            let envelope = Envelope {
-                head_only: false,
-                connection: None,
-                fields: AnswerFields {
-                    request_id: &id,
-                    every_answer: &[],
-                    hsts,
-                },
-            };
             let mut out = Vec::new();
-            encode(Response::new(200), &envelope, &mut out).unwrap();
+            encode(Response::new(200), &plain(&id, hsts), &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
             let written = text.contains("\r\nstrict-transport-security: max-age=60\r\n");
             assert_eq!(written, hsts.is_some(), "{text}");
@@ -312,16 +317,7 @@ mod tests {
         let mut out = Vec::new();
         for id in [&b"first"[..], b"second"] {
             let id = RequestId::from_client(id).unwrap();
-            let envelope = Envelope {
-                head_only: false,
-                connection: None,
-                fields: AnswerFields {
-                    request_id: &id,
-                    every_answer: &[],
-                    hsts: None,
-                },
-            };
-            encode(Response::new(200), &envelope, &mut out).unwrap();
+            encode(Response::new(200), &plain(&id, None), &mut out).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
         let first = text.find("x-request-id: first\r\n").expect("the first id");

@@ -35,4 +35,5 @@ mod pipeline;
 mod state;
 
 pub use conn::serve;
+#[cfg(any(test, feature = "testing"))]
 pub use head::MAX_FIELD_LINE;

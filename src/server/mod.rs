@@ -15,6 +15,7 @@ pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
 pub use options::{ListenOptions, ServerOptions};
+#[cfg(any(test, feature = "testing"))]
 pub use proxy_protocol::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 use std::future::Future;

@@ -6,6 +6,7 @@ mod fields;
 mod request_line;
 mod scan;
 
+#[cfg(any(test, feature = "testing"))]
 pub use async_h1::MAX_FIELD_LINE;
 pub use fields::Framing;
 pub use scan::HeadScanner;

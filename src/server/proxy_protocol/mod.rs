@@ -11,7 +11,9 @@
 mod header;
 mod metrics;
 
-pub use header::{HeaderRefusal, V1_MAX_LEN, V2_MAX_PAYLOAD};
+pub use header::HeaderRefusal;
+#[cfg(any(test, feature = "testing"))]
+pub use header::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
 use std::fmt;
 use std::net::SocketAddr;
