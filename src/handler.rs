@@ -1,6 +1,7 @@
-//! The contract between the HTTP/1.x connection layer and an application: the
-//! application names its routes and answers requests to them; the connection layer
-//! does everything else (parsing, OPTIONS, 404, 405, 501, errors, keep-alive).
+//! The contract between the server and an application, whatever protocol carried
+//! the request: the application names its routes and answers requests to them, in
+//! http-types' types, with what a [`Context`] lends it; the server does everything
+//! else (parsing, OPTIONS, 404, 405, 501, errors, keep-alive).
 
 use std::future::Future;
 use std::time::Instant;
@@ -24,9 +25,9 @@ pub struct Route<E> {
     pub methods: &'static [Method],
 }
 
-/// What the connection layer needs from an application.
+/// What the server needs from an application.
 ///
-/// The connection layer looks the path up once in [`ROUTES`](Handler::ROUTES). It
+/// The server looks the path up once in [`ROUTES`](Handler::ROUTES). It
 /// answers `OPTIONS`, unknown paths (404 or 501) and methods the route does not take
 /// (405 with `Allow`) itself; [`respond`](Handler::respond) sees only requests whose
 /// route takes their method.
@@ -38,7 +39,7 @@ pub trait Handler: Send + Sync + 'static {
     /// know every `route` label from the start.
     const ROUTES: &'static [Route<Self::Endpoint>];
 
-    /// Header fields every response carries, the connection layer's own answers
+    /// Header fields every response carries, the server's own answers
     /// (errors included) as well as [`respond`](Handler::respond)'s. Each name must
     /// be a token, and each value visible ASCII, spaces and tabs.
     const RESPONSE_FIELDS: &'static [ResponseField] = &[];

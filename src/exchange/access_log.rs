@@ -17,7 +17,7 @@ use crate::transport::{Peer, Security};
 /// The log target of access lines.
 pub const TARGET: &str = "smol_toy::access";
 
-/// The access log's settings. The connection layer holds them only while access
+/// The access log's settings. The server holds them only while access
 /// lines are on, and copies nothing out of requests for the log otherwise.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
@@ -81,7 +81,7 @@ pub struct LoggedRequest {
 }
 
 /// What an access line says about the response.
-pub struct Answer {
+pub struct Outcome {
     pub status: u16,
     /// The response's size on the wire, head included.
     pub bytes: usize,
@@ -99,13 +99,13 @@ pub fn log(
     method: Option<&RequestMethod>,
     request_id: &RequestId,
     peer: &Peer,
-    answer: &Answer,
+    outcome: &Outcome,
 ) {
     let method: &dyn std::fmt::Display = match method {
         Some(method) => method,
         None => &"-",
     };
-    let duration_ms = (answer.duration.as_secs_f64() * 1e6).round() / 1e3;
+    let duration_ms = (outcome.duration.as_secs_f64() * 1e6).round() / 1e3;
     let user_agent = request.user_agent.as_deref();
     // The socket's peer: the balancer, behind a PROXY protocol header.
     let peer = peer.socket_peer();
@@ -116,8 +116,8 @@ pub fn log(
         method:% = method,
         path = &*request.path,
         version = request.version,
-        status = answer.status,
-        bytes = answer.bytes,
+        status = outcome.status,
+        bytes = outcome.bytes,
         duration_ms = duration_ms,
         request_id = request_id.as_str(),
         user_agent = user_agent,
@@ -128,8 +128,8 @@ pub fn log(
         method,
         request.path.escape_debug(),
         request.version,
-        answer.status,
-        answer.bytes,
+        outcome.status,
+        outcome.bytes,
         duration_ms,
         request_id.as_str(),
         user_agent.unwrap_or("-").escape_debug(),

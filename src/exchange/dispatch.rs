@@ -1,4 +1,4 @@
-//! What answers a request: the application's route, or the connection layer itself
+//! What answers a request: the application's route, or the server itself
 //! (OPTIONS, `OPTIONS *`, 404, 405, 501, and 500 for a handler that panicked).
 
 use std::any::Any;
@@ -15,15 +15,15 @@ use crate::handler::{Context, Handler, RouteLabel};
 
 /// Who answers a request.
 pub enum Dispatch<E> {
-    /// The connection layer.
-    Layer(LayerAnswer),
+    /// The server itself.
+    Server(ServerAnswer),
     /// The application, at this endpoint.
     Handler(E),
 }
 
-/// What the connection layer answers. Small, so that deciding costs the connection's
+/// What the server answers itself. Small, so that deciding costs the connection's
 /// task no room: the response is built only when it is sent.
-pub enum LayerAnswer {
+pub enum ServerAnswer {
     /// 404: the path does not exist.
     NotFound,
     /// 501: the path does not exist, and the method is not one every server knows.
@@ -36,13 +36,13 @@ pub enum LayerAnswer {
     },
 }
 
-impl LayerAnswer {
+impl ServerAnswer {
     /// The response, with a JSON body for the errors.
     pub fn response(self) -> Response {
         match self {
-            LayerAnswer::NotFound => error_response(StatusCode::NotFound, None),
-            LayerAnswer::NotImplemented => error_response(StatusCode::NotImplemented, None),
-            LayerAnswer::Allow { options, methods } => allow_response(options, &methods),
+            ServerAnswer::NotFound => error_response(StatusCode::NotFound, None),
+            ServerAnswer::NotImplemented => error_response(StatusCode::NotImplemented, None),
+            ServerAnswer::Allow { options, methods } => allow_response(options, &methods),
         }
     }
 }
@@ -69,26 +69,26 @@ pub fn dispatch<H: Handler>(
         Target::Path(path) => path,
         Target::Asterisk => {
             let methods = Cow::Owned(server_methods::<H>());
-            return (RouteLabel::Server, Dispatch::Layer(allow(method, methods)));
+            return (RouteLabel::Server, Dispatch::Server(allow(method, methods)));
         }
     };
     let Some(index) = H::ROUTES.iter().position(|route| route.path == path) else {
         let answer = match method {
-            Some(Method::Get | Method::Head | Method::Options) => LayerAnswer::NotFound,
-            _ => LayerAnswer::NotImplemented,
+            Some(Method::Get | Method::Head | Method::Options) => ServerAnswer::NotFound,
+            _ => ServerAnswer::NotImplemented,
         };
-        return (RouteLabel::Unmatched, Dispatch::Layer(answer));
+        return (RouteLabel::Unmatched, Dispatch::Server(answer));
     };
     let route = &H::ROUTES[index];
     let decision = match method {
         Some(method) if route.methods.contains(&method) => Dispatch::Handler(route.endpoint),
-        method => Dispatch::Layer(allow(method, Cow::Borrowed(route.methods))),
+        method => Dispatch::Server(allow(method, Cow::Borrowed(route.methods))),
     };
     (RouteLabel::Route(index), decision)
 }
 
-fn allow(method: Option<Method>, methods: Cow<'static, [Method]>) -> LayerAnswer {
-    LayerAnswer::Allow {
+fn allow(method: Option<Method>, methods: Cow<'static, [Method]>) -> ServerAnswer {
+    ServerAnswer::Allow {
         options: method == Some(Method::Options),
         methods,
     }
@@ -204,7 +204,7 @@ mod tests {
         };
         match dispatch::<OneRoute>(method, target).1 {
             Dispatch::Handler(()) => None,
-            Dispatch::Layer(answer) => {
+            Dispatch::Server(answer) => {
                 let response = answer.response();
                 Some((
                     response.status().into(),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use http_types::{Request, StatusCode};
 
-use super::access_log::{self, AccessLog, Answer, LoggedRequest};
+use super::access_log::{self, AccessLog, LoggedRequest, Outcome};
 use super::method::RequestMethod;
 use super::request_id::RequestId;
 use crate::handler::RouteLabel;
@@ -95,7 +95,7 @@ impl<'a> Exchange<'a> {
         self.metrics
             .request_answered(self.route, method, status, duration);
         if let Some(logged) = &self.logged {
-            let answer = Answer {
+            let outcome = Outcome {
                 status: status.into(),
                 bytes,
                 duration,
@@ -105,7 +105,7 @@ impl<'a> Exchange<'a> {
                 self.method.as_ref(),
                 &self.request_id,
                 peer,
-                &answer,
+                &outcome,
             );
         }
     }

@@ -17,7 +17,7 @@ use super::encode::{EncodeError, Envelope, encode};
 use super::error::HttpError;
 use super::head::{Head, HeadScanner, decode_head};
 use super::io::{ConnectionIo, Received};
-use super::pipeline::{self, Answer, Pipeline};
+use super::pipeline::{self, Pipeline, Work};
 use super::state::{Answering, Ending, State};
 use crate::connection::CloseReason;
 use crate::exchange::dispatch::{self, Answered, Dispatch, Target, dispatch};
@@ -75,7 +75,7 @@ struct Connection<'a, S, H> {
 #[allow(clippy::large_enum_variant)]
 enum Event<'a> {
     /// The oldest request's answer is known.
-    Answer(pipeline::Request<'a>, Answered),
+    Answer(pipeline::RequestRead<'a>, Answered),
     /// Input arrived, or the wait for it ended.
     Input(Received),
     /// Writing failed: the state says how the connection ends.
@@ -216,17 +216,17 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             &shared.metrics,
             shared.access_log.as_ref(),
         );
-        let request_read = pipeline::Request {
+        let request_read = pipeline::RequestRead {
             exchange,
             head_only: request.method() == Method::Head,
             http10: request.version() == Some(Version::Http1_0),
         };
         let answer = match decision {
-            Dispatch::Layer(answer) => Answer::Layer(answer),
+            Dispatch::Server(answer) => Work::Server(answer),
             Dispatch::Handler(endpoint) => {
                 let context = shared.context();
                 let handler = dispatch::call(&shared.handler, endpoint, request, context);
-                Answer::Waiting(Box::pin(handler))
+                Work::Waiting(Box::pin(handler))
             }
         };
         pipeline.push(request_read, answer);
@@ -260,7 +260,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         debug!("{peer}: {} ({})", error.status(), error.detail);
         self.state.refused(error.refusal);
         let shared = self.shared;
-        let request = pipeline::Request {
+        let request = pipeline::RequestRead {
             exchange: Exchange::unreadable(
                 peer,
                 self.security,
@@ -270,13 +270,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             head_only: false,
             http10: false,
         };
-        pipeline.push(request, Answer::Refused(error));
+        pipeline.push(request, Work::Refused(error));
     }
 
     /// Encodes the answer to the oldest request (`last`: no other request waits)
     /// behind those not yet written, and records it. Not `async`: the response is
     /// large, and is gone before the connection waits again.
-    fn encode_answer(&mut self, request: pipeline::Request<'a>, answered: Answered, last: bool) {
+    fn encode_answer(
+        &mut self,
+        request: pipeline::RequestRead<'a>,
+        answered: Answered,
+        last: bool,
+    ) {
         let id = request.exchange.request_id();
         let (response, failed) = match answered {
             Ok(response) => (response, false),
@@ -311,7 +316,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     /// Encodes `response` into the output buffer; returns its size.
     fn encode(
         &mut self,
-        request: &pipeline::Request<'a>,
+        request: &pipeline::RequestRead<'a>,
         response: Response,
         last: bool,
         failed: bool,

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use super::error::HttpError;
 use crate::exchange::Exchange;
-use crate::exchange::dispatch::{Answered, LayerAnswer};
+use crate::exchange::dispatch::{Answered, ServerAnswer};
 
 /// The most requests read ahead and not yet answered on one connection.
 pub const MAX_DEPTH: usize = 16;
@@ -21,7 +21,7 @@ pub const MAX_DEPTH: usize = 16;
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Answered> + Send + 'a>>;
 
 /// A request that was read, and what its answer needs.
-pub struct Request<'a> {
+pub struct RequestRead<'a> {
     /// What the metrics and the access log record.
     pub exchange: Exchange<'a>,
     /// The request was HEAD: its answer has no body.
@@ -30,10 +30,10 @@ pub struct Request<'a> {
     pub http10: bool,
 }
 
-/// Where a request's answer comes from.
-pub enum Answer<'a> {
-    /// The connection layer's own answer, built when it is sent.
-    Layer(LayerAnswer),
+/// The work on a request's answer: where it comes from, and how far it is.
+pub enum Work<'a> {
+    /// The server's own answer (404, 405, OPTIONS…), built when it is sent.
+    Server(ServerAnswer),
     /// The request could not be read: this error is the answer.
     Refused(HttpError),
     /// The handler is working on it.
@@ -46,8 +46,8 @@ pub enum Answer<'a> {
 /// so that a connection with one request at a time never allocates a queue.
 #[derive(Default)]
 pub struct Pipeline<'a> {
-    front: Option<(Request<'a>, Answer<'a>)>,
-    behind: VecDeque<(Request<'a>, Answer<'a>)>,
+    front: Option<(RequestRead<'a>, Work<'a>)>,
+    behind: VecDeque<(RequestRead<'a>, Work<'a>)>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -62,7 +62,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Adds a request behind the others.
-    pub fn push(&mut self, request: Request<'a>, answer: Answer<'a>) {
+    pub fn push(&mut self, request: RequestRead<'a>, answer: Work<'a>) {
         debug_assert!(
             self.len() < MAX_DEPTH,
             "the connection reads at most {MAX_DEPTH} ahead"
@@ -76,27 +76,27 @@ impl<'a> Pipeline<'a> {
 
     /// Waits until the oldest request's answer is known, and takes it; runs every
     /// waiting handler meanwhile. Never resolves while no request waits.
-    pub async fn next_answer(&mut self) -> (Request<'a>, Answered) {
+    pub async fn next_answer(&mut self) -> (RequestRead<'a>, Answered) {
         poll_fn(|cx| self.poll_next_answer(cx)).await
     }
 
-    fn poll_next_answer(&mut self, cx: &mut Context<'_>) -> Poll<(Request<'a>, Answered)> {
+    fn poll_next_answer(&mut self, cx: &mut Context<'_>) -> Poll<(RequestRead<'a>, Answered)> {
         // Handlers behind the front run too; an answer that comes early waits its turn.
         for (_, answer) in &mut self.behind {
-            if let Answer::Waiting(handler) = answer
+            if let Work::Waiting(handler) = answer
                 && let Poll::Ready(answered) = handler.as_mut().poll(cx)
             {
-                *answer = Answer::Finished(Box::new(answered));
+                *answer = Work::Finished(Box::new(answered));
             }
         }
         let Some((request, mut answer)) = self.front.take() else {
             return Poll::Pending;
         };
         let answered = match answer {
-            Answer::Layer(answer) => Ok(answer.response()),
-            Answer::Refused(error) => Ok(error.response()),
-            Answer::Finished(answered) => *answered,
-            Answer::Waiting(ref mut handler) => match handler.as_mut().poll(cx) {
+            Work::Server(answer) => Ok(answer.response()),
+            Work::Refused(error) => Ok(error.response()),
+            Work::Finished(answered) => *answered,
+            Work::Waiting(ref mut handler) => match handler.as_mut().poll(cx) {
                 Poll::Ready(answered) => answered,
                 Poll::Pending => {
                     self.front = Some((request, answer));
@@ -126,7 +126,7 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::transport::{Peer, Security};
 
-    fn request(metrics: &Metrics) -> Request<'_> {
+    fn request(metrics: &Metrics) -> RequestRead<'_> {
         let head = http_types::Request::new(Method::Get, "http://t/");
         let arrival = Arrival {
             method: RequestMethod::Known(Method::Get),
@@ -136,15 +136,15 @@ mod tests {
             peer: &Peer::Unix,
             security: Security::Plain,
         };
-        Request {
+        RequestRead {
             exchange: Exchange::new(arrival, &head, metrics, None),
             head_only: false,
             http10: false,
         }
     }
 
-    fn after(millis: u64, status: StatusCode) -> Answer<'static> {
-        Answer::Waiting(Box::pin(async move {
+    fn after(millis: u64, status: StatusCode) -> Work<'static> {
+        Work::Waiting(Box::pin(async move {
             Timer::after(Duration::from_millis(millis)).await;
             Ok(Response::new(status))
         }))
@@ -156,7 +156,7 @@ mod tests {
         let mut pipeline = Pipeline::default();
         pipeline.push(request(&metrics), after(200, StatusCode::Ok));
         pipeline.push(request(&metrics), after(100, StatusCode::Created));
-        pipeline.push(request(&metrics), Answer::Layer(LayerAnswer::NotFound));
+        pipeline.push(request(&metrics), Work::Server(ServerAnswer::NotFound));
         pipeline.push(request(&metrics), after(150, StatusCode::Accepted));
         assert_eq!(pipeline.len(), 4);
         let started = Instant::now();
@@ -188,7 +188,7 @@ mod tests {
                 .is_some()
         });
         assert!(!first, "the front is still waiting");
-        assert!(matches!(pipeline.behind[0].1, Answer::Finished(_)));
+        assert!(matches!(pipeline.behind[0].1, Work::Finished(_)));
         let (_, answered) = smol::block_on(pipeline.next_answer());
         assert_eq!(answered.unwrap().status(), StatusCode::Ok);
         let (_, answered) = smol::block_on(pipeline.next_answer());

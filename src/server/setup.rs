@@ -1,9 +1,8 @@
-//! What turns an accepted socket into the byte stream its connection is served
-//! over. The plain server serves the socket itself; a stream that wraps it (TLS, or
-//! a test's) is one more [`Acceptor`]. The connection layer serves whatever stream
-//! comes out. The PROXY protocol header, when one is expected, is read before the
-//! acceptor sees the socket. Both run in the connection's own task, never in the
-//! accept loop, within the header timeout.
+//! What is done with an accepted socket before its protocol reads it: the PROXY
+//! protocol header, when one is expected, then the [`Acceptor`], which turns the
+//! socket into the stream the protocol serves (the socket itself, or TLS over it).
+//! Both run in the connection's own task, never in the accept loop, within the
+//! header timeout.
 
 use std::io;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The sockets connections are served over, and who is at the other end.
 //!
-//! The connection layer serves any byte stream (`AsyncRead + AsyncWrite`, the
+//! A protocol serves any byte stream (`AsyncRead + AsyncWrite`, the
 //! contract `tls::TlsStream` implements over a socket too); [`Socket`] is the one the
 //! server accepts.
 
