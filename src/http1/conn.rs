@@ -20,7 +20,7 @@ use super::io::{ConnectionIo, Received};
 use super::pipeline::{self, Pipeline, Work};
 use super::state::{Answering, Ending, State};
 use crate::connection::CloseReason;
-use crate::exchange::dispatch::{self, Answered, Dispatch, Target, dispatch};
+use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::{Arrival, Exchange};
 use crate::handler::Handler;
@@ -191,11 +191,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     fn start(&mut self, head: Head, received: Instant, pipeline: &mut Pipeline<'a>) {
         let shared = self.shared;
         self.state.request_read(&head);
-        let target = match head.asterisk {
-            true => Target::Asterisk,
-            false => Target::Path(head.request.url().path()),
-        };
-        let (route, decision) = dispatch::<H>(head.method.known(), target);
+        let (route, decision) = dispatch::<H>(head.method.known(), head.target());
         let Head {
             request,
             method,

@@ -15,6 +15,7 @@ use scan::trim_cr;
 use http_types::Request;
 
 use super::error::HttpError;
+use crate::exchange::dispatch::Target;
 use crate::exchange::{RequestId, RequestMethod};
 use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;
@@ -66,6 +67,16 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
         wants_close: controls.wants_close,
         request_id,
     })
+}
+
+impl Head {
+    /// What the request asks for, for dispatch.
+    pub fn target(&self) -> Target<'_> {
+        match self.asterisk {
+            true => Target::Asterisk,
+            false => Target::Path(self.request.url().path()),
+        }
+    }
 }
 
 /// The client's request id, if it sent exactly one usable `X-Request-Id`, else a
