@@ -29,12 +29,13 @@ need() {
 
 # start_server NAME [OPTIONS...]: starts the release binary on a free loopback port
 # (or $PORT) with RUST_LOG=warn; sets SERVER_PID and SERVER_PORT. Its stderr is
-# $WORK/NAME.log. Fails if the server exits at once (say, its port is taken).
+# $WORK/NAME.log, or $SERVER_STDERR. Fails if the server exits at once (say, its
+# port is taken).
 start_server() {
     local name=$1
     shift
     RUST_LOG=${RUST_LOG:-warn} "$BINARY" --host 127.0.0.1 --port "${PORT:-0}" "$@" \
-        >"$WORK/$name.out" 2>"$WORK/$name.log" &
+        >"$WORK/$name.out" 2>"${SERVER_STDERR:-$WORK/$name.log}" &
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
     for _ in $(seq 100); do

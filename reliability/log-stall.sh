@@ -36,12 +36,7 @@ start_on_fifo() {
     mkfifo "$WORK/$name.fifo"
     sleep 600 <"$WORK/$name.fifo" &
     CHILDREN+=("$!")
-    RUST_LOG=info "$BINARY" --host 127.0.0.1 --port 0 "$@" \
-        >"$WORK/$name.out" 2>"$WORK/$name.fifo" &
-    SERVER_PID=$!
-    CHILDREN+=("$SERVER_PID")
-    wait_for_line "$WORK/$name.out" "listening on" 5
-    SERVER_PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+    SERVER_STDERR=$WORK/$name.fifo start_server "$name" "$@"
 }
 
 dropped() {

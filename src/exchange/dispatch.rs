@@ -191,14 +191,10 @@ mod tests {
 
     /// The status the server answers a request line with, or `None` for the handler.
     fn answer(head: &str) -> Option<(u16, Option<String>)> {
-        let mut parts = head.split(' ');
-        let method = parts
-            .next()
-            .unwrap()
-            .parse()
-            .ok()
-            .filter(|m: &Method| m.as_ref() == head.split(' ').next().unwrap());
-        let target = match parts.next().unwrap() {
+        let (token, rest) = head.split_once(' ').unwrap();
+        // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
+        let method = token.parse::<Method>().ok().filter(|m| m.as_ref() == token);
+        let target = match rest.split(' ').next().unwrap() {
             "*" => Target::Asterisk,
             target => Target::Path(target.split('?').next().unwrap()),
         };

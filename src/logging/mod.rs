@@ -13,7 +13,7 @@ mod json;
 pub mod sink;
 
 use std::io::{self, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -23,33 +23,29 @@ pub use json::write_json;
 pub use sink::dropped_lines;
 use sink::{EXIT_GRACE, Sink, Stall};
 
-/// The sink of the logger [`init`] started, for [`flush`].
-static SINK: OnceLock<Arc<Sink>> = OnceLock::new();
+/// The sink of the logger [`init`] started: one per process, as the logger is.
+static SINK: OnceLock<Sink> = OnceLock::new();
 
 /// Starts logging, in JSON lines if `json`, else in text lines. Call once, before
 /// anything logs.
 pub fn init(json: bool) -> io::Result<()> {
-    let sink = Arc::new(Sink::default());
+    let sink: &'static Sink = SINK.get_or_init(Sink::default);
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    builder.target(env_logger::Target::Pipe(Box::new(SinkWriter(Arc::clone(
-        &sink,
-    )))));
+    builder.target(env_logger::Target::Pipe(Box::new(SinkWriter(sink))));
     if json {
         builder.format(write_json);
     }
     let logger = builder.build();
-    let writer = Arc::clone(&sink);
     thread::Builder::new()
         .name("smol-toy-log".into())
-        .spawn(move || writer.write_batches(write_stderr, warn_of_stall))?;
+        .spawn(move || sink.write_batches(write_stderr, warn_of_stall))?;
     log::set_max_level(logger.filter());
     log::set_boxed_logger(Box::new(SinkLogger {
         inner: logger,
-        sink: Arc::clone(&sink),
+        sink,
     }))
     .map_err(io::Error::other)?;
-    let _ = SINK.set(sink);
     std::panic::set_hook(Box::new(log_panic));
     Ok(())
 }
@@ -93,7 +89,7 @@ fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
 /// env_logger, with its lines going to the sink.
 struct SinkLogger {
     inner: env_logger::Logger,
-    sink: Arc<Sink>,
+    sink: &'static Sink,
 }
 
 impl Log for SinkLogger {
@@ -115,7 +111,7 @@ impl Log for SinkLogger {
 }
 
 /// What env_logger writes to: one whole line per call.
-struct SinkWriter(Arc<Sink>);
+struct SinkWriter(&'static Sink);
 
 impl Write for SinkWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {

@@ -224,7 +224,8 @@ mod tests {
     use std::sync::Arc;
     use std::sync::mpsc;
 
-    /// A sink whose writer thread writes into a channel, or fails while `broken`.
+    /// A sink whose writer thread writes into a channel, after `accept` says the
+    /// write may go through (it fails with `accept`'s error otherwise).
     fn sink_into(
         accept: impl Fn() -> io::Result<()> + Send + 'static,
     ) -> (Arc<Sink>, mpsc::Receiver<Vec<u8>>, mpsc::Receiver<Stall>) {

@@ -111,12 +111,8 @@ impl Metrics {
         }
     }
 
-    /// Adds HTTPS's metrics.
-    pub fn register_tls(&mut self, tls: &TlsMetrics) {
-        tls.register(&mut self.registry);
-    }
-
-    /// Adds the metrics a part of the server keeps itself (the PROXY protocol's).
+    /// Adds the metrics a part of the server keeps itself (HTTPS's, the PROXY
+    /// protocol's).
     pub fn register_with(&mut self, register: impl FnOnce(&mut Registry)) {
         register(&mut self.registry);
     }

@@ -207,7 +207,7 @@ impl Acceptor for Option<TlsAcceptor> {
 
     fn register_metrics(&self, metrics: &mut Metrics) {
         if let Some(tls) = self {
-            metrics.register_tls(&tls.inner.metrics);
+            metrics.register_with(|registry| tls.inner.metrics.register(registry));
         }
     }
 }

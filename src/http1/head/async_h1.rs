@@ -57,7 +57,7 @@ pub fn decode(line: &RequestLine<'_>, fields: &[Field<'_>]) -> Result<Request, H
 /// The field's line as http-types can hold it: as sent when it is ASCII, else with
 /// its value's bytes 0x80-0xFF as `\xHH` (see [`opaque_value`]).
 fn ascii_line<'a>(field: &Field<'a>) -> Cow<'a, [u8]> {
-    if field.line.is_ascii() {
+    if field.ascii {
         return Cow::Borrowed(field.line);
     }
     let value = opaque_value(field.value);

@@ -23,6 +23,8 @@ pub struct Field<'a> {
     pub kind: FieldKind,
     /// The value without the white space around it.
     pub value: &'a [u8],
+    /// The value (and so the line) is all ASCII: no bytes 0x80-0xFF.
+    pub ascii: bool,
 }
 
 /// The fields that decide how a request is read and answered. Names are
@@ -92,7 +94,8 @@ impl<'a> Field<'a> {
             ));
         }
         let kind = FieldKind::of(name);
-        if kind.is_read() && !value.is_ascii() {
+        let ascii = value.is_ascii();
+        if kind.is_read() && !ascii {
             return Err(HttpError::bad_request(format!(
                 "a byte outside ASCII in the {} header",
                 String::from_utf8_lossy(name)
@@ -103,6 +106,7 @@ impl<'a> Field<'a> {
             name,
             kind,
             value,
+            ascii,
         })
     }
 
