@@ -35,6 +35,9 @@ pub const DEFAULT_MAX_HEAD_SIZE: usize = 8 * 1024;
 pub const DEFAULT_HSTS_MAX_AGE: u64 = 365 * 24 * 60 * 60;
 /// The listen backlog asked of the kernel (which caps it at net.core.somaxconn).
 pub const DEFAULT_BACKLOG: u32 = 4096;
+/// The most streams open at once on one HTTP/2 connection: nginx's default; a
+/// browser opens up to 100.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
 /// Descriptors kept free for the process itself when the connection cap is derived
 /// from the open-file limit.
 pub const RESERVED_DESCRIPTORS: u64 = 64;
@@ -99,6 +102,19 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_MAX_HEAD_SIZE", default_value_t = DEFAULT_MAX_HEAD_SIZE,
           value_parser = head_size)]
     pub max_head_size: usize,
+
+    /// Speak HTTP/2 besides HTTP/1.x: over HTTPS when the client's ALPN offers h2,
+    /// and in cleartext when a connection starts with the HTTP/2 preface (prior
+    /// knowledge), on every listener. `off` serves HTTP/1.x only.
+    #[arg(long, env = "SMOL_TOY_HTTP2", default_value = "on", value_name = "on|off",
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub http2: bool,
+
+    /// Most streams an HTTP/2 client may have open at once on one connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+    #[arg(long, env = "SMOL_TOY_MAX_CONCURRENT_STREAMS", default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS,
+          value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    pub max_concurrent_streams: u32,
 
     /// Most connections open at once; more wait in the listen backlog
     /// [default: the open-file limit less 64].
@@ -219,6 +235,7 @@ impl Config {
             keep_alive_timeout: *self.keep_alive_timeout,
             write_timeout: *self.write_timeout,
             max_head_size: self.max_head_size,
+            max_concurrent_streams: self.max_concurrent_streams,
             timer_slack: *self.timer_slack,
         }
     }
@@ -242,6 +259,7 @@ impl Config {
             limits: self.limits(),
             trusted_proxies: self.trusted_proxies.clone(),
             proxy_protocol: self.proxy_protocol,
+            http2: self.http2,
             hsts_max_age: self.hsts_max_age,
             shutdown_delay: *self.shutdown_delay,
             shutdown_timeout: *self.shutdown_timeout,

@@ -41,3 +41,26 @@ impl CloseReason {
         }
     }
 }
+
+/// The protocol a connection speaks: the `protocol` label of
+/// `smol_toy_http_requests_by_protocol_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    Http1,
+    /// HTTP/2, over TLS (ALPN `h2`) or in cleartext by prior knowledge.
+    Http2,
+}
+
+impl Protocol {
+    /// Every protocol, in the order of their counters.
+    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::Http2];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        }
+    }
+}

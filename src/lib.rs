@@ -18,7 +18,7 @@
 //!   carries.
 //! - `app`: the service ([`Toy`]), through the contract in [`handler`]: a request
 //!   and a [`Context`] in, a response out.
-//! - `metrics`, [`logging`], `timing_wheel`, `shutdown`, `connection` (why a
+//! - `metrics`, [`logging`], `memory`, `timing_wheel`, `shutdown`, `connection` (why a
 //!   connection ended), `transport` (sockets, peers, [`Acceptor`]).
 //! - `testing` (with the `testing` feature only): in-memory connections, test
 //!   streams and the bounds the tests check, for the tests, the benchmarks and the
@@ -33,7 +33,9 @@ mod exchange;
 pub mod handler;
 pub mod healthcheck;
 mod http1;
+mod http2;
 pub mod logging;
+mod memory;
 mod metrics;
 mod server;
 mod shared;

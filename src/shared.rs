@@ -30,8 +30,12 @@ pub struct Limits {
     pub keep_alive_timeout: Duration,
     /// How long writing one response may take.
     pub write_timeout: Duration,
-    /// The largest head accepted, in bytes.
+    /// The largest head accepted, in bytes; over HTTP/2, the header list size
+    /// (`SETTINGS_MAX_HEADER_LIST_SIZE`).
     pub max_head_size: usize,
+    /// The most streams an HTTP/2 client may have open at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
     /// How late the application's waits may end (the tick of their wheel), so that
     /// the waits that end in one tick share one wake-up; zero for exact timers.
     pub timer_slack: Duration,

@@ -112,20 +112,40 @@ fn sixteen_pipelined_toys_on_one_https_connection_are_answered_after_one_second(
 }
 
 #[test]
-fn a_client_offering_only_h2_gets_no_application_protocol() {
+fn alpn_prefers_h2_and_falls_back_to_http_1_1() {
     let server = start(test_config());
-    let config = server.ca().client_config(&[b"h2"]);
-    let error = Client::connect_tls(server.addr, &config)
+    for (offered, chosen) in [
+        (&[&b"h2"[..]][..], Some(&b"h2"[..])),
+        (&[b"http/1.1", b"h2"], Some(b"h2")),
+        (&[b"http/1.1"], Some(b"http/1.1")),
+    ] {
+        let config = server.ca().client_config(offered);
+        let client = Client::connect_tls(server.addr, &config).unwrap();
+        assert_eq!(client.tls().unwrap().alpn_protocol(), chosen, "{offered:?}");
+    }
+    // No ALPN at all is HTTP/1.1.
+    let config = server.ca().client_config(&[]);
+    let mut client = Client::connect_tls(server.addr, &config).unwrap();
+    assert_eq!(client.tls().unwrap().alpn_protocol(), None);
+    assert_eq!(client.get("/healthz").status, 200);
+}
+
+#[test]
+fn without_http2_a_client_offering_only_h2_gets_no_application_protocol() {
+    let mut config = test_config();
+    config.http2 = false;
+    let server = start(config);
+    let h2_only = server.ca().client_config(&[b"h2"]);
+    let error = Client::connect_tls(server.addr, &h2_only)
         .err()
         .expect("an h2-only handshake fails");
     assert!(
         format!("{error:?}").contains("NoApplicationProtocol"),
         "{error:?}"
     );
-    // No ALPN at all is HTTP/1.1.
-    let config = server.ca().client_config(&[]);
-    let mut client = Client::connect_tls(server.addr, &config).unwrap();
-    assert_eq!(client.tls().unwrap().alpn_protocol(), None);
+    let both = server.ca().client_config(&[b"h2", b"http/1.1"]);
+    let mut client = Client::connect_tls(server.addr, &both).unwrap();
+    assert_eq!(client.tls().unwrap().alpn_protocol(), Some(&b"http/1.1"[..]));
     assert_eq!(client.get("/healthz").status, 200);
     assert_eq!(handshakes(&metrics(&server), "failed"), 1);
 }

@@ -47,6 +47,7 @@ impl AccessLog {
             path: request.url().path().into(),
             version: match request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",
+                Some(Version::Http2_0) => "HTTP/2.0",
                 _ => "HTTP/1.1",
             },
             user_agent: request

@@ -12,6 +12,7 @@ pub mod access_log;
 pub mod client;
 pub mod dispatch;
 pub mod errors;
+pub mod field_rules;
 pub mod fields;
 pub mod method;
 pub mod record;

@@ -8,6 +8,7 @@ use http_types::{Request, StatusCode};
 use super::access_log::{self, AccessLog, LoggedRequest, Outcome};
 use super::method::RequestMethod;
 use super::request_id::RequestId;
+use crate::connection::Protocol;
 use crate::handler::RouteLabel;
 use crate::metrics::{InFlight, Metrics};
 use crate::transport::{Peer, Security};
@@ -26,6 +27,8 @@ pub struct Arrival<'p> {
     pub peer: &'p Peer,
     /// Over what.
     pub security: Security,
+    /// In which protocol.
+    pub protocol: Protocol,
 }
 
 /// A request being answered. It counts as in flight until dropped.
@@ -35,6 +38,7 @@ pub struct Exchange<'a> {
     route: RouteLabel,
     received: Instant,
     request_id: RequestId,
+    protocol: Protocol,
     /// What the access line will say; `None` while access lines are off.
     /// Boxed: every waiting connection's task holds an exchange, and most servers
     /// under load run with access lines off.
@@ -59,6 +63,7 @@ impl<'a> Exchange<'a> {
             route: arrival.route,
             received: arrival.at,
             request_id: arrival.request_id,
+            protocol: arrival.protocol,
             metrics,
             _in_flight: metrics.request_started(),
         }
@@ -68,6 +73,7 @@ impl<'a> Exchange<'a> {
     pub fn unreadable(
         peer: &Peer,
         security: Security,
+        protocol: Protocol,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
     ) -> Self {
@@ -77,6 +83,7 @@ impl<'a> Exchange<'a> {
             route: RouteLabel::Invalid,
             received: Instant::now(),
             request_id: RequestId::generate(),
+            protocol,
             metrics,
             _in_flight: metrics.request_started(),
         }
@@ -93,7 +100,7 @@ impl<'a> Exchange<'a> {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
         self.metrics
-            .request_answered(self.route, method, status, duration);
+            .request_answered(self.route, method, status, duration, self.protocol);
         if let Some(logged) = &self.logged {
             let outcome = Outcome {
                 status: status.into(),

@@ -19,7 +19,7 @@ use super::head::{Head, HeadScanner, decode_head};
 use super::io::{ConnectionIo, Received};
 use super::pipeline::{self, Pipeline, Work};
 use super::state::{Answering, Ending, State};
-use crate::connection::CloseReason;
+use crate::connection::{CloseReason, Protocol};
 use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::{Arrival, Exchange};
@@ -205,6 +205,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             at: received,
             peer: self.io.peer(),
             security: self.security,
+            protocol: Protocol::Http1,
         };
         let exchange = Exchange::new(
             arrival,
@@ -260,6 +261,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             exchange: Exchange::unreadable(
                 peer,
                 self.security,
+                Protocol::Http1,
                 &shared.metrics,
                 shared.access_log.as_ref(),
             ),

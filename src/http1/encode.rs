@@ -9,7 +9,7 @@ use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER
 use http_types::{Response, StatusCode};
 use smol::io::AsyncReadExt;
 
-use super::memory::finish_in_memory;
+use crate::memory::finish_in_memory;
 
 use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
 

@@ -19,7 +19,6 @@
 //! - [`encode`]: responses into bytes.
 //! - [`head`]: reading a request head (scan, request line, field rules, async-h1).
 //! - [`error`]: what each refused request gets, and why its connection closes.
-//! - [`memory`]: polling futures that only work on memory.
 //!
 //! Who answers a request, its id, its client, its record in the metrics and the
 //! access log, and the fields every answer carries are the exchange layer's
@@ -30,7 +29,6 @@ mod encode;
 mod error;
 mod head;
 mod io;
-mod memory;
 mod pipeline;
 mod state;
 

@@ -135,6 +135,7 @@ mod tests {
             at: Instant::now(),
             peer: &Peer::Unix,
             security: Security::Plain,
+            protocol: crate::connection::Protocol::Http1,
         };
         RequestRead {
             exchange: Exchange::new(arrival, &head, metrics, None),

@@ -5,15 +5,18 @@
 //! - [`process`]: the standard `process_*` metrics, read from `/proc`.
 //! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
 //! - [`log_sink`]: log lines dropped while stderr was stalled.
-//! - here: connections, and the registry that puts everything together.
+//! - [`http2`]: HTTP/2 connections, streams, GOAWAYs and floods.
+//! - here: connections, requests by protocol, and the registry that puts everything together.
 //!
 //! Every handle is resolved when the server starts; recording bumps atomics.
 
+mod http2;
 mod log_sink;
 mod process;
 mod requests;
 mod tls;
 
+pub use http2::{Flood, Http2Metrics};
 pub use tls::{Handshake, TlsMetrics};
 
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use std::time::Duration;
 
 use http_types::{Method, StatusCode};
 
-use crate::connection::CloseReason;
+use crate::connection::{CloseReason, Protocol};
 use crate::handler::RouteLabel;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -44,6 +47,10 @@ pub struct Metrics {
     /// Indexed by [`CloseReason`], in the order of [`CloseReason::ALL`].
     closed: [Counter; 6],
     accept_errors: Counter,
+    /// Requests answered, indexed by [`Protocol`], in the order of [`Protocol::ALL`].
+    by_protocol: [Counter; 2],
+    /// What HTTP/2 counts.
+    pub http2: Http2Metrics,
 }
 
 impl Metrics {
@@ -99,6 +106,17 @@ impl Metrics {
             .get_or_create(&[("version", env!("CARGO_PKG_VERSION"))])
             .set(1);
         registry.register("smol_toy_build_info", "The running version", build);
+        let protocol_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        let by_protocol = Protocol::ALL.map(|protocol| {
+            (protocol_family.get_or_create(&[("protocol", protocol.label())])).clone()
+        });
+        registry.register(
+            "smol_toy_http_requests_by_protocol",
+            "Requests answered, by protocol (http1: HTTP/1.0 and 1.1; http2)",
+            protocol_family,
+        );
+        let http2 = Http2Metrics::new();
+        http2.register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         registry.register_collector(Box::new(LogSinkCollector));
         Metrics {
@@ -108,6 +126,8 @@ impl Metrics {
             accepted,
             closed,
             accept_errors,
+            by_protocol,
+            http2,
         }
     }
 
@@ -142,8 +162,10 @@ impl Metrics {
         method: Option<Method>,
         status: StatusCode,
         duration: Duration,
+        protocol: Protocol,
     ) {
         self.requests.record(route, method, status, duration);
+        self.by_protocol[protocol as usize].inc();
     }
 
     /// Counts an accepted connection as open.

@@ -61,9 +61,12 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     listeners: Vec<Listening>,
     options: &ServerOptions,
     handler: H,
-    acceptor: A,
+    mut acceptor: A,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
+    if !options.http2 {
+        acceptor.without_http2();
+    }
     let status = serving_status(&listeners, options, acceptor.https());
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
@@ -72,6 +75,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
         proxy_protocol: (options.proxy_protocol)
             .then(|| ProxyProtocol::new(options.trusted_proxies.clone())),
         acceptor,
+        http2: options.http2,
     };
     let shared = Arc::new(shared(options, handler, &setup, shutdown));
     let executor = Executor::new();

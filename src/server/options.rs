@@ -22,6 +22,9 @@ pub struct ServerOptions {
     pub trusted_proxies: TrustedProxies,
     /// Every TCP connection starts with a PROXY protocol header.
     pub proxy_protocol: bool,
+    /// HTTP/2 is spoken besides HTTP/1.x: by ALPN over TLS, by prior knowledge in
+    /// cleartext.
+    pub http2: bool,
     /// The `max-age` of `Strict-Transport-Security` over HTTPS; 0 for none.
     pub hsts_max_age: u64,
     /// How long to keep accepting after a shutdown is asked for.

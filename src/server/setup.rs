@@ -2,19 +2,23 @@
 //! protocol header, when one is expected, then the [`Acceptor`], which turns the
 //! socket into the stream the protocol serves (the socket itself, or TLS over it).
 //! Both run in the connection's own task, never in the accept loop, within the
-//! header timeout.
+//! header timeout. Then the protocol is chosen: HTTP/2 when TLS chose it by ALPN,
+//! or when a plain connection starts with its preface; HTTP/1.x otherwise.
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
 
 use log::debug;
 
 use super::proxy_protocol::HeaderRefusal;
 use super::proxy_protocol::ProxyProtocol;
-use crate::connection::CloseReason;
+use crate::connection::{CloseReason, Protocol};
 use crate::handler::Handler;
 use crate::http1;
+use crate::http2;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::transport::{Acceptor, Peer, Security, Socket};
@@ -26,6 +30,8 @@ pub struct ConnectionSetup<A> {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Makes each connection's stream out of its socket.
     pub acceptor: A,
+    /// HTTP/2 is spoken besides HTTP/1.x.
+    pub http2: bool,
 }
 
 impl<A: Acceptor> ConnectionSetup<A> {
@@ -38,22 +44,26 @@ impl<A: Acceptor> ConnectionSetup<A> {
     ) -> CloseReason {
         // Awaited in a statement of its own, so that what the setup holds takes no
         // room in the task while the connection is served.
-        let (stream, security, peer) = match self.set_up(socket, peer, &shared).await {
+        let (stream, security, peer, protocol) = match self.set_up(socket, peer, &shared).await {
             Ok(accepted) => accepted,
             Err(reason) => return reason,
         };
-        http1::serve(stream, peer, security, shared).await
+        match protocol {
+            Protocol::Http1 => http1::serve(stream, peer, security, shared).await,
+            Protocol::Http2 => http2::serve(stream, peer, security, shared).await,
+        }
     }
 
-    /// Reads the PROXY header, then makes the stream: both within the header
-    /// timeout, like a head. Returns the stream, what it is, and who is at the other
-    /// end; or why the connection ended first.
+    /// Reads the PROXY header, then makes the stream, then finds its protocol: all
+    /// within the header timeout, like a head. Returns the stream, what it is, who
+    /// is at the other end and the protocol it speaks; or why the connection ended
+    /// first.
     async fn set_up<H: Handler>(
         &self,
         mut socket: Socket,
         peer: Peer,
         shared: &Shared<H>,
-    ) -> Result<(A::Stream, Security, Peer), CloseReason> {
+    ) -> Result<(A::Stream, Security, Peer, Protocol), CloseReason> {
         let deadline = Instant::now() + shared.rules.limits.header_timeout;
         let peer = match (&self.proxy_protocol, peer) {
             (Some(proxy_protocol), Peer::Tcp(addr)) => {
@@ -70,11 +80,27 @@ impl<A: Acceptor> ConnectionSetup<A> {
             }
             (_, peer) => peer,
         };
+        let plain = !(self.acceptor.https() && socket.is_tcp());
+        let prior_knowledge = if self.http2 && plain {
+            let preface = starts_with_http2_preface(&socket);
+            match shared.timeouts.run_until(Some(deadline), preface).await {
+                Some(preface) => preface,
+                None => return Err(CloseReason::HeaderTimeout),
+            }
+        } else {
+            false
+        };
         let accepted = (shared.timeouts)
             .run_until(Some(deadline), self.acceptor.accept(socket, &peer))
             .await;
         match accepted {
-            Some(Ok((stream, security))) => Ok((stream, security, peer)),
+            Some(Ok((stream, security))) => {
+                let protocol = match prior_knowledge || A::chose_http2(&stream) {
+                    true => Protocol::Http2,
+                    false => Protocol::Http1,
+                };
+                Ok((stream, security, peer, protocol))
+            }
             Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
                 debug!("{peer}: left before it was served: {error}");
                 Err(CloseReason::ClientClosed)
@@ -97,5 +123,30 @@ impl<A: Acceptor> ConnectionSetup<A> {
             proxy_protocol.register_metrics(metrics);
         }
         self.acceptor.register_metrics(metrics);
+    }
+}
+
+/// Whether the first bytes on a plain connection are HTTP/2's preface: looked at
+/// without taking them off the socket, so that whichever protocol serves it reads
+/// them. Three bytes decide (`PRI` starts no HTTP/1 method but the preface's own);
+/// fewer are waited for, a little at a time. A client that closes, or whose socket
+/// fails, is left to HTTP/1 to find out.
+async fn starts_with_http2_preface(socket: &Socket) -> bool {
+    const DECIDING: usize = 3;
+    let mut first = [0; DECIDING];
+    loop {
+        let seen = match socket.peek(&mut first).await {
+            Ok(0) | Err(_) => return false,
+            Ok(seen) => seen,
+        };
+        if !http2::PREFACE.starts_with(&first[..seen]) {
+            return false;
+        }
+        if seen == DECIDING {
+            return true;
+        }
+        // The socket stays readable while the bytes wait in it: peeking again at
+        // once would spin.
+        Timer::after(Duration::from_millis(5)).await;
     }
 }

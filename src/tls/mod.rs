@@ -199,6 +199,18 @@ impl Acceptor for Option<TlsAcceptor> {
         self.is_some()
     }
 
+    fn chose_http2(stream: &MaybeTls) -> bool {
+        matches!(stream, MaybeTls::Tls(tls) if tls.chose_http2())
+    }
+
+    fn without_http2(&mut self) {
+        if let Some(tls) = self {
+            let mut config = ServerConfig::clone(&tls.config);
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            tls.config = Arc::new(config);
+        }
+    }
+
     fn timed_out(&self) {
         if let Some(tls) = self {
             tls.inner.metrics.handshake(Handshake::Timeout);
@@ -213,8 +225,9 @@ impl Acceptor for Option<TlsAcceptor> {
 }
 
 /// TLS 1.3 and 1.2 only, ring's cipher suites (all with forward secrecy: ECDHE key
-/// exchange, AEAD ciphers) in the server's order, and HTTP/1.1 as the only ALPN
-/// protocol: a client that offers only h2 gets the no_application_protocol alert.
+/// exchange, AEAD ciphers) in the server's order, and h2 then HTTP/1.1 by ALPN, in
+/// the server's order: a client that offers both gets HTTP/2. A client that offers
+/// no ALPN is served HTTP/1.1.
 fn server_config(
     provider: Arc<CryptoProvider>,
     certificates: Arc<dyn ResolvesServerCert>,
@@ -225,7 +238,7 @@ fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(certificates);
     config.ignore_client_order = true;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(config)
 }
 

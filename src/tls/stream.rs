@@ -116,6 +116,11 @@ impl TlsStream {
         self.session.protocol_version()
     }
 
+    /// Whether the handshake chose HTTP/2 by ALPN.
+    pub fn chose_http2(&self) -> bool {
+        self.session.alpn_protocol() == Some(b"h2")
+    }
+
     /// Reads what has arrived on the socket onto the end of `incoming`.
     pub(super) fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         poll_read_onto(&mut self.socket, cx, &mut self.incoming)

@@ -32,6 +32,16 @@ pub trait Acceptor: Send + Sync + 'static {
         false
     }
 
+    /// Whether the stream's TLS handshake chose HTTP/2 by ALPN. A stream the
+    /// acceptor did not negotiate a protocol for says no; HTTP/2 is then known by
+    /// its preface.
+    fn chose_http2(_stream: &Self::Stream) -> bool {
+        false
+    }
+
+    /// Stops offering HTTP/2 by ALPN (`--http2 off`).
+    fn without_http2(&mut self) {}
+
     /// Adds what the acceptor counts to the server's metrics.
     fn register_metrics(&self, _metrics: &mut Metrics) {}
 }

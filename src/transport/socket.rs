@@ -6,11 +6,13 @@
 
 use std::io::{self, Read as _};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use async_io::Async;
+use rustix::net::RecvFlags;
 use smol::io::{AsyncRead, AsyncWrite};
 
 /// A connected socket, TCP or Unix. One type for both, so that the connection code
@@ -73,15 +75,17 @@ impl Socket {
     }
 
     /// Waits until bytes have arrived, and copies what has into `buf` without taking
-    /// it off the socket: how many bytes, 0 at end-of-stream. TCP only; the PROXY
-    /// protocol header is read this way, so that not a byte past it is taken.
+    /// it off the socket: how many bytes, 0 at end-of-stream. The PROXY protocol
+    /// header and HTTP/2's preface are read this way, so that not a byte past them
+    /// is taken.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let peek = |fd: BorrowedFd<'_>, buf: &mut [u8]| {
+            let (n, _) = rustix::net::recv(fd, buf, RecvFlags::PEEK)?;
+            Ok(n)
+        };
         match &self.kind {
-            Kind::Tcp(stream) => stream.read_with(|stream| stream.peek(buf)).await,
-            Kind::Unix(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "cannot peek at a Unix socket",
-            )),
+            Kind::Tcp(stream) => stream.read_with(|s| peek(s.as_fd(), &mut *buf)).await,
+            Kind::Unix(stream) => stream.read_with(|s| peek(s.as_fd(), &mut *buf)).await,
         }
     }
 

@@ -144,7 +144,6 @@ pub const CASES: &[Case] = &[
 
     // Not supported: their own statuses, then the close.
     case("http/2.0", b"GET /toy HTTP/2.0\r\nHost: t\r\n\r\n", 505, CLOSED),
-    case("http/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, CLOSED),
     case("http/3.0", b"GET /toy HTTP/3.0\r\nHost: t\r\n\r\n", 505, CLOSED),
     case("http/0.9 style version", b"GET /toy HTTP/0.9\r\nHost: t\r\n\r\n", 505, CLOSED),
     case("gzip transfer coding", b"POST /toy HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501, CLOSED),

@@ -107,13 +107,14 @@ impl TestServer {
     }
 
     /// Serves the toy application over HTTPS; returns the server and its
-    /// certificate authority. Its clients trust the CA, and offer h2 and http/1.1.
+    /// certificate authority. Its clients trust the CA, and offer http/1.1 alone by
+    /// ALPN, as an HTTP/1.1 client does.
     pub fn start_tls(config: Config) -> (Self, TlsAcceptor) {
         let ca = TestCa::new();
         let leaf = ca.leaf("smol-toy-test");
         let acceptor = TlsAcceptor::new(leaf.files).expect("the test certificate loads");
         let mut server = Self::start_with_acceptor(config, Some(acceptor.clone()));
-        let client_config = ca.client_config(&[b"h2", b"http/1.1"]);
+        let client_config = ca.client_config(&[b"http/1.1"]);
         server.tls = Some((ca, client_config));
         (server, acceptor)
     }

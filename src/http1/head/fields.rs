@@ -1,14 +1,13 @@
-//! The header field rules of RFC 9110 and 9112 that decide how a request is read
-//! and answered: field syntax, `Host`, `Content-Length`, `Transfer-Encoding`,
+//! The header field rules of RFC 9112 that decide how an HTTP/1 request is read
+//! and answered: field line syntax, `Host`, `Content-Length`, `Transfer-Encoding`,
 //! `Connection` and `Expect`. They work on the head's bytes, before and without
-//! async-h1.
-//!
-//! A value may carry bytes 0x80-0xFF (RFC 9110 §5.5 `obs-text`), as nginx, hyper
-//! and Go allow, except in the fields smol-toy reads ([`FieldKind::is_read`]):
-//! those must be ASCII.
+//! async-h1. What a value may hold, and what a valid host is, are every protocol's
+//! rules (`crate::exchange::field_rules`).
 
 use http_types::Version;
 
+pub use crate::exchange::field_rules::FieldKind;
+use crate::exchange::field_rules::{check_value, is_valid_host};
 use crate::exchange::fields::is_token;
 use crate::http1::error::{HttpError, Refusal};
 
@@ -27,52 +26,6 @@ pub struct Field<'a> {
     pub ascii: bool,
 }
 
-/// The fields that decide how a request is read and answered. Names are
-/// case-insensitive, so each is compared once, when its line is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
-    Host,
-    ContentLength,
-    TransferEncoding,
-    Connection,
-    Expect,
-    RequestId,
-    /// `TE`, the transfer codings the client accepts in a response.
-    Te,
-    ForwardedFor,
-    RealIp,
-    Other,
-}
-
-impl FieldKind {
-    fn of(name: &[u8]) -> Self {
-        let (kind, spelled) = match name.len() {
-            2 => (FieldKind::Te, &b"te"[..]),
-            4 => (FieldKind::Host, &b"host"[..]),
-            6 => (FieldKind::Expect, &b"expect"[..]),
-            9 => (FieldKind::RealIp, &b"x-real-ip"[..]),
-            10 => (FieldKind::Connection, &b"connection"[..]),
-            12 => (FieldKind::RequestId, &b"x-request-id"[..]),
-            14 => (FieldKind::ContentLength, &b"content-length"[..]),
-            15 => (FieldKind::ForwardedFor, &b"x-forwarded-for"[..]),
-            17 => (FieldKind::TransferEncoding, &b"transfer-encoding"[..]),
-            _ => return FieldKind::Other,
-        };
-        if name.eq_ignore_ascii_case(spelled) {
-            kind
-        } else {
-            FieldKind::Other
-        }
-    }
-}
-
-impl FieldKind {
-    /// Whether smol-toy reads the field, so that its value must be ASCII.
-    pub fn is_read(self) -> bool {
-        self != FieldKind::Other
-    }
-}
-
 impl<'a> Field<'a> {
     /// Splits and checks a field line (RFC 9112 §5): the name is a token, with no
     /// white space before the colon (which also refuses obs-fold), and the value
@@ -88,19 +41,9 @@ impl<'a> Field<'a> {
             return Err(HttpError::bad_request("malformed header field name"));
         }
         let value = line[colon + 1..].trim_ascii();
-        if value.iter().fold(false, |bad, &b| bad | is_control(b)) {
-            return Err(HttpError::bad_request(
-                "a control character in a header value",
-            ));
-        }
         let kind = FieldKind::of(name);
-        let ascii = value.is_ascii();
-        if kind.is_read() && !ascii {
-            return Err(HttpError::bad_request(format!(
-                "a byte outside ASCII in the {} header",
-                String::from_utf8_lossy(name)
-            )));
-        }
+        let ascii = check_value(name, kind, value)
+            .map_err(|refused| HttpError::bad_request(refused.to_string()))?;
         Ok(Field {
             line,
             name,
@@ -119,12 +62,6 @@ impl<'a> Field<'a> {
     fn items(&self) -> impl Iterator<Item = &'a [u8]> {
         self.value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
     }
-}
-
-/// A control character other than HTAB: not allowed in a field value. (Checked
-/// without stopping at the first, so that the loop compiles to vector instructions.)
-fn is_control(b: u8) -> bool {
-    (b < b' ' && b != b'\t') | (b == 0x7f)
 }
 
 /// How the request's body is delimited.
@@ -190,55 +127,6 @@ fn check_host(fields: &[Field<'_>], version: Version) -> Result<(), HttpError> {
         )),
         Occurrences::Many => Err(HttpError::bad_request("more than one Host header")),
     }
-}
-
-/// `host[:port]` as RFC 3986 allows it: a registered name, an IPv4 address or a
-/// bracketed IP literal. The empty value is refused: every http URI has a host.
-fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = match value {
-        [b'[', ..] => match value.iter().position(|&b| b == b']') {
-            Some(close) => (&value[..=close], &value[close + 1..]),
-            None => return false,
-        },
-        _ => match value.iter().position(|&b| b == b':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, &value[value.len()..]),
-        },
-    };
-    let port_ok = match port {
-        [] => true,
-        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    let host_ok = match host {
-        [b'[', literal @ .., b']'] => {
-            !literal.is_empty()
-                && literal
-                    .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || b".:".contains(&b))
-        }
-        _ => !host.is_empty() && is_reg_name(host),
-    };
-    host_ok && port_ok
-}
-
-/// A registered name (RFC 3986 `reg-name`): unreserved characters, sub-delimiters
-/// and well-formed percent-encoded octets.
-fn is_reg_name(host: &[u8]) -> bool {
-    let mut rest = host;
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = match (byte, tail) {
-            (b'%', [high, low, tail @ ..])
-                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
-            {
-                tail
-            }
-            (b'%', _) => return false,
-            _ if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte) => tail,
-            _ => return false,
-        };
-    }
-    true
 }
 
 /// Works out how the body is delimited, refusing what RFC 9112 §6 says to refuse.
@@ -406,25 +294,6 @@ mod tests {
         assert_eq!(status("Host: a\r\nHost: a"), 400);
         assert!(controls_on("X: y", Version::Http1_0).is_ok());
         assert!(controls_on("Host: a\r\nHost: b", Version::Http1_0).is_err());
-    }
-
-    #[test]
-    fn host_values() {
-        for good in [
-            "localhost",
-            "a.b:80",
-            "127.0.0.1:4567",
-            "[::1]:4567",
-            "[::1]",
-            "x%41",
-        ] {
-            assert!(is_valid_host(good.as_bytes()), "{good}");
-        }
-        for bad in [
-            "", "a b", "a/b", "u@h", "h:8x", "[::1", "[]", ":80", "[::1]x", "a%zz", "a%4",
-        ] {
-            assert!(!is_valid_host(bad.as_bytes()), "{bad}");
-        }
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! When a connection abuses HTTP/2: frames that ask for work and carry none, more
+//! than any client needs, counted against the streams the client opened and the
+//! answers it got. h2 ends some floods itself (a CONTINUATION flood, resets of
+//! streams not yet taken up, a DATA frame flood); these limits cover the rest.
+//! A connection over a limit gets GOAWAY(ENHANCE_YOUR_CALM), and is counted.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::io::FrameCounts;
+use crate::metrics::Flood;
+
+/// Frames of each kind a connection may send before it has opened any stream.
+const FREE_FRAMES: u32 = 100;
+/// Frames that carry nothing a connection may send beside the free ones, per stream
+/// it opened (WINDOW_UPDATE, PRIORITY and empty DATA).
+const CONTROL_PER_STREAM: u32 = 10;
+/// Streams past the concurrency limit (refused by h2), or whose header block was
+/// too large, a connection may open before it is ended.
+const FREE_REFUSED_STREAMS: u32 = 100;
+
+/// What a connection has done, besides its frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Streams h2 handed to the server.
+    pub accepted: u32,
+    /// Streams the server answered.
+    pub answered: u32,
+    /// Streams being answered now.
+    pub open: u32,
+}
+
+/// The flood the connection is in, if any.
+pub fn detect(counts: &FrameCounts, progress: Progress, max_streams: u32) -> Option<Flood> {
+    let opened = counts.streams_opened.load(Relaxed);
+    let allowance = |per_stream: u32| FREE_FRAMES.saturating_add(opened.saturating_mul(per_stream));
+    if counts.resets.load(Relaxed) > FREE_FRAMES.saturating_add(progress.answered) {
+        return Some(Flood::RapidReset);
+    }
+    if counts.settings.load(Relaxed) > allowance(1) {
+        return Some(Flood::Settings);
+    }
+    if counts.pings.load(Relaxed) > allowance(1) {
+        return Some(Flood::Ping);
+    }
+    if counts.control.load(Relaxed) > allowance(CONTROL_PER_STREAM) {
+        return Some(Flood::Control);
+    }
+    // Streams the client opened that never reached the server, beyond those h2
+    // may still hold: refused for concurrency, or for their header list's size.
+    let not_accepted = opened.saturating_sub(progress.accepted);
+    if not_accepted > max_streams.saturating_add(FREE_REFUSED_STREAMS) {
+        return Some(match progress.open >= max_streams {
+            true => Flood::TooManyStreams,
+            false => Flood::HpackBomb,
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(opened: u32, resets: u32, settings: u32, pings: u32, control: u32) -> FrameCounts {
+        let counts = FrameCounts::default();
+        counts.streams_opened.store(opened, Relaxed);
+        counts.resets.store(resets, Relaxed);
+        counts.settings.store(settings, Relaxed);
+        counts.pings.store(pings, Relaxed);
+        counts.control.store(control, Relaxed);
+        counts
+    }
+
+    fn progress(accepted: u32, answered: u32, open: u32) -> Progress {
+        Progress {
+            accepted,
+            answered,
+            open,
+        }
+    }
+
+    #[test]
+    fn a_busy_client_is_no_flood() {
+        // A browser: 60 streams, a few SETTINGS, PINGs and WINDOW_UPDATEs, and a
+        // navigation that cancels 60 fetches.
+        let busy = counts(60, 60, 3, 5, 120);
+        assert_eq!(detect(&busy, progress(60, 0, 60), 128), None);
+    }
+
+    #[test]
+    fn each_flood_is_named() {
+        let none = progress(1000, 0, 0);
+        assert_eq!(
+            detect(&counts(1000, 1000, 1, 1, 0), none, 128),
+            Some(Flood::RapidReset)
+        );
+        assert_eq!(
+            detect(&counts(0, 0, 101, 0, 0), none, 128),
+            Some(Flood::Settings)
+        );
+        assert_eq!(
+            detect(&counts(0, 0, 0, 101, 0), none, 128),
+            Some(Flood::Ping)
+        );
+        assert_eq!(
+            detect(&counts(1, 0, 0, 0, 111), none, 128),
+            Some(Flood::Control)
+        );
+        let refused = counts(1000, 0, 0, 0, 0);
+        assert_eq!(
+            detect(&refused, progress(128, 0, 128), 128),
+            Some(Flood::TooManyStreams)
+        );
+        assert_eq!(
+            detect(&refused, progress(10, 10, 0), 128),
+            Some(Flood::HpackBomb)
+        );
+        // Answers earn resets: a client that cancels what it was answered is fine.
+        assert_eq!(
+            detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950, 0), 128),
+            None
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! The stream h2 reads and writes, watched on the way: each frame's header is seen
+//! as its bytes pass (the kinds that count towards the flood limits, and whether a
+//! header block is open), and a write the peer does not take is timed. h2 keeps
+//! none of this, and the connection's decisions (`state`, `flood`) need it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncRead, AsyncWrite};
+
+use super::PREFACE;
+
+/// Frame types (RFC 9113 §6) and flags that matter here.
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const PRIORITY: u8 = 2;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const PING: u8 = 6;
+const WINDOW_UPDATE: u8 = 8;
+const CONTINUATION: u8 = 9;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// What the stream has seen, read by the connection between polls of h2. Atomics
+/// only so that the connection's task stays `Send`; one task reads and writes them.
+#[derive(Debug)]
+pub struct Watch {
+    start: Instant,
+    /// Since when a write has waited for the peer to take bytes, in nanoseconds
+    /// after `start` plus one; 0 when no write waits.
+    write_stalled: AtomicU64,
+    /// Since when a header block has been open (HEADERS without END_HEADERS), as
+    /// `write_stalled`.
+    block_open: AtomicU64,
+    /// Frames received, by what they ask of the server.
+    pub counts: FrameCounts,
+}
+
+/// Frames received on one connection.
+#[derive(Debug, Default)]
+pub struct FrameCounts {
+    /// HEADERS frames that opened a new stream.
+    pub streams_opened: AtomicU32,
+    /// RST_STREAM frames.
+    pub resets: AtomicU32,
+    /// SETTINGS frames that are not acknowledgements.
+    pub settings: AtomicU32,
+    /// PING frames that are not acknowledgements.
+    pub pings: AtomicU32,
+    /// PRIORITY, WINDOW_UPDATE and empty DATA frames without END_STREAM: frames
+    /// that ask for work and carry nothing.
+    pub control: AtomicU32,
+}
+
+impl Watch {
+    pub fn new() -> Self {
+        Watch {
+            start: Instant::now(),
+            write_stalled: AtomicU64::new(0),
+            block_open: AtomicU64::new(0),
+            counts: FrameCounts::default(),
+        }
+    }
+
+    /// Since when a write has waited for the peer, if one does.
+    pub fn write_stalled_since(&self) -> Option<Instant> {
+        self.instant(&self.write_stalled)
+    }
+
+    /// Since when a header block has been open, if one is.
+    pub fn header_block_open_since(&self) -> Option<Instant> {
+        self.instant(&self.block_open)
+    }
+
+    fn instant(&self, stamp: &AtomicU64) -> Option<Instant> {
+        match stamp.load(Relaxed) {
+            0 => None,
+            nanos => Some(self.start + Duration::from_nanos(nanos - 1)),
+        }
+    }
+
+    fn stamp_now(&self, stamp: &AtomicU64) {
+        if stamp.load(Relaxed) == 0 {
+            let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+            stamp.store(nanos + 1, Relaxed);
+        }
+    }
+
+    /// Notes a frame's header: its type, flags and stream.
+    fn frame(&self, kind: u8, flags: u8, length: u32, stream: u32, highest_stream: &mut u32) {
+        let counts = &self.counts;
+        match kind {
+            HEADERS => {
+                if stream > *highest_stream {
+                    *highest_stream = stream;
+                    counts.streams_opened.fetch_add(1, Relaxed);
+                }
+                if flags & END_HEADERS == 0 {
+                    self.stamp_now(&self.block_open);
+                } else {
+                    self.block_open.store(0, Relaxed);
+                }
+            }
+            CONTINUATION if flags & END_HEADERS != 0 => self.block_open.store(0, Relaxed),
+            RST_STREAM => _ = counts.resets.fetch_add(1, Relaxed),
+            SETTINGS if flags & ACK == 0 => _ = counts.settings.fetch_add(1, Relaxed),
+            PING if flags & ACK == 0 => _ = counts.pings.fetch_add(1, Relaxed),
+            PRIORITY | WINDOW_UPDATE => _ = counts.control.fetch_add(1, Relaxed),
+            DATA if length == 0 && flags & END_STREAM == 0 => {
+                _ = counts.control.fetch_add(1, Relaxed)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where the scan is in the bytes received: in the preface, in a frame's 9-byte
+/// header, or in its payload.
+#[derive(Debug)]
+struct FrameScan {
+    preface_left: usize,
+    header: [u8; 9],
+    header_len: usize,
+    payload_left: usize,
+    highest_stream: u32,
+}
+
+impl FrameScan {
+    fn new() -> Self {
+        FrameScan {
+            preface_left: PREFACE.len(),
+            header: [0; 9],
+            header_len: 0,
+            payload_left: 0,
+            highest_stream: 0,
+        }
+    }
+
+    fn scan(&mut self, mut bytes: &[u8], watch: &Watch) {
+        while !bytes.is_empty() {
+            let skip = self.preface_left.max(self.payload_left);
+            if skip > 0 {
+                let n = skip.min(bytes.len());
+                if self.preface_left > 0 {
+                    self.preface_left -= n;
+                } else {
+                    self.payload_left -= n;
+                }
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+            self.header_len += n;
+            bytes = &bytes[n..];
+            if self.header_len == 9 {
+                self.header_len = 0;
+                let h = self.header;
+                let length = u32::from_be_bytes([0, h[0], h[1], h[2]]);
+                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+                self.payload_left = length as usize;
+                watch.frame(h[3], h[4], length, stream, &mut self.highest_stream);
+            }
+        }
+    }
+}
+
+/// The connection's stream, borrowed, with what passes through it noted in a
+/// [`Watch`].
+pub struct Watched<'a, S> {
+    stream: &'a mut S,
+    watch: &'a Watch,
+    scan: FrameScan,
+    /// How much of the preface, read and checked before, is yet to be read again.
+    preface_left: usize,
+}
+
+impl<'a, S> Watched<'a, S> {
+    /// The stream, whose preface has been read and checked: it is read again
+    /// first, from memory.
+    pub fn after_preface(stream: &'a mut S, watch: &'a Watch) -> Self {
+        Watched {
+            stream,
+            watch,
+            scan: FrameScan::new(),
+            preface_left: PREFACE.len(),
+        }
+    }
+
+    /// Notes whether a write went through or waits.
+    fn written<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending => self.watch.stamp_now(&self.watch.write_stalled),
+            Poll::Ready(_) => self.watch.write_stalled.store(0, Relaxed),
+        }
+        poll
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<'_, S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.preface_left > 0 {
+            let start = PREFACE.len() - this.preface_left;
+            let n = this.preface_left.min(buf.len());
+            buf[..n].copy_from_slice(&PREFACE[start..start + n]);
+            this.preface_left -= n;
+            this.scan.scan(&buf[..n], this.watch);
+            return Poll::Ready(Ok(n));
+        }
+        let read = Pin::new(&mut *this.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = read {
+            this.scan.scan(&buf[..n], this.watch);
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut *this.stream).poll_write(cx, buf);
+        this.written(written)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut *this.stream).poll_flush(cx);
+        this.written(flushed)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().stream).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        bytes.extend([kind, flags]);
+        bytes.extend(stream.to_be_bytes());
+        bytes.extend(payload);
+        bytes
+    }
+
+    #[test]
+    fn frames_are_counted_however_the_bytes_are_cut() {
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(frame(SETTINGS, 0, 0, &[0; 6]));
+        bytes.extend(frame(SETTINGS, ACK, 0, &[]));
+        bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &[0x82; 5]));
+        bytes.extend(frame(HEADERS, 0, 3, &[0x82; 3]));
+        bytes.extend(frame(CONTINUATION, 0, 3, &[0x84]));
+        bytes.extend(frame(PING, 0, 0, &[0; 8]));
+        bytes.extend(frame(RST_STREAM, 0, 1, &[0; 4]));
+        bytes.extend(frame(DATA, 0, 3, &[]));
+        bytes.extend(frame(HEADERS, END_HEADERS, 3, &[0x82]));
+        for cut in [1, 2, 7, 9, 10, 1000] {
+            let watch = Watch::new();
+            let mut scan = FrameScan::new();
+            let mut seen_open = false;
+            for chunk in bytes.chunks(cut) {
+                scan.scan(chunk, &watch);
+                seen_open |= watch.header_block_open_since().is_some();
+            }
+            let counts = &watch.counts;
+            assert_eq!(counts.settings.load(Relaxed), 1, "cut {cut}");
+            assert_eq!(
+                counts.streams_opened.load(Relaxed),
+                2,
+                "trailers open no stream"
+            );
+            assert_eq!(counts.pings.load(Relaxed), 1);
+            assert_eq!(counts.resets.load(Relaxed), 1);
+            assert_eq!(counts.control.load(Relaxed), 1);
+            assert!(seen_open || cut >= bytes.len(), "cut {cut}");
+            assert!(
+                watch.header_block_open_since().is_none(),
+                "the last block ended"
+            );
+        }
+    }
+}

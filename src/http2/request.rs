@@ -1,0 +1,199 @@
+//! A stream's request, as h2 decoded it, into the request the exchange layer
+//! dispatches: checked by every protocol's field rules (`exchange::field_rules`),
+//! its `:authority` against `Host`, and turned into an `http_types::Request`.
+//!
+//! h2 has already applied HTTP/2's own rules (RFC 9113 §8.1.1, §8.2, §8.3): the
+//! pseudo-header fields, lowercase names, no connection-specific fields. A stream
+//! that breaks them never reaches this module: h2 resets it with PROTOCOL_ERROR.
+
+use http::request::Parts;
+use http_types::{Method, Request, Url, Version};
+
+use crate::exchange::dispatch::Target;
+use crate::exchange::field_rules::{FieldKind, check_value, is_valid_host};
+use crate::exchange::{RequestId, RequestMethod, opaque_value};
+
+/// A checked request from one stream.
+#[derive(Debug)]
+pub struct StreamRequest {
+    /// The request as the handler gets it (its body is empty).
+    pub request: Request,
+    /// The method as sent. The request carries it when it is known; otherwise the
+    /// request carries GET in its place, and only 405 or 501 can be answered.
+    pub method: RequestMethod,
+    /// The path was `*` (`OPTIONS *`).
+    pub asterisk: bool,
+    /// The client's `X-Request-Id` if it sent one usable id, else a fresh one.
+    pub request_id: RequestId,
+}
+
+impl StreamRequest {
+    /// What the request asks for, for dispatch.
+    pub fn target(&self) -> Target<'_> {
+        match self.asterisk {
+            true => Target::Asterisk,
+            false => Target::Path(self.request.url().path()),
+        }
+    }
+}
+
+/// Checks a stream's request head and builds the request; the error says why it
+/// is answered 400.
+pub fn read(parts: &Parts) -> Result<StreamRequest, String> {
+    let token = parts.method.as_str();
+    // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
+    let known = (token.parse::<Method>().ok()).filter(|method| method.as_ref() == token);
+    let method = match known {
+        Some(known) => RequestMethod::Known(known),
+        None => RequestMethod::Unknown(token.to_owned()),
+    };
+    let mut request_id = None;
+    let mut host = None;
+    let mut ids = 0;
+    for (name, value) in &parts.headers {
+        let kind = FieldKind::of(name.as_str().as_bytes());
+        check_value(name.as_str().as_bytes(), kind, value.as_bytes())
+            .map_err(|refused| refused.to_string())?;
+        match kind {
+            FieldKind::Host if host.is_some() => return Err("more than one Host header".into()),
+            FieldKind::Host => host = Some(value.as_bytes()),
+            FieldKind::RequestId => {
+                ids += 1;
+                request_id = RequestId::from_client(value.as_bytes());
+            }
+            _ => {}
+        }
+    }
+    let authority = authority(parts, host)?;
+    let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
+    let asterisk = path == "*";
+    if asterisk && known != Some(Method::Options) {
+        return Err("the target * is for OPTIONS only".into());
+    }
+    let scheme = match parts.uri.scheme_str() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let target = if asterisk || path.is_empty() {
+        "/"
+    } else {
+        path
+    };
+    let url = Url::parse(&format!("{scheme}://{authority}{target}"))
+        .map_err(|error| format!("the request target is not a valid URL: {error}"))?;
+    let mut request = Request::new(known.unwrap_or(Method::Get), url);
+    request.set_version(Some(Version::Http2_0));
+    for (name, value) in &parts.headers {
+        request.append_header(name.as_str(), &*opaque_value(value.as_bytes()));
+    }
+    Ok(StreamRequest {
+        request,
+        method,
+        asterisk,
+        request_id: request_id
+            .filter(|_| ids == 1)
+            .unwrap_or_else(RequestId::generate),
+    })
+}
+
+/// The host the request is for: `:authority`, or `Host` without it (RFC 9113
+/// §8.3.1). Both may be sent; then they must name the same host.
+fn authority<'a>(parts: &'a Parts, host: Option<&'a [u8]>) -> Result<&'a str, String> {
+    let authority = parts.uri.authority().map(|authority| authority.as_str());
+    let named = match (authority, host) {
+        (Some(authority), Some(host)) if authority.as_bytes() != host => {
+            return Err(":authority and Host name different hosts".into());
+        }
+        (Some(authority), _) => authority.as_bytes(),
+        (None, Some(host)) => host,
+        (None, None) => return Err("neither :authority nor Host names the host".into()),
+    };
+    if !is_valid_host(named) {
+        return Err("the :authority or Host is not a valid host".into());
+    }
+    // A valid host is ASCII.
+    std::str::from_utf8(named).map_err(|_| "the host is not ASCII".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(build: http::request::Builder) -> Parts {
+        build.body(()).unwrap().into_parts().0
+    }
+
+    fn get(uri: &str) -> http::request::Builder {
+        http::Request::builder().method("GET").uri(uri)
+    }
+
+    #[test]
+    fn a_request_keeps_its_path_query_fields_and_version() {
+        let read = read(&parts(
+            get("http://t:4567/toy?a=1")
+                .header("user-agent", "M\u{f6}zilla")
+                .header("x-request-id", "abc"),
+        ))
+        .unwrap();
+        assert_eq!(read.request.url().as_str(), "http://t:4567/toy?a=1");
+        assert_eq!(read.request.version(), Some(Version::Http2_0));
+        assert_eq!(read.target(), Target::Path("/toy"));
+        assert_eq!(read.request_id.as_str(), "abc");
+        assert_eq!(read.request["user-agent"].as_str(), r"M\xc3\xb6zilla");
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(read(&parts(get("/toy").header("host", "t"))).is_ok());
+        assert!(read(&parts(get("http://t/toy").header("host", "t"))).is_ok());
+        for (request, why) in [
+            (get("/toy"), "neither"),
+            (get("http://t/toy").header("host", "u"), "different"),
+            (get("/toy").header("host", "a b"), "not a valid host"),
+            (
+                get("/toy").header("host", "t").header("host", "t"),
+                "more than one",
+            ),
+            (get("http://u@t/toy"), "not a valid host"),
+        ] {
+            let error = read(&parts(request)).unwrap_err();
+            assert!(error.contains(why), "{error}");
+        }
+    }
+
+    #[test]
+    fn field_rules_are_the_http1_rules() {
+        let utf8_host = http::HeaderValue::from_bytes("t\u{e9}".as_bytes()).unwrap();
+        let error = read(&parts(get("/").header("host", utf8_host))).unwrap_err();
+        assert_eq!(error, "a byte outside ASCII in the host header");
+        let utf8_id = http::HeaderValue::from_bytes("\u{e9}".as_bytes()).unwrap();
+        let error = read(&parts(get("http://t/").header("x-request-id", utf8_id))).unwrap_err();
+        assert_eq!(error, "a byte outside ASCII in the x-request-id header");
+        // Two ids: neither is believed.
+        let two = read(&parts(
+            get("http://t/")
+                .header("x-request-id", "a")
+                .header("x-request-id", "b"),
+        ))
+        .unwrap();
+        assert_eq!(two.request_id.as_str().len(), 32);
+    }
+
+    #[test]
+    fn asterisk_and_unknown_methods() {
+        let options = parts(http::Request::builder().method("OPTIONS").uri("http://t/"));
+        let mut star = options.clone();
+        star.uri = "*".parse().unwrap();
+        star.headers.insert("host", "t".parse().unwrap());
+        assert_eq!(read(&star).unwrap().target(), Target::Asterisk);
+        let mut get_star = star.clone();
+        get_star.method = http::Method::GET;
+        assert!(read(&get_star).is_err());
+        let brew = read(&parts(
+            http::Request::builder().method("BREW").uri("http://t/"),
+        ))
+        .unwrap();
+        assert_eq!(brew.method, RequestMethod::Unknown("BREW".into()));
+        assert_eq!(brew.request.method(), Method::Get);
+    }
+}

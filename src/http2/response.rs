@@ -1,0 +1,148 @@
+//! A response into what h2 sends: a head (`:status` and fields) and a body held in
+//! memory. The fields are HTTP/1's, less those HTTP/2 forbids or frames itself
+//! (RFC 9113 §8.2.2): `Connection`, `Keep-Alive`, `Proxy-Connection`,
+//! `Transfer-Encoding` and `Upgrade`; plus the fields every answer carries
+//! (`X-Request-Id`, the application's, HSTS over TLS, `Date`).
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http_types::{Response, StatusCode};
+use smol::io::AsyncReadExt;
+
+use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
+use crate::memory::finish_in_memory;
+
+/// Why a response cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvertError {
+    /// A field that cannot be written: its name.
+    Field(String),
+    /// The body is not held in memory.
+    StreamingBody,
+}
+
+impl std::fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvertError::Field(name) => write!(f, "the field {name:?} cannot be written"),
+            ConvertError::StreamingBody => f.write_str("the body is not held in memory"),
+        }
+    }
+}
+
+/// The head and body h2 sends for `response`; no body after HEAD.
+pub fn convert(
+    mut response: Response,
+    head_only: bool,
+    fields: &AnswerFields<'_>,
+) -> Result<(http::Response<()>, Bytes), ConvertError> {
+    let status = response.status();
+    let bodiless = status.is_informational()
+        || status == StatusCode::NoContent
+        || status == StatusCode::NotModified;
+    let mut body = Vec::new();
+    if !bodiless {
+        match finish_in_memory(response.read_to_end(&mut body)) {
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return Err(ConvertError::StreamingBody),
+        }
+    }
+    let mut head = http::Response::new(());
+    *head.status_mut() = http::StatusCode::from_u16(status.into())
+        .map_err(|_| ConvertError::Field(":status".into()))?;
+    let headers = head.headers_mut();
+    if !bodiless {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    for (name, values) in response.iter() {
+        if is_set_here(name.as_str()) {
+            continue;
+        }
+        for value in values {
+            append(headers, name.as_str(), value.as_str())?;
+        }
+    }
+    for (name, value) in fields.every_answer {
+        append(headers, name, value)?;
+    }
+    if let Some(hsts) = fields.hsts {
+        append(headers, "strict-transport-security", hsts)?;
+    }
+    with_current_date(|date| append(headers, "date", date))?;
+    append(headers, REQUEST_ID, fields.request_id.as_str())?;
+    let body = if head_only || bodiless {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    };
+    Ok((head, body))
+}
+
+/// The fields this module sets itself, and those HTTP/2 forbids.
+fn is_set_here(name: &str) -> bool {
+    [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE]
+        .iter()
+        .any(|set| set.as_str() == name)
+        || ["keep-alive", "proxy-connection", "upgrade", REQUEST_ID].contains(&name)
+}
+
+fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), ConvertError> {
+    let refused = || ConvertError::Field(name.to_owned());
+    if !is_writable(name, value) {
+        return Err(refused());
+    }
+    // HTTP/2 field names are lowercase (RFC 9113 §8.2.1).
+    let name =
+        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| refused())?;
+    let value = HeaderValue::from_str(value).map_err(|_| refused())?;
+    headers.append(name, value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::RequestId;
+    use crate::handler::json_response;
+
+    fn fields(id: &RequestId) -> AnswerFields<'_> {
+        AnswerFields {
+            request_id: id,
+            every_answer: &[("cache-control", "no-store")],
+            hsts: Some("max-age=60"),
+        }
+    }
+
+    #[test]
+    fn fields_of_every_answer_and_no_connection_fields() {
+        let id = RequestId::from_client(b"req-1").unwrap();
+        let mut response = json_response(StatusCode::Ok, b"{\"result\":1}".to_vec());
+        response.insert_header("connection", "close");
+        response.insert_header("X-Custom", "yes");
+        let (head, body) = convert(response, false, &fields(&id)).unwrap();
+        assert_eq!(head.status(), 200);
+        let headers = head.headers();
+        assert_eq!(headers["content-length"], "12");
+        assert_eq!(headers["x-request-id"], "req-1");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["strict-transport-security"], "max-age=60");
+        assert_eq!(headers["x-custom"], "yes");
+        assert!(headers.contains_key("date"));
+        assert!(!headers.contains_key("connection"));
+        assert_eq!(&body[..], b"{\"result\":1}");
+    }
+
+    #[test]
+    fn head_and_no_content_carry_no_body() {
+        let id = RequestId::generate();
+        let response = json_response(StatusCode::Ok, b"{}".to_vec());
+        let (head, body) = convert(response, true, &fields(&id)).unwrap();
+        assert_eq!(head.headers()["content-length"], "2");
+        assert!(body.is_empty());
+        let (head, body) =
+            convert(Response::new(StatusCode::NoContent), false, &fields(&id)).unwrap();
+        assert!(!head.headers().contains_key("content-length"));
+        assert!(body.is_empty());
+    }
+}

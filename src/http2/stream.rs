@@ -1,0 +1,223 @@
+//! One stream, from its request to its answer: the request checked and dispatched
+//! by the exchange layer, the handler run (and dropped if the client resets the
+//! stream), the response sent, the exchange recorded. Many of a connection's
+//! streams run together in its task.
+
+use std::future::poll_fn;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http_types::StatusCode;
+use log::{debug, error};
+use smol::future::FutureExt;
+
+use super::request::{self, StreamRequest};
+use super::response::convert;
+use crate::connection::Protocol;
+use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
+use crate::exchange::errors::error_response;
+use crate::exchange::fields::AnswerFields;
+use crate::exchange::{Arrival, Exchange};
+use crate::handler::Handler;
+use crate::shared::Shared;
+use crate::transport::{Peer, Security};
+
+/// What a stream's answer needs of its connection.
+pub struct StreamContext<'a, H> {
+    pub shared: &'a Shared<H>,
+    pub peer: &'a Peer,
+    pub security: Security,
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Its answer was handed to h2.
+    Answered,
+    /// The client reset it first, or the connection is going.
+    Reset,
+    /// The client gave the answer no room (a zero flow-control window) for longer
+    /// than the write timeout.
+    WriteStalled,
+}
+
+/// Answers one stream.
+pub async fn answer<H: Handler>(
+    context: &StreamContext<'_, H>,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) -> StreamEnd {
+    let received = Instant::now();
+    // The body is not read: no route takes one. Dropping it gives its flow-control
+    // window back, and h2 resets the stream with NO_ERROR once the answer is sent
+    // if the client is still sending (RFC 9113 §8.1).
+    let (parts, body) = request.into_parts();
+    drop(body);
+    let shared = context.shared;
+    let head_only = parts.method == http::Method::HEAD;
+    let (exchange, answered) = match request::read(&parts) {
+        Ok(read) => {
+            drop(parts);
+            let (exchange, answered) = start(context, read, received);
+            let answered = async { Some(answered.await) };
+            let answered = answered.or(async {
+                let reset = poll_fn(|cx| respond.poll_reset(cx)).await;
+                debug!("{}: stream reset by the client: {reset:?}", context.peer);
+                None
+            });
+            match answered.await {
+                Some(answered) => (exchange, answered),
+                None => {
+                    shared.metrics.http2.stream_reset();
+                    return StreamEnd::Reset;
+                }
+            }
+        }
+        Err(detail) => {
+            debug!("{}: 400 on HTTP/2 ({detail})", context.peer);
+            let exchange = Exchange::unreadable(
+                context.peer,
+                context.security,
+                Protocol::Http2,
+                &shared.metrics,
+                shared.access_log.as_ref(),
+            );
+            let response = error_response(StatusCode::BadRequest, Some(&detail));
+            (exchange, Ok(response))
+        }
+    };
+    send(context, &exchange, answered, head_only, &mut respond).await
+}
+
+/// Dispatches a checked request, and starts its answer: the server's own, or the
+/// handler's work.
+fn start<'a, H: Handler>(
+    context: &StreamContext<'a, H>,
+    read: StreamRequest,
+    received: Instant,
+) -> (
+    Exchange<'a>,
+    impl std::future::Future<Output = Answered> + Send + 'a,
+) {
+    let shared = context.shared;
+    let (route, decision) = dispatch::<H>(read.method.known(), read.target());
+    let StreamRequest {
+        request,
+        method,
+        request_id,
+        ..
+    } = read;
+    let arrival = Arrival {
+        method,
+        request_id,
+        route,
+        at: received,
+        peer: context.peer,
+        security: context.security,
+        protocol: Protocol::Http2,
+    };
+    let exchange = Exchange::new(
+        arrival,
+        &request,
+        &shared.metrics,
+        shared.access_log.as_ref(),
+    );
+    let work = async move {
+        match decision {
+            Dispatch::Server(answer) => Ok(answer.response()),
+            Dispatch::Handler(endpoint) => {
+                dispatch::call(&shared.handler, endpoint, request, shared.context()).await
+            }
+        }
+    };
+    (exchange, work)
+}
+
+/// Sends the answer, and records it.
+async fn send<H: Handler>(
+    context: &StreamContext<'_, H>,
+    exchange: &Exchange<'_>,
+    answered: Answered,
+    head_only: bool,
+    respond: &mut SendResponse<Bytes>,
+) -> StreamEnd {
+    let shared = context.shared;
+    let id = exchange.request_id();
+    let response = answered.unwrap_or_else(|panic| {
+        let message = dispatch::panic_message(panic.as_ref());
+        error!(
+            "{}: handler panicked on request {}: {message}",
+            context.peer,
+            id.as_str()
+        );
+        dispatch::handler_failed()
+    });
+    let fields = AnswerFields {
+        request_id: id,
+        every_answer: H::RESPONSE_FIELDS,
+        hsts: context.security.tls_version().and(shared.hsts.as_deref()),
+    };
+    let status = response.status();
+    let (status, (head, body)) = match convert(response, head_only, &fields) {
+        Ok(converted) => (status, converted),
+        Err(error) => {
+            error!(
+                "{}: cannot send a {status} response to request {}: {error}; answering 500",
+                context.peer,
+                id.as_str()
+            );
+            let failed = dispatch::handler_failed();
+            let converted = convert(failed, head_only, &fields).expect("the 500 converts");
+            (StatusCode::InternalServerError, converted)
+        }
+    };
+    let bytes = body.len();
+    let end_of_stream = body.is_empty();
+    let Ok(mut stream) = respond.send_response(head, end_of_stream) else {
+        return StreamEnd::Reset;
+    };
+    if !end_of_stream {
+        // The body goes out once the client's window has room for it, within the
+        // write timeout.
+        stream.reserve_capacity(bytes);
+        let write_timeout = shared.rules.limits.write_timeout;
+        if !has_room(&mut stream, bytes, write_timeout, shared).await {
+            return StreamEnd::WriteStalled;
+        }
+        if stream.send_data(body, true).is_err() {
+            return StreamEnd::Reset;
+        }
+    }
+    exchange.answered(context.peer, status, bytes);
+    StreamEnd::Answered
+}
+
+/// Waits until the stream may send `bytes`, for at most `timeout`; `false` if the
+/// room did not come. A stream that is reset meanwhile has room: sending fails.
+async fn has_room<H>(
+    stream: &mut h2::SendStream<Bytes>,
+    bytes: usize,
+    timeout: Duration,
+    shared: &Shared<H>,
+) -> bool {
+    let room = poll_fn(|cx| {
+        loop {
+            if stream.capacity() >= bytes {
+                return std::task::Poll::Ready(());
+            }
+            match stream.poll_capacity(cx) {
+                std::task::Poll::Ready(Some(Ok(_))) => continue,
+                std::task::Poll::Ready(_) => return std::task::Poll::Ready(()),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    shared
+        .timeouts
+        .run_until(Some(deadline), room)
+        .await
+        .is_some()
+}
