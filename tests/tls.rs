@@ -145,7 +145,10 @@ fn without_http2_a_client_offering_only_h2_gets_no_application_protocol() {
     );
     let both = server.ca().client_config(&[b"h2", b"http/1.1"]);
     let mut client = Client::connect_tls(server.addr, &both).unwrap();
-    assert_eq!(client.tls().unwrap().alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        client.tls().unwrap().alpn_protocol(),
+        Some(&b"http/1.1"[..])
+    );
     assert_eq!(client.get("/healthz").status, 200);
     assert_eq!(handshakes(&metrics(&server), "failed"), 1);
 }

@@ -94,6 +94,26 @@ fn is_control(b: u8) -> bool {
     (b < b' ' && b != b'\t') | (b == 0x7f)
 }
 
+/// Why an `Expect` field is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectRefusal {
+    /// More than one: 400.
+    Repeated,
+    /// An expectation other than `100-continue`: 417.
+    Unknown,
+}
+
+/// `Expect` (RFC 9110 §10.1.1), from its values: at most one, and only
+/// `100-continue` is met. Returns whether the client expects `100 Continue`.
+pub fn expectation<'v>(mut values: impl Iterator<Item = &'v [u8]>) -> Result<bool, ExpectRefusal> {
+    match (values.next(), values.next()) {
+        (None, _) => Ok(false),
+        (Some(_), Some(_)) => Err(ExpectRefusal::Repeated),
+        (Some(expect), None) if expect.eq_ignore_ascii_case(b"100-continue") => Ok(true),
+        (Some(_), None) => Err(ExpectRefusal::Unknown),
+    }
+}
+
 /// `host[:port]` as RFC 3986 allows it: a registered name, an IPv4 address or a
 /// bracketed IP literal. The empty value is refused: every http URI has a host.
 pub fn is_valid_host(value: &[u8]) -> bool {

@@ -7,10 +7,12 @@
 //! that breaks them never reaches this module: h2 resets it with PROTOCOL_ERROR.
 
 use http::request::Parts;
-use http_types::{Method, Request, Url, Version};
+use http_types::{Method, Request, StatusCode, Url, Version};
 
 use crate::exchange::dispatch::Target;
-use crate::exchange::field_rules::{FieldKind, check_value, is_valid_host};
+use crate::exchange::field_rules::{
+    ExpectRefusal, FieldKind, check_value, expectation, is_valid_host,
+};
 use crate::exchange::{RequestId, RequestMethod, opaque_value};
 
 /// A checked request from one stream.
@@ -37,9 +39,25 @@ impl StreamRequest {
     }
 }
 
-/// Checks a stream's request head and builds the request; the error says why it
-/// is answered 400.
-pub fn read(parts: &Parts) -> Result<StreamRequest, String> {
+/// Why a request is refused: the status it gets, and the detail its body says.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: StatusCode,
+    pub detail: String,
+}
+
+impl<T: Into<String>> From<T> for Refused {
+    /// A request refused with 400.
+    fn from(detail: T) -> Self {
+        Refused {
+            status: StatusCode::BadRequest,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Checks a stream's request head and builds the request.
+pub fn read(parts: &Parts) -> Result<StreamRequest, Refused> {
     let token = parts.method.as_str();
     // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
     let known = (token.parse::<Method>().ok()).filter(|method| method.as_ref() == token);
@@ -64,8 +82,24 @@ pub fn read(parts: &Parts) -> Result<StreamRequest, String> {
             _ => {}
         }
     }
+    let expect = (parts.headers.get_all(http::header::EXPECT).iter()).map(|value| value.as_bytes());
+    match expectation(expect) {
+        Ok(_) => {}
+        Err(ExpectRefusal::Repeated) => return Err("more than one Expect header".into()),
+        Err(ExpectRefusal::Unknown) => {
+            return Err(Refused {
+                status: StatusCode::ExpectationFailed,
+                detail: "the only expectation supported is 100-continue".into(),
+            });
+        }
+    }
     let authority = authority(parts, host)?;
     let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
+    // A path and query as RFC 3986 writes them: visible ASCII, as HTTP/1's
+    // request target.
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the :path is not a valid request target".into());
+    }
     let asterisk = path == "*";
     if asterisk && known != Some(Method::Options) {
         return Err("the target * is for OPTIONS only".into());
@@ -156,7 +190,7 @@ mod tests {
             ),
             (get("http://u@t/toy"), "not a valid host"),
         ] {
-            let error = read(&parts(request)).unwrap_err();
+            let error = read(&parts(request)).unwrap_err().detail;
             assert!(error.contains(why), "{error}");
         }
     }
@@ -165,10 +199,13 @@ mod tests {
     fn field_rules_are_the_http1_rules() {
         let utf8_host = http::HeaderValue::from_bytes("t\u{e9}".as_bytes()).unwrap();
         let error = read(&parts(get("/").header("host", utf8_host))).unwrap_err();
-        assert_eq!(error, "a byte outside ASCII in the host header");
+        assert_eq!(error.detail, "a byte outside ASCII in the host header");
         let utf8_id = http::HeaderValue::from_bytes("\u{e9}".as_bytes()).unwrap();
         let error = read(&parts(get("http://t/").header("x-request-id", utf8_id))).unwrap_err();
-        assert_eq!(error, "a byte outside ASCII in the x-request-id header");
+        assert_eq!(
+            error.detail,
+            "a byte outside ASCII in the x-request-id header"
+        );
         // Two ids: neither is believed.
         let two = read(&parts(
             get("http://t/")

@@ -75,8 +75,9 @@ pub async fn answer<H: Handler>(
                 }
             }
         }
-        Err(detail) => {
-            debug!("{}: 400 on HTTP/2 ({detail})", context.peer);
+        Err(refused) => {
+            let (status, detail) = (refused.status, refused.detail);
+            debug!("{}: {status} on HTTP/2 ({detail})", context.peer);
             let exchange = Exchange::unreadable(
                 context.peer,
                 context.security,
@@ -84,7 +85,7 @@ pub async fn answer<H: Handler>(
                 &shared.metrics,
                 shared.access_log.as_ref(),
             );
-            let response = error_response(StatusCode::BadRequest, Some(&detail));
+            let response = error_response(status, Some(&detail));
             (exchange, Ok(response))
         }
     };

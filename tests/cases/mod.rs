@@ -3,6 +3,9 @@
 //! TCP, `properties.rs` pipelines them in memory, and the fuzzer's seed corpus is
 //! written from them.
 
+// Each test file reads a part of a case.
+#![allow(dead_code)]
+
 pub struct Case {
     pub name: &'static str,
     pub request: &'static [u8],

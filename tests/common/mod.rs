@@ -8,6 +8,7 @@
 pub mod binary;
 pub mod certs;
 pub mod client;
+pub mod h2_client;
 
 use std::io;
 use std::net::SocketAddr;

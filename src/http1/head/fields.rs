@@ -7,7 +7,7 @@
 use http_types::Version;
 
 pub use crate::exchange::field_rules::FieldKind;
-use crate::exchange::field_rules::{check_value, is_valid_host};
+use crate::exchange::field_rules::{ExpectRefusal, check_value, expectation, is_valid_host};
 use crate::exchange::fields::is_token;
 use crate::http1::error::{HttpError, Refusal};
 
@@ -198,17 +198,18 @@ fn content_length(fields: &[Field<'_>]) -> Result<Option<u64>, HttpError> {
     Ok(length)
 }
 
-/// `Expect`: at most one, and only `100-continue` is met (RFC 9110 §10.1.1).
+/// `Expect`: every protocol's rule (`field_rules::expectation`).
 fn expects_continue(fields: &[Field<'_>]) -> Result<bool, HttpError> {
-    match occurrences(fields, FieldKind::Expect) {
-        Occurrences::None => Ok(false),
-        Occurrences::Many => Err(HttpError::bad_request("more than one Expect header")),
-        Occurrences::One(expect) if expect.value.eq_ignore_ascii_case(b"100-continue") => Ok(true),
-        Occurrences::One(_) => Err(HttpError::new(
+    let values = (fields.iter())
+        .filter(|field| field.is(FieldKind::Expect))
+        .map(|field| field.value);
+    expectation(values).map_err(|refused| match refused {
+        ExpectRefusal::Repeated => HttpError::bad_request("more than one Expect header"),
+        ExpectRefusal::Unknown => HttpError::new(
             Refusal::UnknownExpectation,
             "the only expectation supported is 100-continue",
-        )),
-    }
+        ),
+    })
 }
 
 /// The options of the `Connection` header that matter here.

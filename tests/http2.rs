@@ -1,0 +1,455 @@
+//! HTTP/2, in cleartext by prior knowledge and over TLS by ALPN, with h2's own
+//! client in process: the same service as HTTP/1's, many streams on one
+//! connection, the limits and timeouts in HTTP/2's terms, GOAWAY at shutdown, and
+//! the conformance table's field cases.
+
+mod cases;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use smol_toy::Stopped;
+
+use common::client::Client;
+use common::h2_client::{self, H2Connection};
+use common::{TestServer, test_config};
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The value of the sample `name` (with its labels) in a scrape.
+fn sample(metrics: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+fn metrics(server: &TestServer) -> String {
+    server.client().get("/metrics").body_text()
+}
+
+#[test]
+fn toy_and_healthz_over_h2c() {
+    let server = TestServer::start(test_config());
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        let toy = h2.get("/toy").await.unwrap();
+        assert_eq!(toy.status(), 200);
+        assert_eq!(toy.json(), serde_json::json!({"result": 1}));
+        assert_eq!(toy.header("content-type"), Some("application/json"));
+        assert_eq!(toy.header("cache-control"), Some("no-store"));
+        assert_eq!(toy.header("x-request-id").map(str::len), Some(32));
+        assert!(toy.header("date").is_some());
+        assert_eq!(toy.header("connection"), None);
+        assert_eq!(toy.header("strict-transport-security"), None);
+        let health = h2.get("/healthz").await.unwrap();
+        assert_eq!(
+            (health.status(), health.json()["status"].as_str()),
+            (200, Some("ok"))
+        );
+    });
+}
+
+#[test]
+fn toy_and_healthz_over_tls_with_hsts() {
+    let (server, _) = TestServer::start_tls(test_config());
+    let config = server.ca().client_config(&[b"h2", b"http/1.1"]);
+    smol::block_on(async {
+        let h2 = h2_client::connect_tls(server.addr, &config).await;
+        let toy = h2.get("/toy").await.unwrap();
+        assert_eq!(toy.status(), 200);
+        assert_eq!(toy.json(), serde_json::json!({"result": 1}));
+        assert_eq!(
+            toy.header("strict-transport-security"),
+            Some("max-age=31536000")
+        );
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+    });
+}
+
+#[test]
+fn a_hundred_toy_streams_on_one_connection_are_answered_together() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(1).into();
+    let server = TestServer::start(config);
+    let started = Instant::now();
+    let statuses = smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        let answers = join_all((0..100).map(|_| h2.get("/toy"))).await;
+        answers
+            .into_iter()
+            .map(|a| a.unwrap().status())
+            .collect::<Vec<_>>()
+    });
+    let took = started.elapsed();
+    assert_eq!(statuses, vec![200; 100]);
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_millis(1800),
+        "{took:?}"
+    );
+    let metrics = metrics(&server);
+    assert_eq!(sample(&metrics, "smol_toy_http2_connections_total"), 1.0);
+    assert_eq!(sample(&metrics, "smol_toy_http2_streams_total"), 100.0);
+}
+
+#[test]
+fn http_1_1_is_still_served_on_both_ports() {
+    let plain = TestServer::start(test_config());
+    let (tls, _) = TestServer::start_tls(test_config());
+    for server in [&plain, &tls] {
+        let mut client = server.client();
+        assert_eq!(client.get("/healthz").status, 200);
+        assert_eq!(client.get("/toy").status, 200, "kept alive");
+    }
+    // An HTTP/1.1 request that asks to upgrade to h2c is answered over HTTP/1.1
+    // (RFC 9113 §3.1 deprecates the upgrade).
+    let mut client = plain.client();
+    client.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n");
+    let response = client.response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("upgrade"), None);
+}
+
+#[test]
+fn streams_beyond_the_limit_wait_for_a_place() {
+    let mut config = test_config();
+    config.delay = Duration::from_millis(500).into();
+    config.max_concurrent_streams = 2;
+    let server = TestServer::start(config);
+    let started = Instant::now();
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+        // The client has the server's SETTINGS by now.
+        assert_eq!(h2.send.current_max_send_streams(), 2);
+        let answers = join_all((0..4).map(|_| h2.get("/toy"))).await;
+        assert!(answers.iter().all(|a| a.as_ref().unwrap().status() == 200));
+    });
+    let took = started.elapsed();
+    // Two at a time: two rounds of 500 ms.
+    assert!(took >= Duration::from_millis(1000), "{took:?}");
+}
+
+#[test]
+fn a_header_list_over_the_limit_is_refused() {
+    let mut config = test_config();
+    config.max_head_size = 1024;
+    let server = TestServer::start(config);
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+        let request = http::Request::get("http://localhost/healthz")
+            .header("x-big", "a".repeat(2000))
+            .body(())
+            .unwrap();
+        let refused = h2.request(request, Bytes::new()).await;
+        match refused {
+            Ok(response) => assert_eq!(response.status(), 431),
+            Err(error) => assert_eq!(error.reason(), Some(h2::Reason::REFUSED_STREAM)),
+        }
+        // The connection goes on.
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+    });
+}
+
+#[test]
+fn shutdown_sends_goaway_and_lets_the_streams_in_flight_finish() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(1).into();
+    let server = TestServer::start(config);
+    let started = Instant::now();
+    let (statuses, ended) = smol::block_on(async {
+        let H2Connection { send, driver } = h2_client::connect(server.addr).await;
+        let h2 = H2Connection {
+            send: send.clone(),
+            driver: smol::spawn(async { Ok(()) }),
+        };
+        let answers = smol::spawn(async move { join_all((0..10).map(|_| h2.get("/toy"))).await });
+        smol::Timer::after(Duration::from_millis(300)).await;
+        server.shutdown();
+        let answers = answers.await;
+        let ended = driver.await;
+        let statuses: Vec<u16> = answers.into_iter().map(|a| a.unwrap().status()).collect();
+        (statuses, ended)
+    });
+    assert_eq!(
+        statuses,
+        vec![200; 10],
+        "every stream in flight is answered"
+    );
+    assert!(ended.is_ok(), "the connection ends cleanly: {ended:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let stopped = server.stop();
+    assert_eq!(stopped, Stopped::Drained);
+}
+
+#[test]
+fn new_streams_after_goaway_are_refused_or_rejected() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(1).into();
+    let server = TestServer::start(config);
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        let in_flight = h2.get("/toy");
+        let late = async {
+            smol::Timer::after(Duration::from_millis(300)).await;
+            server.shutdown();
+            smol::Timer::after(Duration::from_millis(300)).await;
+            h2.get("/healthz").await
+        };
+        let (in_flight, late) = smol::future::zip(in_flight, late).await;
+        assert_eq!(in_flight.unwrap().status(), 200);
+        // After the GOAWAY, h2's client refuses to open the stream itself, or the
+        // server refuses it with REFUSED_STREAM: either way it was not served.
+        let error = late.err().expect("no new stream is served after GOAWAY");
+        assert!(
+            error.is_go_away() || error.reason() == Some(h2::Reason::REFUSED_STREAM),
+            "{error:?}"
+        );
+    });
+}
+
+#[test]
+fn an_idle_connection_gets_goaway_at_the_keep_alive_timeout() {
+    let mut config = test_config();
+    config.keep_alive_timeout = Duration::from_millis(300).into();
+    let server = TestServer::start(config);
+    let idle_for = smol::block_on(async {
+        let H2Connection { send, driver } = h2_client::connect(server.addr).await;
+        let h2 = H2Connection {
+            send,
+            driver: smol::spawn(async { Ok(()) }),
+        };
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+        let answered = Instant::now();
+        let ended = driver.await;
+        assert!(ended.is_ok(), "closed with GOAWAY(NO_ERROR): {ended:?}");
+        answered.elapsed()
+    });
+    assert!(
+        idle_for >= Duration::from_millis(250) && idle_for < Duration::from_millis(1500),
+        "{idle_for:?}"
+    );
+    let metrics = server.metrics_with(r#"reason="idle_timeout"} 1"#);
+    assert!(metrics.contains(r#"smol_toy_connections_closed_total{reason="idle_timeout"} 1"#));
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"smol_toy_http2_goaways_sent_total{error_code="NO_ERROR"}"#
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_silent_connection_after_the_preface_is_cut_at_the_header_timeout() {
+    let mut config = test_config();
+    config.header_timeout = Duration::from_millis(300).into();
+    let server = TestServer::start(config);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(PREFACE).unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    // The server's SETTINGS came first; the connection closed without a request.
+    assert_eq!(received.get(3), Some(&4), "a SETTINGS frame: {received:?}");
+    let metrics = server.metrics_with(r#"reason="header_timeout"} 1"#);
+    assert!(metrics.contains(r#"smol_toy_connections_closed_total{reason="header_timeout"} 1"#));
+}
+
+#[test]
+fn the_metrics_count_each_protocol_exactly() {
+    let server = TestServer::start(test_config());
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+        assert_eq!(h2.get("/nope").await.unwrap().status(), 404);
+    });
+    assert_eq!(server.client().get("/healthz").status, 200);
+    let metrics = metrics(&server);
+    for (name, value) in [
+        ("smol_toy_http2_connections_total", 1.0),
+        ("smol_toy_http2_streams_total", 3.0),
+        ("smol_toy_http2_streams_reset_total", 0.0),
+        (
+            r#"smol_toy_http_requests_by_protocol_total{protocol="http2"}"#,
+            3.0,
+        ),
+        (
+            r#"smol_toy_http_requests_by_protocol_total{protocol="http1"}"#,
+            1.0,
+        ),
+        (
+            r#"smol_toy_http_requests_total{method="GET",route="/healthz",status="200"}"#,
+            3.0,
+        ),
+        (
+            r#"smol_toy_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            1.0,
+        ),
+        (r#"smol_toy_http2_floods_total{kind="rapid_reset"}"#, 0.0),
+    ] {
+        assert_eq!(sample(&metrics, name), value, "{name}");
+    }
+}
+
+#[test]
+fn a_stream_the_client_resets_stops_its_handler() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(5).into();
+    let server = TestServer::start(config);
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        let mut send = h2.send.clone().ready().await.unwrap();
+        let request = http::Request::get("http://localhost/toy").body(()).unwrap();
+        let (_response, mut stream) = send.send_request(request, true).unwrap();
+        smol::Timer::after(Duration::from_millis(200)).await;
+        stream.send_reset(h2::Reason::CANCEL);
+        smol::Timer::after(Duration::from_millis(200)).await;
+        assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
+    });
+    let metrics = metrics(&server);
+    assert_eq!(sample(&metrics, "smol_toy_http2_streams_reset_total"), 1.0);
+    // Only the scrape itself is in flight: the reset /toy no longer is.
+    assert_eq!(sample(&metrics, "smol_toy_http_requests_in_flight"), 1.0);
+}
+
+#[test]
+fn with_http2_off_the_preface_is_an_http_1_request() {
+    let mut config = test_config();
+    config.http2 = false;
+    let server = TestServer::start(config);
+    let mut client = server.client();
+    client.send(PREFACE);
+    assert_eq!(client.response().status, 505);
+}
+
+#[test]
+fn an_invalid_preface_after_alpn_h2_gets_goaway_protocol_error() {
+    let (server, _) = TestServer::start_tls(test_config());
+    let h2_only = server.ca().client_config(&[b"h2"]);
+    let mut client = Client::connect_tls(server.addr, &h2_only).unwrap();
+    client.send(b"GET /toy HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut received = Vec::new();
+    let _ = client.read_to_end(&mut received);
+    // GOAWAY: 8 bytes, type 7, stream 0, last stream 0, PROTOCOL_ERROR.
+    assert_eq!(
+        received,
+        [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    );
+}
+
+/// What a conformance case becomes over HTTP/2, where it can be sent at all.
+enum H2Outcome {
+    /// Answered with this status.
+    Status(u16),
+    /// Reset by h2 (RFC 9113 §8.1.1: malformed, a stream error).
+    Reset,
+}
+
+/// The cases whose outcome differs over HTTP/2, and why.
+fn differs_over_http2(name: &str) -> Option<H2Outcome> {
+    Some(match name {
+        // HTTP/2 has no Content-Length in the framing sense; h2 checks it against
+        // the DATA frames, and resets a stream whose value is not a number.
+        "bad content-length"
+        | "negative content-length"
+        | "plus content-length"
+        | "conflicting content-lengths"
+        | "content-length list"
+        | "huge content-length"
+        | "utf-8 in content-length"
+        | "latin-1 in content-length" => H2Outcome::Reset,
+        // A Content-Length whose body never comes: over HTTP/1 the connection
+        // closes after the answer; over HTTP/2 h2 resets the stream, whose
+        // END_STREAM says the body is empty.
+        "large body is not read" | "expect with a body" => H2Outcome::Reset,
+        _ => return None,
+    })
+}
+
+/// A conformance case as an HTTP/2 request: `METHOD /target HTTP/1.1` and
+/// `name: value` fields that HTTP/2 can carry (no connection-specific field, no
+/// control character), and its body. `None` for a case about HTTP/1's syntax.
+fn as_http2(request: &[u8]) -> Option<(http::Request<()>, Bytes)> {
+    let text_end = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let body = Bytes::copy_from_slice(&request[text_end + 4..]);
+    let mut lines = request[..text_end]
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let line = std::str::from_utf8(lines.next()?).ok()?;
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if version != "HTTP/1.1" || parts.next().is_some() || !target.starts_with('/') {
+        return None;
+    }
+    let mut builder = http::Request::builder()
+        .method(http::Method::from_bytes(method.as_bytes()).ok()?)
+        .uri(target);
+    for line in lines {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = http::HeaderName::from_bytes(&line[..colon]).ok()?;
+        if [
+            "connection",
+            "transfer-encoding",
+            "keep-alive",
+            "upgrade",
+            "te",
+        ]
+        .contains(&name.as_str())
+        {
+            return None;
+        }
+        let value = http::HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?;
+        builder = builder.header(name, value);
+    }
+    Some((builder.body(()).ok()?, body))
+}
+
+/// Every field case of the HTTP/1 conformance table, sent over HTTP/2 with `Host`
+/// as a field (no `:authority`), gets the status it gets over HTTP/1, or the
+/// stream error HTTP/2 asks for where the table says so.
+#[test]
+fn the_conformance_tables_field_cases_get_the_same_answers_over_http2() {
+    let server = TestServer::start(test_config());
+    let mut sent = 0;
+    let mut failures = Vec::new();
+    smol::block_on(async {
+        let h2 = h2_client::connect(server.addr).await;
+        for case in cases::CASES {
+            let Some((request, body)) = as_http2(case.request) else {
+                continue;
+            };
+            sent += 1;
+            let wanted = differs_over_http2(case.name).unwrap_or(H2Outcome::Status(case.status));
+            let got = h2.request(request, body).await;
+            let ok = match (&wanted, &got) {
+                (H2Outcome::Status(status), Ok(response)) => response.status() == *status,
+                (H2Outcome::Reset, Err(error)) => error.is_reset(),
+                _ => false,
+            };
+            if !ok {
+                let got = got.map(|r| r.status());
+                failures.push(format!("{}: got {got:?}", case.name));
+            }
+        }
+    });
+    assert!(sent >= 40, "only {sent} cases could be sent over HTTP/2");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
