@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Supply chain: bash supply-chain/check.sh
-#  1. cargo deny: licenses, bans (no tokio, no async-std) and sources, per deny.toml;
+#  1. cargo deny: licenses, bans (no tokio runtime: tokio's I/O traits only; no async-std) and sources, per deny.toml;
 #     then advisories, which needs the RustSec database from github.com.
 #  2. RUSTSEC-2026-0174: http-types' Authorization::value and WwwAuthenticate::value
 #     are compiled into http-types but never linked into smol-toy.

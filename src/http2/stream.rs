@@ -4,7 +4,8 @@
 //! streams run together in its task.
 
 use std::future::poll_fn;
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Instant;
 
 use bytes::Bytes;
 use h2::RecvStream;
@@ -179,15 +180,22 @@ async fn send<H: Handler>(
     let Ok(mut stream) = respond.send_response(head, end_of_stream) else {
         return StreamEnd::Reset;
     };
-    if !end_of_stream {
-        // The body goes out once the client's window has room for it, within the
-        // write timeout.
-        stream.reserve_capacity(bytes);
-        let write_timeout = shared.rules.limits.write_timeout;
-        if !has_room(&mut stream, bytes, write_timeout, shared).await {
-            return StreamEnd::WriteStalled;
-        }
-        if stream.send_data(body, true).is_err() {
+    let write_timeout = shared.rules.limits.write_timeout;
+    let mut body = body;
+    while !body.is_empty() {
+        // Each part of the body goes out as the client's window makes room for it;
+        // a window that stays shut for the write timeout ends the connection.
+        stream.reserve_capacity(body.len());
+        let room = shared.timeouts.run_until(
+            Some(Instant::now() + write_timeout),
+            room(&mut stream),
+        );
+        let part = match room.await {
+            None => return StreamEnd::WriteStalled,
+            Some(None) => return StreamEnd::Reset,
+            Some(Some(room)) => body.split_to(room.min(body.len())),
+        };
+        if stream.send_data(part, body.is_empty()).is_err() {
             return StreamEnd::Reset;
         }
     }
@@ -195,30 +203,20 @@ async fn send<H: Handler>(
     StreamEnd::Answered
 }
 
-/// Waits until the stream may send `bytes`, for at most `timeout`; `false` if the
-/// room did not come. A stream that is reset meanwhile has room: sending fails.
-async fn has_room<H>(
-    stream: &mut h2::SendStream<Bytes>,
-    bytes: usize,
-    timeout: Duration,
-    shared: &Shared<H>,
-) -> bool {
-    let room = poll_fn(|cx| {
+/// Waits until the client's window lets the stream send: how many bytes it may;
+/// `None` if the stream is gone.
+async fn room(stream: &mut h2::SendStream<Bytes>) -> Option<usize> {
+    poll_fn(|cx| {
         loop {
-            if stream.capacity() >= bytes {
-                return std::task::Poll::Ready(());
+            if stream.capacity() > 0 {
+                return Poll::Ready(Some(stream.capacity()));
             }
             match stream.poll_capacity(cx) {
-                std::task::Poll::Ready(Some(Ok(_))) => continue,
-                std::task::Poll::Ready(_) => return std::task::Poll::Ready(()),
-                std::task::Poll::Pending => return std::task::Poll::Pending,
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
             }
         }
-    });
-    let deadline = Instant::now() + timeout;
-    shared
-        .timeouts
-        .run_until(Some(deadline), room)
-        .await
-        .is_some()
+    })
+    .await
 }
