@@ -16,6 +16,12 @@ use smol::future::FutureExt;
 /// read the response.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The largest request body no route reads that is read and dropped before the
+/// answer: over HTTP/1, to keep the connection open (after a larger one, or a
+/// chunked one, it closes); over HTTP/2, so that the stream ends as the client
+/// ended it (a larger one is reset once answered).
+pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
+
 /// A turn of the application's wheel: a longer wait is woken once a turn to find it
 /// is not due, and waits on.
 const APPLICATION_TIMER_TURN: Duration = Duration::from_secs(2);

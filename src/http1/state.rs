@@ -12,12 +12,9 @@ use super::head::{Framing, Head};
 use super::io::Received;
 use super::pipeline::MAX_DEPTH;
 use crate::connection::CloseReason;
-use crate::shared::ConnectionRules;
+use crate::shared::{ConnectionRules, MAX_SKIPPED_BODY};
 use crate::shutdown::Shutdown;
 
-/// The largest unread Content-Length body that is skipped to keep the connection open;
-/// after a larger one, or a chunked one, the connection closes.
-pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
 
 /// One connection's state.
 #[derive(Debug)]

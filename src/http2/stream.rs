@@ -22,7 +22,7 @@ use crate::exchange::errors::error_response;
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::{Arrival, Exchange};
 use crate::handler::Handler;
-use crate::shared::Shared;
+use crate::shared::{MAX_SKIPPED_BODY, Shared};
 use crate::transport::{Peer, Security};
 
 /// What a stream's answer needs of its connection.
@@ -51,11 +51,7 @@ pub async fn answer<H: Handler>(
     mut respond: SendResponse<Bytes>,
 ) -> StreamEnd {
     let received = Instant::now();
-    // The body is not read: no route takes one. Dropping it gives its flow-control
-    // window back, and h2 resets the stream with NO_ERROR once the answer is sent
-    // if the client is still sending (RFC 9113 §8.1).
-    let (parts, body) = request.into_parts();
-    drop(body);
+    let (parts, mut body) = request.into_parts();
     let shared = context.shared;
     let head_only = parts.method == http::Method::HEAD;
     let (exchange, answered) = match request::read(&parts) {
@@ -90,7 +86,36 @@ pub async fn answer<H: Handler>(
             (exchange, Ok(response))
         }
     };
+    if !skip_body(&mut body, shared).await {
+        shared.metrics.http2.stream_reset();
+        return StreamEnd::Reset;
+    }
+    drop(body);
     send(context, &exchange, answered, head_only, &mut respond).await
+}
+
+/// Reads the request's body, which no route takes, and drops it: up to
+/// `MAX_SKIPPED_BODY` bytes within the header timeout, so that a stream is
+/// answered once the client has ended it, and a malformed end (RFC 9113 §8.1) is
+/// found first. A longer or slower body is left: h2 resets its stream with
+/// NO_ERROR once it is answered. `false` if the client reset the stream.
+async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>) -> bool {
+    let skip = async {
+        let mut skipped = 0;
+        while !body.is_end_stream() && skipped <= MAX_SKIPPED_BODY {
+            match body.data().await {
+                Some(Ok(chunk)) => {
+                    skipped += chunk.len() as u64;
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                }
+                Some(Err(_)) => return false,
+                None => break,
+            }
+        }
+        true
+    };
+    let deadline = Instant::now() + shared.rules.limits.header_timeout;
+    shared.timeouts.run_until(Some(deadline), skip).await.unwrap_or(true)
 }
 
 /// Dispatches a checked request, and starts its answer: the server's own, or the
