@@ -15,7 +15,6 @@ use crate::connection::CloseReason;
 use crate::shared::{ConnectionRules, MAX_SKIPPED_BODY};
 use crate::shutdown::Shutdown;
 
-
 /// One connection's state.
 #[derive(Debug)]
 pub struct State<'a> {

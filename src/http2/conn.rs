@@ -159,6 +159,8 @@ enum Event {
     Closed(Result<(), h2::Error>),
     /// A shutdown was asked for.
     ShutdownAsked,
+    /// The client is flooding the connection.
+    Flood(Flood),
     /// A deadline passed.
     Expired,
 }
@@ -191,6 +193,8 @@ where
         loop {
             let (deadline, expiry) = self.deadline(streams.len());
             let going = self.going_away.is_some();
+            let (watch, progress) = (self.watch, self.progress);
+            let max_streams = shared.rules.limits.max_concurrent_streams;
             let h2 = &mut self.h2;
             let event = poll_fn(|cx| {
                 if let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
@@ -205,6 +209,14 @@ where
                     }
                     Poll::Ready(Some(Err(error))) => Poll::Ready(Event::Closed(Err(error))),
                     Poll::Ready(None) => Poll::Ready(Event::Closed(Ok(()))),
+                    // What h2 read and answered itself (PING, SETTINGS…) is looked
+                    // at as soon as it is read.
+                    Poll::Pending if !going => {
+                        match flood::detect(&watch.counts, progress, max_streams) {
+                            Some(flood) => Poll::Ready(Event::Flood(flood)),
+                            None => Poll::Pending,
+                        }
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             });
@@ -224,6 +236,7 @@ where
                 }
                 Event::Finished(StreamEnd::WriteStalled) => {
                     debug!("{}: the client's window stayed shut", self.context.peer);
+                    shared.metrics.http2.flood(Flood::ZeroWindow);
                     return CloseReason::WriteTimeout;
                 }
                 Event::Finished(end) => {
@@ -231,6 +244,12 @@ where
                 }
                 Event::Closed(closed) => return self.closed(closed),
                 Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),
+                Event::Flood(flood) => {
+                    debug!("{}: HTTP/2 flood: {}", self.context.peer, flood.label());
+                    shared.metrics.http2.flood(flood);
+                    streams.clear();
+                    self.abrupt(Reason::ENHANCE_YOUR_CALM, CloseReason::Error);
+                }
                 Event::Expired => match expiry {
                     Expiry::Write => return CloseReason::WriteTimeout,
                     Expiry::Linger => return self.going_away.unwrap_or(CloseReason::Error),
@@ -315,6 +334,32 @@ where
         self.linger_until = Some(Instant::now() + LINGER_TIMEOUT);
     }
 
+    /// Which flood h2 ended the connection for itself (with ENHANCE_YOUR_CALM),
+    /// from what the connection saw: a header block left open (too many
+    /// CONTINUATION frames), streams refused for concurrency (too many local
+    /// resets), resets of streams not taken up yet (rapid reset), streams refused
+    /// for their header list (an HPACK bomb), or else small frames (its DATA frame
+    /// budget).
+    fn caught_by_h2(&self) -> Flood {
+        let counts = &self.watch.counts;
+        let max_streams = self.context.shared.rules.limits.max_concurrent_streams;
+        let not_accepted =
+            (counts.streams_opened.load(Relaxed)).saturating_sub(self.progress.accepted);
+        if self.watch.header_block_open_since().is_some() {
+            Flood::Continuation
+        } else if not_accepted > max_streams {
+            Flood::TooManyStreams
+        } else if counts.resets.load(Relaxed) > self.progress.answered {
+            Flood::RapidReset
+        } else if not_accepted > 0 {
+            // Streams h2 refused below the concurrency limit: their header lists
+            // decoded to more than the limit.
+            Flood::HpackBomb
+        } else {
+            Flood::Control
+        }
+    }
+
     /// Why the connection ended, now that h2 says it has.
     fn closed(&self, closed: Result<(), h2::Error>) -> CloseReason {
         let error = match closed {
@@ -334,15 +379,7 @@ where
         {
             metrics.goaway(reason.into());
             if reason == Reason::ENHANCE_YOUR_CALM {
-                // A flood h2 caught itself.
-                let counts = &self.watch.counts;
-                metrics.flood(if self.watch.header_block_open_since().is_some() {
-                    Flood::Continuation
-                } else if counts.resets.load(Relaxed) > self.progress.answered {
-                    Flood::RapidReset
-                } else {
-                    Flood::Control
-                });
+                metrics.flood(self.caught_by_h2());
             }
         }
         CloseReason::Error

@@ -115,7 +115,11 @@ async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>) -> bool {
         true
     };
     let deadline = Instant::now() + shared.rules.limits.header_timeout;
-    shared.timeouts.run_until(Some(deadline), skip).await.unwrap_or(true)
+    shared
+        .timeouts
+        .run_until(Some(deadline), skip)
+        .await
+        .unwrap_or(true)
 }
 
 /// Dispatches a checked request, and starts its answer: the server's own, or the
@@ -211,10 +215,9 @@ async fn send<H: Handler>(
         // Each part of the body goes out as the client's window makes room for it;
         // a window that stays shut for the write timeout ends the connection.
         stream.reserve_capacity(body.len());
-        let room = shared.timeouts.run_until(
-            Some(Instant::now() + write_timeout),
-            room(&mut stream),
-        );
+        let room = shared
+            .timeouts
+            .run_until(Some(Instant::now() + write_timeout), room(&mut stream));
         let part = match room.await {
             None => return StreamEnd::WriteStalled,
             Some(None) => return StreamEnd::Reset,

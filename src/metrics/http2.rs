@@ -26,11 +26,14 @@ pub enum Flood {
     Control,
     /// Streams opened beyond `SETTINGS_MAX_CONCURRENT_STREAMS`.
     TooManyStreams,
+    /// A flow-control window left shut (zero) for longer than the write timeout:
+    /// a slow read.
+    ZeroWindow,
 }
 
 impl Flood {
     /// Every kind, in the order of their counters.
-    pub const ALL: [Flood; 7] = [
+    pub const ALL: [Flood; 8] = [
         Flood::RapidReset,
         Flood::Continuation,
         Flood::HpackBomb,
@@ -38,6 +41,7 @@ impl Flood {
         Flood::Ping,
         Flood::Control,
         Flood::TooManyStreams,
+        Flood::ZeroWindow,
     ];
 
     /// The label value.
@@ -50,6 +54,7 @@ impl Flood {
             Flood::Ping => "ping",
             Flood::Control => "control",
             Flood::TooManyStreams => "too_many_streams",
+            Flood::ZeroWindow => "zero_window",
         }
     }
 }
@@ -85,7 +90,7 @@ pub struct Http2Metrics {
     goaways: [Counter; 14],
     flood_family: ByLabel,
     /// Indexed by [`Flood`], in the order of [`Flood::ALL`].
-    floods: [Counter; 7],
+    floods: [Counter; 8],
 }
 
 impl Http2Metrics {
