@@ -13,6 +13,7 @@ run() {
 run bash supply-chain/check.sh
 run bash reliability/drain.sh 5000
 run bash reliability/drain.sh 2000 --tls
+run bash reliability/h2-drain.sh 2000
 run bash reliability/slowloris.sh
 run bash reliability/slowloris.sh --tls
 run bash reliability/descriptors.sh

@@ -238,6 +238,27 @@ impl<H: Handler> InMemoryServer<H> {
     }
 }
 
+impl<H: Handler> InMemoryServer<H> {
+    /// Serves one in-memory HTTP/2 connection (its input starts with the preface)
+    /// to its end on the current thread, and returns the stream with everything the
+    /// server wrote, and why the connection ended.
+    pub fn serve_http2(&self, mut stream: MemoryStream) -> (MemoryStream, &'static str) {
+        let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let shared = Arc::clone(&self.shared);
+        let reason = async_io::block_on(
+            async { Some(crate::http2::serve(&mut stream, peer, Security::Plain, shared).await) }
+                .or(async {
+                    self.shared.sweep_wheels().await;
+                    None
+                }),
+        );
+        (stream, reason.map_or("-", |reason| reason.label()))
+    }
+}
+
+/// HTTP/2's connection preface, which an in-memory HTTP/2 connection starts with.
+pub const HTTP2_PREFACE: &[u8] = crate::http2::PREFACE;
+
 /// Serves one in-memory connection to its end on a server of its own.
 pub fn serve_in_memory<H: Handler>(
     handler: H,

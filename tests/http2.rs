@@ -262,6 +262,8 @@ fn a_silent_connection_after_the_preface_is_cut_at_the_header_timeout() {
     let mut received = Vec::new();
     let _ = stream.read_to_end(&mut received);
     let took = started.elapsed();
+    // The client closes too, as the server's close asks (the server reads until then).
+    drop(stream);
     assert!(
         took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
         "{took:?}"
@@ -452,4 +454,44 @@ fn the_conformance_tables_field_cases_get_the_same_answers_over_http2() {
     });
     assert!(sent >= 40, "only {sent} cases could be sent over HTTP/2");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One in-memory HTTP/2 connection, as the fuzzer drives it: raw frames cut into
+/// small reads get whole frames back (the server's SETTINGS, then the client's
+/// acknowledged), and the connection ends with the input. (A client that closes
+/// its side has left HTTP/2: the stream it opened is dropped, not answered.)
+#[test]
+fn an_in_memory_connection_answers_raw_frames_read_in_pieces() {
+    use smol_toy::testing::{HTTP2_PREFACE, InMemoryServer, MemoryStream, default_limits};
+    let mut input = HTTP2_PREFACE.to_vec();
+    input.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+    // HEADERS on stream 1, END_STREAM | END_HEADERS: GET http /healthz, :authority t.
+    let block = [
+        &[0x82, 0x86, 0x04, 0x08][..],
+        b"/healthz",
+        &[0x41, 0x01, b't'],
+    ]
+    .concat();
+    input.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, 1]);
+    input.extend_from_slice(&block);
+    let server = InMemoryServer::new(smol_toy::Toy::new(Duration::ZERO), default_limits());
+    let (stream, reason) = server.serve_http2(MemoryStream::new(input, [7, 3, 11, 2]));
+    let mut output = stream.output();
+    let mut frames = Vec::new();
+    while !output.is_empty() {
+        let length = u32::from_be_bytes([0, output[0], output[1], output[2]]) as usize;
+        let stream_id = u32::from_be_bytes(output[5..9].try_into().unwrap());
+        frames.push((output[3], output[4], stream_id));
+        output = &output[9 + length..];
+    }
+    assert_eq!(
+        frames[0],
+        (4, 0, 0),
+        "the server's SETTINGS first: {frames:?}"
+    );
+    assert!(
+        frames.contains(&(4, 1, 0)),
+        "the client's SETTINGS acknowledged: {frames:?}"
+    );
+    assert_eq!(reason, "client_closed");
 }

@@ -92,7 +92,24 @@ where
         going_away: None,
         linger_until: None,
     };
-    connection.run().await
+    let reason = connection.run().await;
+    drop(connection);
+    if reason != CloseReason::WriteTimeout {
+        linger(&mut stream, &shared).await;
+    }
+    reason
+}
+
+/// Reads what the client still sends, until it closes or for `LINGER_TIMEOUT`, so
+/// that unread bytes (a PING's answer, a WINDOW_UPDATE) do not make the kernel
+/// reset the connection before the client has read the last frames.
+async fn linger<S: AsyncRead + Unpin, H>(stream: &mut S, shared: &Shared<H>) {
+    let drain = async {
+        let mut buf = [0; 4096];
+        while let Ok(1..) = stream.read(&mut buf).await {}
+    };
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    shared.timeouts.run_until(Some(deadline), drain).await;
 }
 
 /// What a connection started with.
