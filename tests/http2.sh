@@ -209,9 +209,11 @@ PY
 check "headless Chromium: 60 fetch('/toy') at once over HTTP/2 within 1.6 s, one connection" browser
 
 # h2spec ------------------------------------------------------------------------
+# h2spec's source is the workplace's, beside the project: ../shared/tools/h2spec.
 h2spec_bin=${H2SPEC:-}
-if [ -z "$h2spec_bin" ]; then
-    h2spec_bin=$(bash "$here/../../shared/tools/h2spec/build.sh" "$here/../target/h2spec" 2>"$work/h2spec-build.err" | tail -n 1)
+h2spec_build=$here/../../shared/tools/h2spec/build.sh
+if [ -z "$h2spec_bin" ] && [ -f "$h2spec_build" ]; then
+    h2spec_bin=$(bash "$h2spec_build" "$here/../target/h2spec" 2>"$work/h2spec-build.err" | tail -n 1)
 fi
 h2spec_run() { # h2spec_run PORT [-t -k]: at most $max_h2spec_failures failures
     local port=$1
@@ -231,8 +233,12 @@ if [ -x "$h2spec_bin" ]; then
     check "h2spec over h2c (prior knowledge): at most $max_h2spec_failures failures" h2spec_run "$spec_plain_port"
     check "h2spec over TLS (ALPN h2): at most $max_h2spec_failures failures" h2spec_run "$spec_tls_port" -t -k
 else
-    check "h2spec builds (../shared/tools/h2spec/build.sh)" cat "$work/h2spec-build.err"
-    false
+    h2spec_missing() {
+        echo "no h2spec: ${h2spec_bin:-$h2spec_build not found}"
+        cat "$work/h2spec-build.err" 2>/dev/null
+        return 1
+    }
+    check "h2spec builds (../shared/tools/h2spec/build.sh)" h2spec_missing
 fi
 
 no_errors_logged() {

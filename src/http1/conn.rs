@@ -3,13 +3,10 @@
 //! reads and writes go through [`ConnectionIo`]; who answers a request, and the
 //! request's record, are the exchange layer's.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
 use http_types::{Method, Response, Version};
 use log::{debug, error};
-use std::panic::AssertUnwindSafe;
-
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
 

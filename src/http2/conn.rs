@@ -7,31 +7,26 @@
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use h2::server::{Builder, SendResponse};
+use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
 use log::debug;
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
-use super::PREFACE;
 use super::flood::{self, Progress};
-use super::io::{Watch, Watched};
+use super::handshake;
+use super::io::{self, Watch, Watched};
 use super::stream::{self, StreamContext, StreamEnd};
 use crate::connection::CloseReason;
 use crate::handler::Handler;
 use crate::metrics::Flood;
-use crate::shared::{LINGER_TIMEOUT, Limits, Shared};
+use crate::shared::{LINGER_TIMEOUT, Shared};
 use crate::transport::{Peer, Security};
-
-/// A GOAWAY frame with PROTOCOL_ERROR, for a client whose preface is wrong: h2
-/// closes without one.
-const GOAWAY_PROTOCOL_ERROR: [u8; 17] = [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 
 /// Serves one HTTP/2 connection until the client closes it, a timeout, a flood or
 /// an error ends it, or shutdown has let its streams finish; returns why it ended.
@@ -47,28 +42,21 @@ where
 {
     let limits = &shared.rules.limits;
     let started = Instant::now();
-    let header_deadline = Some(started + limits.header_timeout);
-    match (shared.timeouts)
-        .run_until(header_deadline, read_preface(&mut stream))
-        .await
+    let header_deadline = started + limits.header_timeout;
+    if let Err(reason) =
+        handshake::check_preface(&mut stream, &shared, &peer, header_deadline).await
     {
-        None => return CloseReason::HeaderTimeout,
-        Some(Preface::Valid) => {}
-        Some(Preface::Closed) => return CloseReason::ClientClosed,
-        Some(Preface::Invalid) => {
-            // Said before closing (RFC 9113 §3.4); h2 would close without a word.
-            debug!("{peer}: not the HTTP/2 preface");
-            shared.metrics.http2.goaway(Reason::PROTOCOL_ERROR.into());
-            let _ = stream.write_all(&GOAWAY_PROTOCOL_ERROR).await;
-            let _ = stream.close().await;
-            return CloseReason::Error;
-        }
+        return reason;
     }
     let watch = Watch::new();
     // h2 reads the preface again, from the watched stream's memory.
     let io = Watched::after_preface(&mut stream, &watch).compat();
-    let handshake = builder(limits).handshake(io);
-    let h2 = match shared.timeouts.run_until(header_deadline, handshake).await {
+    let settings_sent = handshake::builder(limits).handshake(io);
+    let h2 = match (shared
+        .timeouts
+        .run_until(Some(header_deadline), settings_sent))
+    .await
+    {
         Some(Ok(h2)) => h2,
         Some(Err(error)) => {
             debug!("{peer}: HTTP/2 handshake failed: {error}");
@@ -95,54 +83,9 @@ where
     let reason = connection.run().await;
     drop(connection);
     if reason != CloseReason::WriteTimeout {
-        linger(&mut stream, &shared).await;
+        io::linger(&mut stream, &shared).await;
     }
     reason
-}
-
-/// Reads what the client still sends, until it closes or for `LINGER_TIMEOUT`, so
-/// that unread bytes (a PING's answer, a WINDOW_UPDATE) do not make the kernel
-/// reset the connection before the client has read the last frames.
-async fn linger<S: AsyncRead + Unpin, H>(stream: &mut S, shared: &Shared<H>) {
-    let drain = async {
-        let mut buf = [0; 4096];
-        while let Ok(1..) = stream.read(&mut buf).await {}
-    };
-    let deadline = Instant::now() + LINGER_TIMEOUT;
-    shared.timeouts.run_until(Some(deadline), drain).await;
-}
-
-/// What a connection started with.
-enum Preface {
-    Valid,
-    Invalid,
-    Closed,
-}
-
-/// Reads the client's preface, and compares it byte by byte as it arrives, so that
-/// a client that sent something else is told at once.
-async fn read_preface<S: AsyncRead + Unpin>(stream: &mut S) -> Preface {
-    let mut preface = [0; PREFACE.len()];
-    let mut filled = 0;
-    while filled < PREFACE.len() {
-        match stream.read(&mut preface[filled..]).await {
-            Ok(0) | Err(_) => return Preface::Closed,
-            Ok(n) => filled += n,
-        }
-        if preface[..filled] != PREFACE[..filled] {
-            return Preface::Invalid;
-        }
-    }
-    Preface::Valid
-}
-
-/// h2's settings, from the limits.
-fn builder(limits: &Limits) -> Builder {
-    let mut builder = Builder::new();
-    builder
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(limits.max_head_size).unwrap_or(u32::MAX));
-    builder
 }
 
 type Io<'s, S> = Compat<Watched<'s, S>>;
@@ -209,74 +152,11 @@ where
         let mut shutdown = pin!(shared.rules.shutdown_requested.triggered());
         loop {
             let (deadline, expiry) = self.deadline(streams.len());
-            let going = self.going_away.is_some();
-            let (watch, progress) = (self.watch, self.progress);
-            let max_streams = shared.rules.limits.max_concurrent_streams;
-            let h2 = &mut self.h2;
-            let event = poll_fn(|cx| {
-                if let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
-                    return Poll::Ready(Event::Finished(end));
-                }
-                if !going && shutdown.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::ShutdownAsked);
-                }
-                match h2.poll_accept(cx) {
-                    Poll::Ready(Some(Ok((request, respond)))) => {
-                        Poll::Ready(Event::Stream(request, respond))
-                    }
-                    Poll::Ready(Some(Err(error))) => Poll::Ready(Event::Closed(Err(error))),
-                    Poll::Ready(None) => Poll::Ready(Event::Closed(Ok(()))),
-                    // What h2 read and answered itself (PING, SETTINGS…) is looked
-                    // at as soon as it is read.
-                    Poll::Pending if !going => {
-                        match flood::detect(&watch.counts, progress, max_streams) {
-                            Some(flood) => Poll::Ready(Event::Flood(flood)),
-                            None => Poll::Pending,
-                        }
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            });
+            let event = self.next_event(&mut streams, shutdown.as_mut());
             let event =
                 (shared.timeouts.run_until(Some(deadline), event).await).unwrap_or(Event::Expired);
-            match event {
-                Event::Stream(request, mut respond) => {
-                    self.progress.accepted += 1;
-                    shared.metrics.http2.stream();
-                    if shared.rules.accepting_stopped.is_triggered() {
-                        // Retried elsewhere by the client (RFC 9113 §8.7).
-                        respond.send_reset(Reason::REFUSED_STREAM);
-                    } else {
-                        let context = self.context;
-                        streams.push(Box::pin(stream::answer(context, request, respond)));
-                    }
-                }
-                Event::Finished(StreamEnd::WriteStalled) => {
-                    debug!("{}: the client's window stayed shut", self.context.peer);
-                    shared.metrics.http2.flood(Flood::ZeroWindow);
-                    return CloseReason::WriteTimeout;
-                }
-                Event::Finished(end) => {
-                    self.progress.answered += u32::from(end == StreamEnd::Answered);
-                }
-                Event::Closed(closed) => return self.closed(closed),
-                Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),
-                Event::Flood(flood) => {
-                    debug!("{}: HTTP/2 flood: {}", self.context.peer, flood.label());
-                    shared.metrics.http2.flood(flood);
-                    streams.clear();
-                    self.abrupt(Reason::ENHANCE_YOUR_CALM, CloseReason::Error);
-                }
-                Event::Expired => match expiry {
-                    Expiry::Write => return CloseReason::WriteTimeout,
-                    Expiry::Linger => return self.going_away.unwrap_or(CloseReason::Error),
-                    Expiry::Recheck => {}
-                    Expiry::Header => {
-                        streams.clear();
-                        self.abrupt(Reason::NO_ERROR, CloseReason::HeaderTimeout);
-                    }
-                    Expiry::Idle => self.go_away(CloseReason::IdleTimeout),
-                },
+            if let Some(reason) = self.handle(event, expiry, &mut streams) {
+                return reason;
             }
             self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
             if streams.is_empty() && self.linger_until.is_none() {
@@ -285,17 +165,101 @@ where
                     self.linger_until = Some(Instant::now() + LINGER_TIMEOUT);
                 }
             }
-            if self.going_away.is_none() {
-                let limits = &shared.rules.limits;
-                let max_streams = limits.max_concurrent_streams;
-                if let Some(flood) = flood::detect(&self.watch.counts, self.progress, max_streams) {
-                    debug!("{}: HTTP/2 flood: {}", self.context.peer, flood.label());
-                    shared.metrics.http2.flood(flood);
-                    streams.clear();
-                    self.abrupt(Reason::ENHANCE_YOUR_CALM, CloseReason::Error);
-                }
+            if let Some(flood) = self.flood() {
+                self.flooded(flood, &mut streams);
             }
         }
+    }
+
+    /// Waits for what comes first: a stream's answer done, a shutdown asked for, or
+    /// h2's news (a stream opened, the connection closed); or a flood, as soon as
+    /// h2 has read it (h2 answers PING and SETTINGS itself, and says nothing).
+    fn next_event<'f>(
+        &'f mut self,
+        streams: &'f mut FuturesUnordered<StreamFuture<'a>>,
+        mut shutdown: Pin<&'f mut impl Future<Output = ()>>,
+    ) -> impl Future<Output = Event> + 'f {
+        let going = self.going_away.is_some();
+        poll_fn(move |cx| {
+            if let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Finished(end));
+            }
+            if !going && shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::ShutdownAsked);
+            }
+            match self.h2.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    Poll::Ready(Event::Stream(request, respond))
+                }
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Event::Closed(Err(error))),
+                Poll::Ready(None) => Poll::Ready(Event::Closed(Ok(()))),
+                Poll::Pending => match self.flood() {
+                    Some(flood) => Poll::Ready(Event::Flood(flood)),
+                    None => Poll::Pending,
+                },
+            }
+        })
+    }
+
+    /// Deals with what the connection waited for; returns why it ended, if it has.
+    fn handle(
+        &mut self,
+        event: Event,
+        expiry: Expiry,
+        streams: &mut FuturesUnordered<StreamFuture<'a>>,
+    ) -> Option<CloseReason> {
+        let shared = self.context.shared;
+        match event {
+            Event::Stream(request, mut respond) => {
+                self.progress.accepted += 1;
+                shared.metrics.http2.stream();
+                if shared.rules.accepting_stopped.is_triggered() {
+                    // Retried elsewhere by the client (RFC 9113 §8.7).
+                    respond.send_reset(Reason::REFUSED_STREAM);
+                } else {
+                    let context = self.context;
+                    streams.push(Box::pin(stream::answer(context, request, respond)));
+                }
+            }
+            Event::Finished(StreamEnd::WriteStalled) => {
+                debug!("{}: the client's window stayed shut", self.context.peer);
+                shared.metrics.http2.flood(Flood::ZeroWindow);
+                return Some(CloseReason::WriteTimeout);
+            }
+            Event::Finished(end) => {
+                self.progress.answered += u32::from(end == StreamEnd::Answered);
+            }
+            Event::Closed(closed) => return Some(self.closed(closed)),
+            Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),
+            Event::Flood(flood) => self.flooded(flood, streams),
+            Event::Expired => match expiry {
+                Expiry::Write => return Some(CloseReason::WriteTimeout),
+                Expiry::Linger => return Some(self.going_away.unwrap_or(CloseReason::Error)),
+                Expiry::Recheck => {}
+                Expiry::Header => {
+                    streams.clear();
+                    self.abrupt(Reason::NO_ERROR, CloseReason::HeaderTimeout);
+                }
+                Expiry::Idle => self.go_away(CloseReason::IdleTimeout),
+            },
+        }
+        None
+    }
+
+    /// The flood the client is in, unless the connection is going already.
+    fn flood(&self) -> Option<Flood> {
+        let max_streams = self.context.shared.rules.limits.max_concurrent_streams;
+        (self.going_away.is_none())
+            .then(|| flood::detect(&self.watch.counts, self.progress, max_streams))
+            .flatten()
+    }
+
+    /// Ends a flooding connection: its streams dropped, GOAWAY(ENHANCE_YOUR_CALM).
+    fn flooded(&mut self, flood: Flood, streams: &mut FuturesUnordered<StreamFuture<'a>>) {
+        debug!("{}: HTTP/2 flood: {}", self.context.peer, flood.label());
+        self.context.shared.metrics.http2.flood(flood);
+        streams.clear();
+        self.abrupt(Reason::ENHANCE_YOUR_CALM, CloseReason::Error);
     }
 
     /// The next deadline, and what it is.
@@ -351,32 +315,6 @@ where
         self.linger_until = Some(Instant::now() + LINGER_TIMEOUT);
     }
 
-    /// Which flood h2 ended the connection for itself (with ENHANCE_YOUR_CALM),
-    /// from what the connection saw: a header block left open (too many
-    /// CONTINUATION frames), streams refused for concurrency (too many local
-    /// resets), resets of streams not taken up yet (rapid reset), streams refused
-    /// for their header list (an HPACK bomb), or else small frames (its DATA frame
-    /// budget).
-    fn caught_by_h2(&self) -> Flood {
-        let counts = &self.watch.counts;
-        let max_streams = self.context.shared.rules.limits.max_concurrent_streams;
-        let not_accepted =
-            (counts.streams_opened.load(Relaxed)).saturating_sub(self.progress.accepted);
-        if self.watch.header_block_open_since().is_some() {
-            Flood::Continuation
-        } else if not_accepted > max_streams {
-            Flood::TooManyStreams
-        } else if counts.resets.load(Relaxed) > self.progress.answered {
-            Flood::RapidReset
-        } else if not_accepted > 0 {
-            // Streams h2 refused below the concurrency limit: their header lists
-            // decoded to more than the limit.
-            Flood::HpackBomb
-        } else {
-            Flood::Control
-        }
-    }
-
     /// Why the connection ended, now that h2 says it has.
     fn closed(&self, closed: Result<(), h2::Error>) -> CloseReason {
         let error = match closed {
@@ -396,7 +334,15 @@ where
         {
             metrics.goaway(reason.into());
             if reason == Reason::ENHANCE_YOUR_CALM {
-                metrics.flood(self.caught_by_h2());
+                let block_open = self.watch.header_block_open_since().is_some();
+                let max_streams = self.context.shared.rules.limits.max_concurrent_streams;
+                let counts = &self.watch.counts;
+                metrics.flood(flood::caught_by_h2(
+                    counts,
+                    self.progress,
+                    block_open,
+                    max_streams,
+                ));
             }
         }
         CloseReason::Error

@@ -57,6 +57,33 @@ pub fn detect(counts: &FrameCounts, progress: Progress, max_streams: u32) -> Opt
     None
 }
 
+/// Which flood h2 ended a connection for itself (with ENHANCE_YOUR_CALM), from
+/// what the connection saw: a header block left open (too many CONTINUATION
+/// frames), streams refused for concurrency (too many local resets), resets of
+/// streams not taken up yet (rapid reset), streams refused for their header list
+/// (an HPACK bomb), or else small frames (its DATA frame budget).
+pub fn caught_by_h2(
+    counts: &FrameCounts,
+    progress: Progress,
+    header_block_open: bool,
+    max_streams: u32,
+) -> Flood {
+    let not_accepted = (counts.streams_opened.load(Relaxed)).saturating_sub(progress.accepted);
+    if header_block_open {
+        Flood::Continuation
+    } else if not_accepted > max_streams {
+        Flood::TooManyStreams
+    } else if counts.resets.load(Relaxed) > progress.answered {
+        Flood::RapidReset
+    } else if not_accepted > 0 {
+        // Streams h2 refused below the concurrency limit: their header lists
+        // decoded to more than the limit.
+        Flood::HpackBomb
+    } else {
+        Flood::Control
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

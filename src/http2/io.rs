@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::PREFACE;
+use crate::shared::{LINGER_TIMEOUT, Shared};
 
 /// Frame types (RFC 9113 §6) and flags that matter here.
 const DATA: u8 = 0;
@@ -245,6 +246,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.get_mut().stream).poll_close(cx)
     }
+}
+
+/// Reads what the client still sends, until it closes or for `LINGER_TIMEOUT`, so
+/// that unread bytes (a PING's answer, a WINDOW_UPDATE) do not make the kernel
+/// reset the connection before the client has read the last frames.
+pub async fn linger<S: AsyncRead + Unpin, H>(stream: &mut S, shared: &Shared<H>) {
+    let drain = async {
+        let mut buf = [0; 4096];
+        while let Ok(1..) = stream.read(&mut buf).await {}
+    };
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    shared.timeouts.run_until(Some(deadline), drain).await;
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@
 //! - [`flood`]: when a connection abuses the protocol.
 //! - [`request`]: a stream's request, checked by every protocol's field rules.
 //! - [`response`]: a response into what h2 sends.
-//! - [`io`]: the stream h2 reads and writes, watched on the way.
+//! - [`handshake`]: the client's preface, checked before h2 starts; h2's settings.
+//! - [`io`]: the stream h2 reads and writes, watched on the way; the linger after.
 
 mod conn;
 mod flood;
+mod handshake;
 mod io;
 mod request;
 mod response;

@@ -65,35 +65,8 @@ pub fn read(parts: &Parts) -> Result<StreamRequest, Refused> {
         Some(known) => RequestMethod::Known(known),
         None => RequestMethod::Unknown(token.to_owned()),
     };
-    let mut request_id = None;
-    let mut host = None;
-    let mut ids = 0;
-    for (name, value) in &parts.headers {
-        let kind = FieldKind::of(name.as_str().as_bytes());
-        check_value(name.as_str().as_bytes(), kind, value.as_bytes())
-            .map_err(|refused| refused.to_string())?;
-        match kind {
-            FieldKind::Host if host.is_some() => return Err("more than one Host header".into()),
-            FieldKind::Host => host = Some(value.as_bytes()),
-            FieldKind::RequestId => {
-                ids += 1;
-                request_id = RequestId::from_client(value.as_bytes());
-            }
-            _ => {}
-        }
-    }
-    let expect = (parts.headers.get_all(http::header::EXPECT).iter()).map(|value| value.as_bytes());
-    match expectation(expect) {
-        Ok(_) => {}
-        Err(ExpectRefusal::Repeated) => return Err("more than one Expect header".into()),
-        Err(ExpectRefusal::Unknown) => {
-            return Err(Refused {
-                status: StatusCode::ExpectationFailed,
-                detail: "the only expectation supported is 100-continue".into(),
-            });
-        }
-    }
-    let authority = authority(parts, host)?;
+    let fields = check_fields(parts)?;
+    let authority = authority(parts, fields.host)?;
     let path = parts.uri.path_and_query().map_or("", |path| path.as_str());
     // A path and query as RFC 3986 writes them: visible ASCII, as HTTP/1's
     // request target.
@@ -124,10 +97,49 @@ pub fn read(parts: &Parts) -> Result<StreamRequest, Refused> {
         request,
         method,
         asterisk,
-        request_id: request_id
-            .filter(|_| ids == 1)
-            .unwrap_or_else(RequestId::generate),
+        request_id: fields.request_id.unwrap_or_else(RequestId::generate),
     })
+}
+
+/// What the fields say, once every protocol's rules have passed them.
+struct CheckedFields<'a> {
+    /// `Host`, if sent (once).
+    host: Option<&'a [u8]>,
+    /// The client's id, if it sent one usable `X-Request-Id`.
+    request_id: Option<RequestId>,
+}
+
+/// Applies the field rules to every field, and `Expect`'s.
+fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, Refused> {
+    let mut host = None;
+    let mut ids = Vec::new();
+    for (name, value) in &parts.headers {
+        let kind = FieldKind::of(name.as_str().as_bytes());
+        check_value(name.as_str().as_bytes(), kind, value.as_bytes())
+            .map_err(|refused| refused.to_string())?;
+        match kind {
+            FieldKind::Host if host.is_some() => return Err("more than one Host header".into()),
+            FieldKind::Host => host = Some(value.as_bytes()),
+            FieldKind::RequestId => ids.push(value.as_bytes()),
+            _ => {}
+        }
+    }
+    let expect = (parts.headers.get_all(http::header::EXPECT).iter()).map(|value| value.as_bytes());
+    match expectation(expect) {
+        Ok(_) => {}
+        Err(ExpectRefusal::Repeated) => return Err("more than one Expect header".into()),
+        Err(ExpectRefusal::Unknown) => {
+            return Err(Refused {
+                status: StatusCode::ExpectationFailed,
+                detail: "the only expectation supported is 100-continue".into(),
+            });
+        }
+    }
+    let request_id = match ids[..] {
+        [id] => RequestId::from_client(id),
+        _ => None,
+    };
+    Ok(CheckedFields { host, request_id })
 }
 
 /// The host the request is for: `:authority`, or `Host` without it (RFC 9113

@@ -209,26 +209,38 @@ async fn send<H: Handler>(
     let Ok(mut stream) = respond.send_response(head, end_of_stream) else {
         return StreamEnd::Reset;
     };
-    let write_timeout = shared.rules.limits.write_timeout;
-    let mut body = body;
-    while !body.is_empty() {
-        // Each part of the body goes out as the client's window makes room for it;
-        // a window that stays shut for the write timeout ends the connection.
-        stream.reserve_capacity(body.len());
-        let room = shared
-            .timeouts
-            .run_until(Some(Instant::now() + write_timeout), room(&mut stream));
-        let part = match room.await {
-            None => return StreamEnd::WriteStalled,
-            Some(None) => return StreamEnd::Reset,
-            Some(Some(room)) => body.split_to(room.min(body.len())),
-        };
-        if stream.send_data(part, body.is_empty()).is_err() {
-            return StreamEnd::Reset;
-        }
+    if let Err(end) = send_body(&mut stream, body, shared).await {
+        return end;
     }
     exchange.answered(context.peer, status, bytes);
     StreamEnd::Answered
+}
+
+/// Sends the body as the client's window makes room for each part; a window that
+/// stays shut for the write timeout ends the connection.
+async fn send_body<H>(
+    stream: &mut h2::SendStream<Bytes>,
+    mut body: Bytes,
+    shared: &Shared<H>,
+) -> Result<(), StreamEnd> {
+    let write_timeout = shared.rules.limits.write_timeout;
+    while !body.is_empty() {
+        stream.reserve_capacity(body.len());
+        let deadline = Instant::now() + write_timeout;
+        let part = match shared
+            .timeouts
+            .run_until(Some(deadline), room(stream))
+            .await
+        {
+            None => return Err(StreamEnd::WriteStalled),
+            Some(None) => return Err(StreamEnd::Reset),
+            Some(Some(room)) => body.split_to(room.min(body.len())),
+        };
+        if stream.send_data(part, body.is_empty()).is_err() {
+            return Err(StreamEnd::Reset);
+        }
+    }
+    Ok(())
 }
 
 /// Waits until the client's window lets the stream send: how many bytes it may;

@@ -99,24 +99,8 @@ impl Metrics {
             "Most connections open at once; more wait in the listen backlog",
             limit,
         );
-        // A gauge rather than an OpenMetrics info, which the classic text format
-        // (and promtool) does not know.
-        let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
-        build
-            .get_or_create(&[("version", env!("CARGO_PKG_VERSION"))])
-            .set(1);
-        registry.register("smol_toy_build_info", "The running version", build);
-        let protocol_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
-        let by_protocol = Protocol::ALL.map(|protocol| {
-            (protocol_family.get_or_create(&[("protocol", protocol.label())])).clone()
-        });
-        registry.register(
-            "smol_toy_http_requests_by_protocol",
-            "Requests answered, by protocol (http1: HTTP/1.0 and 1.1; http2)",
-            protocol_family,
-        );
-        let http2 = Http2Metrics::new();
-        http2.register(&mut registry);
+        register_build_info(&mut registry);
+        let (by_protocol, http2) = register_protocols(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         registry.register_collector(Box::new(LogSinkCollector));
         Metrics {
@@ -194,4 +178,29 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.finished();
     }
+}
+
+/// The counters of requests by protocol, and HTTP/2's metrics, in `registry`.
+fn register_protocols(registry: &mut Registry) -> ([Counter; 2], Http2Metrics) {
+    let protocol_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+    let by_protocol = Protocol::ALL
+        .map(|protocol| (protocol_family.get_or_create(&[("protocol", protocol.label())])).clone());
+    registry.register(
+        "smol_toy_http_requests_by_protocol",
+        "Requests answered, by protocol (http1: HTTP/1.0 and 1.1; http2)",
+        protocol_family,
+    );
+    let http2 = Http2Metrics::new();
+    http2.register(registry);
+    (by_protocol, http2)
+}
+
+/// `smol_toy_build_info{version}`: a gauge rather than an OpenMetrics info, which
+/// the classic text format (and promtool) does not know.
+fn register_build_info(registry: &mut Registry) {
+    let build = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+    build
+        .get_or_create(&[("version", env!("CARGO_PKG_VERSION"))])
+        .set(1);
+    registry.register("smol_toy_build_info", "The running version", build);
 }
