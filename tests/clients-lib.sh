@@ -1,4 +1,4 @@
-# What the client scripts (external-clients.sh, tls.sh) share: a work directory,
+# What the client scripts (external-clients.sh, tls.sh, http2.sh) share: a work directory,
 # the processes to stop at exit, and `check`, which runs one check and counts it.
 # Sourced; the caller sets `set -uo pipefail`.
 work=$(mktemp -d)
@@ -28,4 +28,19 @@ check() { # check NAME COMMAND...: runs the command, counts and reports the resu
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# test_certificates CA-NAME: a test CA, and a leaf it signs for localhost and
+# 127.0.0.1 (ECDSA P-256), in $work: ca.pem, leaf.pem and leaf.key.
+test_certificates() {
+    (
+        cd "$work" || exit 1
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=$1" -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=localhost" -keyout leaf.key -out leaf.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >leaf.ext
+        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile leaf.ext -out leaf.pem 2>/dev/null
+    )
 }

@@ -18,16 +18,7 @@ source "$here/clients-lib.sh"
 # Most h2spec failures allowed on each port; each one is explained in docs/http2.md.
 max_h2spec_failures=2
 
-# A test CA, and a leaf it signs for localhost and 127.0.0.1 (ECDSA P-256).
-cd "$work"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=smol-toy http2.sh CA" -keyout ca.key -out ca.pem 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=localhost" -keyout leaf.key -out leaf.csr 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >leaf.ext
-openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile leaf.ext -out leaf.pem 2>/dev/null
-cd - >/dev/null
+test_certificates "smol-toy http2.sh CA"
 tls=(--tls-cert "$work/leaf.pem" --tls-key "$work/leaf.key")
 
 # start NAME OPTIONS...: starts smol-toy; sets ${NAME_port} from its first line.

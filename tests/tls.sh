@@ -14,16 +14,7 @@ set -uo pipefail
 binary=$(realpath "${1:-target/release/smol-toy}")
 source "$(dirname "$0")/clients-lib.sh"
 
-# A test CA, and a leaf it signs for localhost and 127.0.0.1 (ECDSA P-256).
-cd "$work"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=smol-toy tls.sh CA" -keyout ca.key -out ca.pem 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=localhost" -keyout leaf.key -out leaf.csr 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >leaf.ext
-openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile leaf.ext -out leaf.pem 2>/dev/null
-cd - >/dev/null
+test_certificates "smol-toy tls.sh CA"
 tls=(--tls-cert "$work/leaf.pem" --tls-key "$work/leaf.key")
 
 "$binary" --host 127.0.0.1 --port 0 --delay 0 "${tls[@]}" \
