@@ -92,9 +92,9 @@ fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), 
     if !is_writable(name, value) {
         return Err(refused());
     }
-    // HTTP/2 field names are lowercase (RFC 9113 §8.2.1).
-    let name =
-        HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| refused())?;
+    // HTTP/2 field names are lowercase (RFC 9113 §8.2.1): `from_bytes` lowercases
+    // them itself, without a copy of the name.
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| refused())?;
     let value = HeaderValue::from_str(value).map_err(|_| refused())?;
     headers.append(name, value);
     Ok(())
