@@ -36,10 +36,12 @@ def measure(server, scenario, seconds):
             result = load.result()
         running.sample()
         cpu = running.cpu_seconds() - cpu_before
+        peak_rss_kib = running.peak_rss()
         result.update(
             startup_ms=running.startup_ms,
             idle_rss_kib=running.idle_rss_kib,
-            peak_rss_kib=running.peak_rss(),
+            peak_rss_kib=peak_rss_kib,
+            rss_above_idle_kib=peak_rss_kib - running.idle_rss_kib,
             cpu_s=cpu,
             cpu_ms_per_request=1000 * cpu / result["requests"] if result["requests"] else None,
         )

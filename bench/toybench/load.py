@@ -21,12 +21,20 @@ class Scenario:
     requests: int = 0
     # Over HTTPS, for the servers that serve it.
     tls: bool = False
+    # HTTP/2 (h2load only; prior knowledge in cleartext, ALPN over TLS): `depth`
+    # streams at once on each connection, instead of pipelined HTTP/1.1 requests.
+    http2: bool = False
+
+    @property
+    def waiting(self):
+        """How many requests are in flight at once: one per connection, or `depth`."""
+        return self.connections * self.depth
 
     def run(self, server, seconds):
         """Loads `server` for `seconds`; returns the load tool's figures."""
         if self.tool == "h2load":
             return run_h2load(server.url(self.path), self.connections, self.depth, seconds,
-                              self.requests)
+                              self.requests, self.http2)
         if self.tool == "ab":
             return run_ab(server.url(self.path), self.connections, seconds)
         return run_wrk(server.url(self.path), self.connections, seconds)
@@ -51,6 +59,20 @@ SCENARIOS = [
     # ab without -k: a full handshake for every request.
     Scenario("handshakes-tls", "/healthz", 32,
              "HTTPS /healthz, a new connection per request (32 at once)", tool="ab", tls=True),
+    # HTTP/2: 10,000 /toy streams waiting at once on 100 connections (what a waiting
+    # stream costs), and /healthz at 64 connections x 10 streams; in cleartext (h2c,
+    # prior knowledge) and over TLS.
+    Scenario("h2-toy-streams", "/toy", 100,
+             "HTTP/2 /toy, 100 connections x 100 streams (10,000 requests)",
+             tool="h2load", depth=100, requests=10000, http2=True),
+    Scenario("h2-immediate-64x10", "/healthz", 64, "HTTP/2 /healthz, 64 connections x 10 streams",
+             tool="h2load", depth=10, http2=True),
+    Scenario("h2-toy-streams-tls", "/toy", 100,
+             "HTTP/2 over TLS /toy, 100 connections x 100 streams (10,000 requests)",
+             tool="h2load", depth=100, requests=10000, http2=True, tls=True),
+    Scenario("h2-immediate-64x10-tls", "/healthz", 64,
+             "HTTP/2 over TLS /healthz, 64 connections x 10 streams",
+             tool="h2load", depth=10, http2=True, tls=True),
 ]
 
 
@@ -113,12 +135,15 @@ def parse_h2load_time(text):
     raise ValueError(text)
 
 
-def run_h2load(url, connections, depth, seconds, requests=0):
-    """h2load for `seconds`, or until `requests` are answered if it is not 0."""
+def run_h2load(url, connections, depth, seconds, requests=0, http2=False):
+    """h2load for `seconds`, or until `requests` are answered if it is not 0; HTTP/1.1
+    pipelined `depth` deep, or HTTP/2 with `depth` streams per connection."""
     length = ["-n", str(requests)] if requests else ["-D", str(seconds)]
-    command = ["h2load", "--h1", *length, "-c", str(connections), "-m", str(depth),
+    protocol = [] if http2 else ["--h1"]
+    command = ["h2load", *protocol, *length, "-c", str(connections), "-m", str(depth),
                "-t", "1", "--connection-inactivity-timeout=5", url]
-    # A fixed count one request at a time takes requests / connections rounds of 1 s.
+    # A fixed count answered one request at a time takes requests / connections
+    # rounds of 1 s.
     seconds = max(seconds, requests // connections * 2)
     try:
         output = subprocess.run(command, capture_output=True, text=True,
@@ -140,7 +165,12 @@ def run_h2load(url, connections, depth, seconds, requests=0):
             result["errors"] += max(0, result["requests"] - int(words[2]))
         elif line.startswith("time for request:"):
             result["max_ms"] = parse_h2load_time(words[4])
+        elif line.startswith("Application protocol:"):
+            result["protocol"] = words[2]
     if "rps" not in result or "requests" not in result:
         # Seen with Flask's development server, which closes pipelined connections.
         return {"rps": 0.0, "requests": 0, "errors": 1, "error_kinds": {"no h2load summary": 1}}
+    if http2 and result.get("protocol") not in ("h2", "h2c"):
+        # A server that fell back to HTTP/1.1 is not measured as an HTTP/2 one.
+        raise RuntimeError(f"h2load spoke {result.get('protocol')}, not HTTP/2")
     return result

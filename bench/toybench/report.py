@@ -17,6 +17,7 @@ RATIO_FIGURES = [
     ("p50_ms", "p50"),
     ("p99_ms", "p99"),
     ("peak_rss_kib", "peak RSS"),
+    ("rss_above_idle_kib", "RSS above idle"),
     ("cpu_ms_per_request", "CPU/request"),
 ]
 
@@ -41,13 +42,14 @@ def fmt_cpu(value):
     return "–" if value is None else f"{value:.4f} ms"
 
 
-def fmt_per_connection(scenario, figures, above_idle=False):
-    """Peak RSS over the connections, everything included (or only what is above the
-    idle server's RSS), for the /toy scenarios, where every connection waits."""
+def fmt_per_waiting(scenario, figures, above_idle=False):
+    """Peak RSS over the requests waiting at once (a connection's, or an HTTP/2
+    stream's), everything included (or only what is above the idle server's RSS), for
+    the /toy scenarios, where every request waits."""
     if scenario.path != "/toy" or not figures.get("peak_rss_kib"):
         return "–"
     rss = figures["peak_rss_kib"] - (figures.get("idle_rss_kib", 0) if above_idle else 0)
-    return f"{rss / scenario.connections:.1f} KiB"
+    return f"{rss / scenario.waiting:.1f} KiB"
 
 
 def fmt_ms(value):
@@ -65,8 +67,8 @@ def write_report(results, meta):
         "(run alternately, a fresh server for every run) and one round for the Flask servers; "
         f"wrk runs {meta['seconds']} s per measurement with 2 threads on the same machine.",
         "",
-        "| scenario | server | req/s | p50 | p99 | max | errors | peak RSS | RSS/connection "
-        "| above idle | CPU/request |",
+        "| scenario | server | req/s | p50 | p99 | max | errors | peak RSS "
+        "| RSS/waiting request | above idle | CPU/request |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in SCENARIOS:
@@ -80,8 +82,8 @@ def write_report(results, meta):
                 f"| {scenario.label} | {name} | {figures['rps']:,.0f} | {fmt_ms(p50)} | "
                 f"{fmt_ms(p99)} | {fmt_ms(figures.get('max_ms'))} | "
                 f"{figures['errors']:,.0f} | {figures['peak_rss_kib'] / 1024:.1f} MiB | "
-                f"{fmt_per_connection(scenario, figures)} | "
-                f"{fmt_per_connection(scenario, figures, above_idle=True)} | "
+                f"{fmt_per_waiting(scenario, figures)} | "
+                f"{fmt_per_waiting(scenario, figures, above_idle=True)} | "
                 f"{fmt_cpu(figures.get('cpu_ms_per_request'))} |"
             )
     fixed = [s for s in SCENARIOS if s.requests]

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 
 use http_types::headers::ALLOW;
 use http_types::{Method, Request, Response, StatusCode};
@@ -134,14 +135,19 @@ fn allow_value(allowed: &[Method]) -> String {
 /// The handler's response, or what it panicked with.
 pub type Answered = Result<Response, Box<dyn Any + Send>>;
 
-/// Runs the handler, catching a panic so that it costs the request, not the worker.
+/// A handler's work on one request. Boxed: a connection holds several (pipelined
+/// requests, HTTP/2 streams), and a request that is not waiting takes no room.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Answered> + Send + 'a>>;
+
+/// Starts the handler on a request, catching a panic so that it costs the request,
+/// not the worker.
 pub fn call<'a, H: Handler>(
     handler: &'a H,
     endpoint: H::Endpoint,
     request: Request,
     context: Context<'a>,
-) -> impl Future<Output = Answered> + Send + 'a {
-    AssertUnwindSafe(handler.respond(endpoint, request, context)).catch_unwind()
+) -> HandlerFuture<'a> {
+    Box::pin(AssertUnwindSafe(handler.respond(endpoint, request, context)).catch_unwind())
 }
 
 /// The answer after a handler panicked: 500, and the connection closes.

@@ -219,8 +219,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             Dispatch::Server(answer) => Work::Server(answer),
             Dispatch::Handler(endpoint) => {
                 let context = shared.context();
-                let handler = dispatch::call(&shared.handler, endpoint, request, context);
-                Work::Waiting(Box::pin(handler))
+                Work::Waiting(dispatch::call(&shared.handler, endpoint, request, context))
             }
         };
         pipeline.push(request_read, answer);

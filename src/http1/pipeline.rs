@@ -5,20 +5,15 @@
 //! without end cannot make the server hold more than that per connection.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::task::{Context, Poll};
 
 use super::error::HttpError;
 use crate::exchange::Exchange;
-use crate::exchange::dispatch::{Answered, ServerAnswer};
+use crate::exchange::dispatch::{Answered, HandlerFuture, ServerAnswer};
 
 /// The most requests read ahead and not yet answered on one connection.
 pub const MAX_DEPTH: usize = 16;
-
-/// A handler's work on one request. Boxed: the pipeline holds several, and one that
-/// is not running takes no room in the connection's task.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Answered> + Send + 'a>>;
 
 /// A request that was read, and what its answer needs.
 pub struct RequestRead<'a> {

@@ -21,7 +21,7 @@ use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 use super::flood::{self, Progress};
 use super::handshake;
 use super::io::{self, Watch, Watched};
-use super::stream::{self, StreamContext, StreamEnd};
+use super::stream::{self, StreamContext, StreamEnd, StreamFuture};
 use crate::connection::CloseReason;
 use crate::handler::Handler;
 use crate::metrics::Flood;
@@ -90,9 +90,6 @@ where
 
 type Io<'s, S> = Compat<Watched<'s, S>>;
 
-/// A stream's answer, running in the connection's task.
-type StreamFuture<'a> = Pin<Box<dyn Future<Output = StreamEnd> + Send + 'a>>;
-
 struct Connection<'a, 's, S, H> {
     h2: h2::server::Connection<Io<'s, S>, Bytes>,
     context: &'a StreamContext<'a, H>,
@@ -107,14 +104,12 @@ struct Connection<'a, 's, S, H> {
     linger_until: Option<Instant>,
 }
 
-/// What the connection waited for. Large, for the request inside, and as
-/// short-lived: it is dealt with before the connection waits again.
-#[allow(clippy::large_enum_variant)]
+/// What the connection waited for.
 enum Event {
-    /// A client opened a stream.
-    Stream(http::Request<RecvStream>, SendResponse<Bytes>),
-    /// A stream's answer is done.
-    Finished(StreamEnd),
+    /// Streams were taken up or answered.
+    Progress,
+    /// A stream's client gave its answer no room for the write timeout.
+    WriteStalled,
     /// The connection closed, cleanly or not.
     Closed(Result<(), h2::Error>),
     /// A shutdown was asked for.
@@ -171,9 +166,12 @@ where
         }
     }
 
-    /// Waits for what comes first: a stream's answer done, a shutdown asked for, or
-    /// h2's news (a stream opened, the connection closed); or a flood, as soon as
-    /// h2 has read it (h2 answers PING and SETTINGS itself, and says nothing).
+    /// Waits for what comes first: progress on the streams, a shutdown asked for,
+    /// the connection closed, or a flood, as soon as h2 has read it (h2 answers
+    /// PING and SETTINGS itself, and says nothing). Streams progress in rounds:
+    /// every answer that is done, then every stream h2 has read, then their
+    /// answers, until neither moves. h2 writes when it is polled, so the answers
+    /// of one round go out in one write, not one write each.
     fn next_event<'f>(
         &'f mut self,
         streams: &'f mut FuturesUnordered<StreamFuture<'a>>,
@@ -181,24 +179,69 @@ where
     ) -> impl Future<Output = Event> + 'f {
         let going = self.going_away.is_some();
         poll_fn(move |cx| {
-            if let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
-                return Poll::Ready(Event::Finished(end));
-            }
-            if !going && shutdown.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::ShutdownAsked);
-            }
-            match self.h2.poll_accept(cx) {
-                Poll::Ready(Some(Ok((request, respond)))) => {
-                    Poll::Ready(Event::Stream(request, respond))
+            let mut progressed = false;
+            loop {
+                while let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
+                    if end == StreamEnd::WriteStalled {
+                        return Poll::Ready(Event::WriteStalled);
+                    }
+                    self.progress.answered += u32::from(end == StreamEnd::Answered);
+                    progressed = true;
                 }
-                Poll::Ready(Some(Err(error))) => Poll::Ready(Event::Closed(Err(error))),
-                Poll::Ready(None) => Poll::Ready(Event::Closed(Ok(()))),
-                Poll::Pending => match self.flood() {
-                    Some(flood) => Poll::Ready(Event::Flood(flood)),
-                    None => Poll::Pending,
-                },
+                if !going && shutdown.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::ShutdownAsked);
+                }
+                let mut accepted = false;
+                loop {
+                    match self.h2.poll_accept(cx) {
+                        Poll::Ready(Some(Ok((request, respond)))) => {
+                            self.accept(request, respond, streams);
+                            accepted = true;
+                        }
+                        Poll::Ready(Some(Err(error))) => {
+                            return Poll::Ready(Event::Closed(Err(error)));
+                        }
+                        Poll::Ready(None) => return Poll::Ready(Event::Closed(Ok(()))),
+                        Poll::Pending => break,
+                    }
+                    if let Some(flood) = self.flood() {
+                        return Poll::Ready(Event::Flood(flood));
+                    }
+                }
+                if !accepted {
+                    break;
+                }
+                progressed = true;
+            }
+            self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
+            if let Some(flood) = self.flood() {
+                Poll::Ready(Event::Flood(flood))
+            } else if progressed {
+                Poll::Ready(Event::Progress)
+            } else {
+                Poll::Pending
             }
         })
+    }
+
+    /// Takes up a stream h2 handed over: its answer starts, or, once the server
+    /// has stopped accepting, it is refused.
+    fn accept(
+        &mut self,
+        request: http::Request<RecvStream>,
+        mut respond: SendResponse<Bytes>,
+        streams: &mut FuturesUnordered<StreamFuture<'a>>,
+    ) {
+        let shared = self.context.shared;
+        self.progress.accepted += 1;
+        shared.metrics.http2.stream();
+        if shared.rules.accepting_stopped.is_triggered() {
+            // Retried elsewhere by the client (RFC 9113 §8.7).
+            respond.send_reset(Reason::REFUSED_STREAM);
+        } else {
+            streams.push(stream::answer(self.context, request, respond));
+        }
+        self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
     }
 
     /// Deals with what the connection waited for; returns why it ended, if it has.
@@ -210,24 +253,11 @@ where
     ) -> Option<CloseReason> {
         let shared = self.context.shared;
         match event {
-            Event::Stream(request, mut respond) => {
-                self.progress.accepted += 1;
-                shared.metrics.http2.stream();
-                if shared.rules.accepting_stopped.is_triggered() {
-                    // Retried elsewhere by the client (RFC 9113 §8.7).
-                    respond.send_reset(Reason::REFUSED_STREAM);
-                } else {
-                    let context = self.context;
-                    streams.push(Box::pin(stream::answer(context, request, respond)));
-                }
-            }
-            Event::Finished(StreamEnd::WriteStalled) => {
+            Event::Progress => {}
+            Event::WriteStalled => {
                 debug!("{}: the client's window stayed shut", self.context.peer);
                 shared.metrics.http2.flood(Flood::ZeroWindow);
                 return Some(CloseReason::WriteTimeout);
-            }
-            Event::Finished(end) => {
-                self.progress.answered += u32::from(end == StreamEnd::Answered);
             }
             Event::Closed(closed) => return Some(self.closed(closed)),
             Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),

@@ -3,21 +3,22 @@
 //! stream), the response sent, the exchange recorded. Many of a connection's
 //! streams run together in its task.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
 use h2::RecvStream;
 use h2::server::SendResponse;
+use http::request::Parts;
 use http_types::StatusCode;
 use log::{debug, error};
-use smol::future::FutureExt;
 
-use super::request::{self, StreamRequest};
+use super::request::{self, Refused, StreamRequest};
 use super::response::convert;
 use crate::connection::Protocol;
-use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
+use crate::exchange::dispatch::{self, Answered, Dispatch, HandlerFuture, ServerAnswer, dispatch};
 use crate::exchange::errors::error_response;
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::{Arrival, Exchange};
@@ -44,37 +45,92 @@ pub enum StreamEnd {
     WriteStalled,
 }
 
-/// Answers one stream.
-pub async fn answer<H: Handler>(
-    context: &StreamContext<'_, H>,
-    request: http::Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-) -> StreamEnd {
-    let received = Instant::now();
-    let (parts, mut body) = request.into_parts();
-    let shared = context.shared;
-    let head_only = parts.method == http::Method::HEAD;
-    let (exchange, answered) = match request::read(&parts) {
-        Ok(read) => {
-            drop(parts);
-            let (exchange, answered) = start(context, read, received);
-            let answered = async { Some(answered.await) };
-            let answered = answered.or(async {
-                let reset = poll_fn(|cx| respond.poll_reset(cx)).await;
-                debug!("{}: stream reset by the client: {reset:?}", context.peer);
-                None
-            });
-            match answered.await {
-                Some(answered) => (exchange, answered),
-                None => {
-                    shared.metrics.http2.stream_reset();
-                    return StreamEnd::Reset;
-                }
+/// A stream's answer, running in the connection's task.
+pub type StreamFuture<'a> = Pin<Box<dyn Future<Output = StreamEnd> + Send + 'a>>;
+
+/// Where a stream's answer comes from. Small: every waiting stream holds one.
+enum Work<'a> {
+    /// The server's own (404, 405, OPTIONS…), built when it is sent.
+    Server(ServerAnswer),
+    /// The request broke a rule: this error is the answer.
+    Refused(Refused),
+    /// The handler's, boxed.
+    Handler(HandlerFuture<'a>),
+}
+
+impl Work<'_> {
+    /// Polls for the answer: the server's own, and a refusal, are ready at once.
+    fn poll_answer(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Answered> {
+        match self {
+            Work::Handler(handler) => handler.as_mut().poll(cx),
+            Work::Server(answer) => {
+                let answer = std::mem::replace(answer, ServerAnswer::NotFound);
+                Poll::Ready(Ok(answer.response()))
+            }
+            Work::Refused(refused) => {
+                let response = error_response(refused.status, Some(&refused.detail));
+                Poll::Ready(Ok(response))
             }
         }
+    }
+}
+
+/// Answers one stream. The request is checked, dispatched and its handler started
+/// at once, and its head dropped, so that what a waiting stream holds is its
+/// exchange's record, the handler's work and h2's two handles (232 bytes, in
+/// `RUSTC_BOOTSTRAP=1 cargo rustc --release --bin smol-toy -- -Zprint-type-sizes`).
+/// The rest of the answer, sized for a body still arriving and one sent as the
+/// client's window allows, is boxed apart once the handler is done.
+pub fn answer<'a, H: Handler>(
+    context: &'a StreamContext<'a, H>,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) -> StreamFuture<'a> {
+    let received = Instant::now();
+    let (parts, body) = request.into_parts();
+    let head_only = parts.method == http::Method::HEAD;
+    let (exchange, mut work) = start(context, &parts, received);
+    drop(parts);
+    Box::pin(async move {
+        // In a block of its own, so that the answer is not held across the wait
+        // for its delivery.
+        let delivery = {
+            let answered = poll_fn(|cx| match work.poll_answer(cx) {
+                Poll::Ready(answered) => Poll::Ready(Some(answered)),
+                Poll::Pending => respond.poll_reset(cx).map(|reset| {
+                    debug!("{}: stream reset by the client: {reset:?}", context.peer);
+                    None
+                }),
+            })
+            .await;
+            drop(work);
+            let Some(answered) = answered else {
+                context.shared.metrics.http2.stream_reset();
+                return StreamEnd::Reset;
+            };
+            Box::pin(deliver(
+                context, exchange, answered, head_only, body, respond,
+            ))
+        };
+        delivery.await
+    })
+}
+
+/// Checks and dispatches a stream's request, and starts its answer: the server's
+/// own, or the handler's work.
+fn start<'a, H: Handler>(
+    context: &StreamContext<'a, H>,
+    parts: &Parts,
+    received: Instant,
+) -> (Exchange<'a>, Work<'a>) {
+    let shared = context.shared;
+    let read = match request::read(parts) {
+        Ok(read) => read,
         Err(refused) => {
-            let (status, detail) = (refused.status, refused.detail);
-            debug!("{}: {status} on HTTP/2 ({detail})", context.peer);
+            debug!(
+                "{}: {} on HTTP/2 ({})",
+                context.peer, refused.status, refused.detail
+            );
             let exchange = Exchange::unreadable(
                 context.peer,
                 context.security,
@@ -82,57 +138,9 @@ pub async fn answer<H: Handler>(
                 &shared.metrics,
                 shared.access_log.as_ref(),
             );
-            let response = error_response(status, Some(&detail));
-            (exchange, Ok(response))
+            return (exchange, Work::Refused(refused));
         }
     };
-    if !skip_body(&mut body, shared).await {
-        shared.metrics.http2.stream_reset();
-        return StreamEnd::Reset;
-    }
-    drop(body);
-    send(context, &exchange, answered, head_only, &mut respond).await
-}
-
-/// Reads the request's body, which no route takes, and drops it: up to
-/// `MAX_SKIPPED_BODY` bytes within the header timeout, so that a stream is
-/// answered once the client has ended it, and a malformed end (RFC 9113 §8.1) is
-/// found first. A longer or slower body is left: h2 resets its stream with
-/// NO_ERROR once it is answered. `false` if the client reset the stream.
-async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>) -> bool {
-    let skip = async {
-        let mut skipped = 0;
-        while !body.is_end_stream() && skipped <= MAX_SKIPPED_BODY {
-            match body.data().await {
-                Some(Ok(chunk)) => {
-                    skipped += chunk.len() as u64;
-                    let _ = body.flow_control().release_capacity(chunk.len());
-                }
-                Some(Err(_)) => return false,
-                None => break,
-            }
-        }
-        true
-    };
-    let deadline = Instant::now() + shared.rules.limits.header_timeout;
-    shared
-        .timeouts
-        .run_until(Some(deadline), skip)
-        .await
-        .unwrap_or(true)
-}
-
-/// Dispatches a checked request, and starts its answer: the server's own, or the
-/// handler's work.
-fn start<'a, H: Handler>(
-    context: &StreamContext<'a, H>,
-    read: StreamRequest,
-    received: Instant,
-) -> (
-    Exchange<'a>,
-    impl std::future::Future<Output = Answered> + Send + 'a,
-) {
-    let shared = context.shared;
     let (route, decision) = dispatch::<H>(read.method.known(), read.target());
     let StreamRequest {
         request,
@@ -155,15 +163,65 @@ fn start<'a, H: Handler>(
         &shared.metrics,
         shared.access_log.as_ref(),
     );
-    let work = async move {
-        match decision {
-            Dispatch::Server(answer) => Ok(answer.response()),
-            Dispatch::Handler(endpoint) => {
-                dispatch::call(&shared.handler, endpoint, request, shared.context()).await
-            }
-        }
+    let work = match decision {
+        Dispatch::Server(answer) => Work::Server(answer),
+        Dispatch::Handler(endpoint) => Work::Handler(dispatch::call(
+            &shared.handler,
+            endpoint,
+            request,
+            shared.context(),
+        )),
     };
     (exchange, work)
+}
+
+/// Once the answer is known: skips what is left of the request's body, then sends
+/// the answer and records it.
+async fn deliver<H: Handler>(
+    context: &StreamContext<'_, H>,
+    exchange: Exchange<'_>,
+    answered: Answered,
+    head_only: bool,
+    mut body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+) -> StreamEnd {
+    if !skip_body(&mut body, context.shared).await {
+        context.shared.metrics.http2.stream_reset();
+        return StreamEnd::Reset;
+    }
+    drop(body);
+    send(context, &exchange, answered, head_only, &mut respond).await
+}
+
+/// Reads the request's body, which no route takes, and drops it: up to
+/// `MAX_SKIPPED_BODY` bytes within the header timeout, so that a stream is
+/// answered once the client has ended it, and a malformed end (RFC 9113 §8.1) is
+/// found first. A longer or slower body is left: h2 resets its stream with
+/// NO_ERROR once it is answered. `false` if the client reset the stream.
+async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    let skip = async {
+        let mut skipped = 0;
+        while !body.is_end_stream() && skipped <= MAX_SKIPPED_BODY {
+            match body.data().await {
+                Some(Ok(chunk)) => {
+                    skipped += chunk.len() as u64;
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                }
+                Some(Err(_)) => return false,
+                None => break,
+            }
+        }
+        true
+    };
+    let deadline = Instant::now() + shared.rules.limits.header_timeout;
+    shared
+        .timeouts
+        .run_until(Some(deadline), skip)
+        .await
+        .unwrap_or(true)
 }
 
 /// Sends the answer, and records it.

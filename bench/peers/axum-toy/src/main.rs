@@ -5,9 +5,13 @@
 //! Usage: `axum-toy [PORT] [DELAY_MS] [CERT KEY]` (defaults 4568 and 1000). It
 //! listens on 127.0.0.1 and exits on SIGINT or SIGTERM after in-flight requests
 //! finish. With CERT and KEY (PEM files) it serves HTTPS, with axum-server and rustls
-//! on the ring provider, as smol-toy does: TLS 1.3 and 1.2, ALPN http/1.1 only, the
-//! server's suite order, TCP_NODELAY (without it, TLS 1.3 session tickets meet
-//! Nagle's algorithm and a first response can wait 40 ms).
+//! on the ring provider, as smol-toy does: TLS 1.3 and 1.2, ALPN `h2` then
+//! `http/1.1`, the server's suite order, TCP_NODELAY (without it, TLS 1.3 session
+//! tickets meet Nagle's algorithm and a first response can wait 40 ms).
+//!
+//! Both ports speak HTTP/1.1 and HTTP/2 through hyper-util's auto builder, which
+//! axum and axum-server use: in cleartext a connection that opens with HTTP/2's
+//! preface is served HTTP/2 (prior knowledge), over TLS the one ALPN chose.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +77,7 @@ async fn serve_https(listener: tokio::net::TcpListener, app: Router, cert: &str,
         .with_single_cert(chain, key)
         .expect("the key is the certificate's");
     config.ignore_client_order = true;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
         axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
     )
