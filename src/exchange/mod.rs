@@ -2,7 +2,7 @@
 //! who answers it ([`dispatch`]: the application's route, or OPTIONS, 404, 405,
 //! 501), its id ([`request_id`]), its client behind trusted proxies ([`client`]),
 //! the server's own error answers ([`errors`]), the fields every answer carries
-//! ([`fields`]), and its record in the metrics and the access log ([`record`],
+//! ([`fields`]), what makes a response sendable ([`sendable`]), and its record in the metrics and the access log ([`record`],
 //! [`access_log`]).
 //!
 //! A protocol turns bytes into requests and responses into bytes; everything else
@@ -17,6 +17,7 @@ pub mod fields;
 pub mod method;
 pub mod record;
 pub mod request_id;
+pub mod sendable;
 
 pub use access_log::AccessLog;
 pub use client::TrustedProxies;

@@ -10,7 +10,7 @@ use log::{debug, error};
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
 
-use super::encode::{EncodeError, Envelope, encode};
+use super::encode::{Envelope, encode};
 use super::error::HttpError;
 use super::head::{Head, HeadScanner, decode_head};
 use super::io::{ConnectionIo, Received};
@@ -19,6 +19,7 @@ use super::state::{Answering, Ending, State};
 use crate::connection::{CloseReason, Protocol};
 use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
 use crate::exchange::fields::AnswerFields;
+use crate::exchange::sendable::Unsendable;
 use crate::exchange::{Arrival, Exchange};
 use crate::handler::Handler;
 use crate::shared::Shared;
@@ -314,7 +315,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         response: Response,
         last: bool,
         failed: bool,
-    ) -> Result<usize, EncodeError> {
+    ) -> Result<usize, Unsendable> {
         let answering = Answering {
             last,
             handler_failed: failed,

@@ -3,15 +3,11 @@
 //! the application puts on every answer; `Date`, from a per-thread cache;
 //! `Connection`; `X-Request-Id`; then the body, unless the request was HEAD.
 
-use std::fmt;
-
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER_ENCODING};
 use http_types::{Response, StatusCode};
-use smol::io::AsyncReadExt;
-
-use crate::memory::finish_in_memory;
 
 use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
+use crate::exchange::sendable::{Unsendable, read_body};
 
 /// What the connection layer adds to a response.
 #[derive(Debug, Clone, Copy)]
@@ -24,32 +20,13 @@ pub struct Envelope<'a> {
     pub fields: AnswerFields<'a>,
 }
 
-/// Why a response cannot be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EncodeError {
-    /// A field name is not a token, or a value holds a byte other than visible
-    /// ASCII, space and tab: CR, LF or NUL would end the field early.
-    Field(String),
-    /// The body is not held in memory.
-    StreamingBody,
-}
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EncodeError::Field(name) => write!(f, "the field {name:?} cannot be written"),
-            EncodeError::StreamingBody => f.write_str("the body is not held in memory"),
-        }
-    }
-}
-
 /// Appends the encoded response to `out`, so that it can leave in a single write.
 /// On an error, `out` is as it was.
 pub fn encode(
     mut response: Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+) -> Result<(), Unsendable> {
     let start = out.len();
     let written = write_response(&mut response, envelope, out);
     if written.is_err() {
@@ -65,7 +42,7 @@ fn write_response(
     response: &mut Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+) -> Result<(), Unsendable> {
     let status = response.status();
     // 1xx, 204 and 304 carry no content, and 1xx and 204 no Content-Length (RFC 9110 §8.6).
     let bodiless = status.is_informational()
@@ -124,14 +101,14 @@ fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
 }
 
 /// The response's fields, less those the connection layer writes itself.
-fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Unsendable> {
     for (name, values) in response.iter() {
         if is_written_by_the_layer(name) {
             continue;
         }
         for value in values {
             if !is_writable(name.as_str(), value.as_str()) {
-                return Err(EncodeError::Field(name.as_str().to_owned()));
+                return Err(Unsendable::Field(name.as_str().to_owned()));
             }
             write_field(out, name.as_str(), value.as_str());
         }
@@ -150,14 +127,6 @@ fn write_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());
-}
-
-/// Appends the body to `out`. The body is in memory, so one poll finishes.
-fn read_body(response: &mut Response, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    match finish_in_memory(response.read_to_end(out)) {
-        Some(Ok(_)) => Ok(()),
-        Some(Err(_)) | None => Err(EncodeError::StreamingBody),
-    }
 }
 
 #[cfg(test)]
@@ -271,7 +240,7 @@ mod tests {
         };
         let mut out = b"earlier".to_vec();
         let error = encode(response, &envelope, &mut out).unwrap_err();
-        assert_eq!(error, EncodeError::Field("x-split".into()));
+        assert_eq!(error, Unsendable::Field("x-split".into()));
         assert_eq!(out, b"earlier");
     }
 

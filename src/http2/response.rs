@@ -8,49 +8,27 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http_types::{Response, StatusCode};
-use smol::io::AsyncReadExt;
 
 use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
-use crate::memory::finish_in_memory;
-
-/// Why a response cannot be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConvertError {
-    /// A field that cannot be written: its name.
-    Field(String),
-    /// The body is not held in memory.
-    StreamingBody,
-}
-
-impl std::fmt::Display for ConvertError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConvertError::Field(name) => write!(f, "the field {name:?} cannot be written"),
-            ConvertError::StreamingBody => f.write_str("the body is not held in memory"),
-        }
-    }
-}
+use crate::exchange::sendable::{Unsendable, read_body};
 
 /// The head and body h2 sends for `response`; no body after HEAD.
 pub fn convert(
     mut response: Response,
     head_only: bool,
     fields: &AnswerFields<'_>,
-) -> Result<(http::Response<()>, Bytes), ConvertError> {
+) -> Result<(http::Response<()>, Bytes), Unsendable> {
     let status = response.status();
     let bodiless = status.is_informational()
         || status == StatusCode::NoContent
         || status == StatusCode::NotModified;
     let mut body = Vec::new();
     if !bodiless {
-        match finish_in_memory(response.read_to_end(&mut body)) {
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return Err(ConvertError::StreamingBody),
-        }
+        read_body(&mut response, &mut body)?;
     }
     let mut head = http::Response::new(());
     *head.status_mut() = http::StatusCode::from_u16(status.into())
-        .map_err(|_| ConvertError::Field(":status".into()))?;
+        .map_err(|_| Unsendable::Field(":status".into()))?;
     let headers = head.headers_mut();
     if !bodiless {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -87,8 +65,8 @@ fn is_set_here(name: &str) -> bool {
         || ["keep-alive", "proxy-connection", "upgrade", REQUEST_ID].contains(&name)
 }
 
-fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), ConvertError> {
-    let refused = || ConvertError::Field(name.to_owned());
+fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), Unsendable> {
+    let refused = || Unsendable::Field(name.to_owned());
     if !is_writable(name, value) {
         return Err(refused());
     }
