@@ -44,3 +44,21 @@ test_certificates() {
             -extfile leaf.ext -out leaf.pem 2>/dev/null
     )
 }
+
+# start_server NAME OPTIONS...: starts $binary on 127.0.0.1, port 0, with OPTIONS;
+# sets ${NAME_port} from the port its first line says it listens on.
+start_server() {
+    local name=$1
+    shift
+    RUST_LOG=warn "$binary" --host 127.0.0.1 --port 0 "$@" \
+        >"$work/$name.out" 2>"$work/$name.err" &
+    pids+=($!)
+    local port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's|^listening on https\?://127.0.0.1:||p' "$work/$name.out")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { echo "smol-toy did not start:"; cat "$work/$name.err"; exit 1; }
+    printf -v "${name}_port" '%s' "$port"
+}

@@ -21,25 +21,9 @@ max_h2spec_failures=2
 test_certificates "smol-toy http2.sh CA"
 tls=(--tls-cert "$work/leaf.pem" --tls-key "$work/leaf.key")
 
-# start NAME OPTIONS...: starts smol-toy; sets ${NAME_port} from its first line.
-start() {
-    local name=$1
-    shift
-    RUST_LOG=warn "$binary" --host 127.0.0.1 --port 0 "$@" \
-        >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
-    local port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's|^listening on https\?://127.0.0.1:||p' "$work/$name.out")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { echo "smol-toy did not start:"; cat "$work/$name.err"; exit 1; }
-    printf -v "${name}_port" '%s' "$port"
-}
-start plain
-start secure "${tls[@]}"
-start http1_only --http2 off "${tls[@]}"
+start_server plain
+start_server secure "${tls[@]}"
+start_server http1_only --http2 off "${tls[@]}"
 "$binary" --unix-socket "$work/toy.sock" >"$work/unix.out" 2>"$work/unix.err" &
 pids+=($!)
 h2c=http://127.0.0.1:$plain_port
@@ -219,8 +203,8 @@ h2spec_run() { # h2spec_run PORT [-t -k]: at most $max_h2spec_failures failures
     [ "${failures:-99}" -le "$max_h2spec_failures" ]
 }
 if [ -x "$h2spec_bin" ]; then
-    start spec_plain --delay 200ms
-    start spec_tls --delay 200ms "${tls[@]}"
+    start_server spec_plain --delay 200ms
+    start_server spec_tls --delay 200ms "${tls[@]}"
     check "h2spec over h2c (prior knowledge): at most $max_h2spec_failures failures" h2spec_run "$spec_plain_port"
     check "h2spec over TLS (ALPN h2): at most $max_h2spec_failures failures" h2spec_run "$spec_tls_port" -t -k
 else

@@ -17,15 +17,8 @@ source "$(dirname "$0")/clients-lib.sh"
 test_certificates "smol-toy tls.sh CA"
 tls=(--tls-cert "$work/leaf.pem" --tls-key "$work/leaf.key")
 
-"$binary" --host 127.0.0.1 --port 0 --delay 0 "${tls[@]}" \
-    >"$work/smol-toy.out" 2>"$work/smol-toy.err" &
-pids+=($!)
-for _ in $(seq 100); do
-    port=$(sed -n 's|^listening on https://127.0.0.1:||p' "$work/smol-toy.out")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "smol-toy did not start:"; cat "$work/smol-toy.err"; exit 1; }
+start_server main --delay 0 "${tls[@]}"
+port=$main_port
 url=https://localhost:$port
 body='{"result":1}'
 curl_tls=(curl -sS --cacert "$work/ca.pem" --resolve "localhost:$port:127.0.0.1")
@@ -207,7 +200,7 @@ socket_activated() {
 check "HTTPS (HTTP/2) on a socket passed by systemd-socket-activate" socket_activated
 
 no_errors_logged() {
-    ! grep -E " (ERROR|WARN) " "$work/smol-toy.err"
+    ! grep -E " (ERROR|WARN) " "$work/main.err"
 }
 check "no errors or warnings in the server log" no_errors_logged
 
