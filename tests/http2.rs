@@ -274,6 +274,52 @@ fn a_silent_connection_after_the_preface_is_cut_at_the_header_timeout() {
     assert!(metrics.contains(r#"smol_toy_connections_closed_total{reason="header_timeout"} 1"#));
 }
 
+/// A raw HTTP/2 frame: its header, then `payload`.
+fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
+    let length = (payload.len() as u32).to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream_id.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// The header timeout covers a header block left open while another stream waits:
+/// the connection notices the open block as h2 reads it, not at its next event.
+#[test]
+fn a_header_block_left_open_is_cut_at_the_header_timeout() {
+    let mut config = test_config();
+    config.header_timeout = Duration::from_millis(300).into();
+    config.delay = Duration::from_secs(5).into();
+    let server = TestServer::start(config);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Stream 1 waits in /toy for 5 s.
+    let toy = [&[0x82, 0x86, 0x04, 0x04][..], b"/toy", &[0x41, 0x01, b't']].concat();
+    let mut opening = PREFACE.to_vec();
+    opening.extend(frame(4, 0, 0, &[]));
+    opening.extend(frame(1, 5, 1, &toy));
+    stream.write_all(&opening).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // Stream 3's HEADERS without END_HEADERS: its CONTINUATION never comes.
+    stream.write_all(&frame(1, 1, 3, &toy)).unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    let took = started.elapsed();
+    drop(stream);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
+        "cut after {took:?}"
+    );
+    let metrics = server.metrics_with(r#"reason="header_timeout"} 1"#);
+    assert!(
+        metrics.contains(r#"smol_toy_connections_closed_total{reason="header_timeout"} 1"#),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn the_metrics_count_each_protocol_exactly() {
     let server = TestServer::start(test_config());

@@ -117,7 +117,7 @@ enum Event {
     /// The client is flooding the connection.
     Flood(Flood),
     /// A deadline passed.
-    Expired,
+    Expired(Expiry),
 }
 
 /// Which deadline the connection waits for.
@@ -132,8 +132,6 @@ enum Expiry {
     Write,
     /// A connection that is going has had its last chance to close.
     Linger,
-    /// Nothing is due: look again, so that a write that stalls meanwhile is seen.
-    Recheck,
 }
 
 impl<'a, S, H> Connection<'a, '_, S, H>
@@ -146,11 +144,14 @@ where
         let mut streams: FuturesUnordered<StreamFuture<'a>> = FuturesUnordered::new();
         let mut shutdown = pin!(shared.rules.shutdown_requested.triggered());
         loop {
-            let (deadline, expiry) = self.deadline(streams.len());
+            let (deadline, expiry) = self.deadline(streams.len()).unzip();
             let event = self.next_event(&mut streams, shutdown.as_mut());
-            let event =
-                (shared.timeouts.run_until(Some(deadline), event).await).unwrap_or(Event::Expired);
-            if let Some(reason) = self.handle(event, expiry, &mut streams) {
+            let event = shared.timeouts.run_until(deadline, event).await;
+            // No event is only ever a deadline that passed.
+            let Some(event) = event.or(expiry.map(Event::Expired)) else {
+                continue;
+            };
+            if let Some(reason) = self.handle(event, &mut streams) {
                 return reason;
             }
             self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
@@ -178,6 +179,7 @@ where
         mut shutdown: Pin<&'f mut impl Future<Output = ()>>,
     ) -> impl Future<Output = Event> + 'f {
         let going = self.going_away.is_some();
+        let late = self.late();
         poll_fn(move |cx| {
             let mut progressed = false;
             loop {
@@ -216,12 +218,22 @@ where
             self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
             if let Some(flood) = self.flood() {
                 Poll::Ready(Event::Flood(flood))
-            } else if progressed {
+            } else if progressed || self.late() != late {
+                // Back to the loop, which sets the deadlines anew.
                 Poll::Ready(Event::Progress)
             } else {
                 Poll::Pending
             }
         })
+    }
+
+    /// What a deadline may start for while the connection waits, as h2 reads and
+    /// writes: a write the client does not take, a header block left open.
+    fn late(&self) -> (bool, bool) {
+        (
+            self.watch.write_stalled_since().is_some(),
+            self.watch.header_block_open_since().is_some(),
+        )
     }
 
     /// Takes up a stream h2 handed over: its answer starts, or, once the server
@@ -248,7 +260,6 @@ where
     fn handle(
         &mut self,
         event: Event,
-        expiry: Expiry,
         streams: &mut FuturesUnordered<StreamFuture<'a>>,
     ) -> Option<CloseReason> {
         let shared = self.context.shared;
@@ -262,10 +273,9 @@ where
             Event::Closed(closed) => return Some(self.closed(closed)),
             Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),
             Event::Flood(flood) => self.flooded(flood, streams),
-            Event::Expired => match expiry {
+            Event::Expired(expiry) => match expiry {
                 Expiry::Write => return Some(CloseReason::WriteTimeout),
                 Expiry::Linger => return Some(self.going_away.unwrap_or(CloseReason::Error)),
-                Expiry::Recheck => {}
                 Expiry::Header => {
                     streams.clear();
                     self.abrupt(Reason::NO_ERROR, CloseReason::HeaderTimeout);
@@ -292,14 +302,14 @@ where
         self.abrupt(Reason::ENHANCE_YOUR_CALM, CloseReason::Error);
     }
 
-    /// The next deadline, and what it is.
-    fn deadline(&self, open_streams: usize) -> (Instant, Expiry) {
+    /// The next deadline, and what it is; `None` while streams are open and
+    /// nothing is late.
+    fn deadline(&self, open_streams: usize) -> Option<(Instant, Expiry)> {
         let limits = &self.context.shared.rules.limits;
-        let now = Instant::now();
-        let mut next = (now + limits.write_timeout / 4, Expiry::Recheck);
+        let mut next: Option<(Instant, Expiry)> = None;
         let mut consider = |at: Instant, expiry| {
-            if at < next.0 {
-                next = (at, expiry);
+            if next.is_none_or(|(first, _)| at < first) {
+                next = Some((at, expiry));
             }
         };
         if let Some(since) = self.watch.write_stalled_since() {
