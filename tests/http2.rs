@@ -283,6 +283,48 @@ fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+#[test]
+fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
+    let mut config = test_config();
+    config.write_timeout = Duration::from_millis(300).into();
+    // Far off: the connection has no stream open while its writes stall.
+    config.keep_alive_timeout = Duration::from_secs(30).into();
+    let server = TestServer::start(config);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    // A small receive buffer, so that the kernel holds fewer answers.
+    rustix::net::sockopt::set_socket_recv_buffer_size(&stream, 4096).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // Windows as large as HTTP/2 allows, so that only the socket holds answers back.
+    let mut opening = PREFACE.to_vec();
+    opening.extend(frame(4, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]));
+    opening.extend(frame(8, 0, 0, &0x7fff_0000u32.to_be_bytes()));
+    stream.write_all(&opening).unwrap();
+    // Rounds of 100 streams asking for /metrics (5 KiB), never read: about 8 MB in
+    // all, more than the kernel's buffers take, so the server's writes stall.
+    let block = [
+        &[0x82, 0x86, 0x04, 0x08][..],
+        b"/metrics",
+        &[0x41, 0x01, b't'],
+    ]
+    .concat();
+    for round in 0..15 {
+        let streams: Vec<u8> = (0..100)
+            .flat_map(|i| frame(1, 5, 1 + 200 * round + 2 * i, &block))
+            .collect();
+        if stream.write_all(&streams).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = server.metrics_with(r#"reason="write_timeout"} 1"#);
+    assert!(
+        metrics.contains(r#"smol_toy_connections_closed_total{reason="write_timeout"} 1"#),
+        "{metrics}"
+    );
+}
+
 /// The header timeout covers a header block left open while another stream waits:
 /// the connection notices the open block as h2 reads it, not at its next event.
 #[test]

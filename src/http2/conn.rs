@@ -290,7 +290,13 @@ where
     fn flood(&self) -> Option<Flood> {
         let max_streams = self.context.shared.rules.limits.max_concurrent_streams;
         (self.going_away.is_none())
-            .then(|| flood::detect(&self.watch.counts, self.progress, max_streams))
+            .then(|| {
+                let progress = Progress {
+                    writes_stalled: self.watch.write_stalled_since().is_some(),
+                    ..self.progress
+                };
+                flood::detect(&self.watch.counts, progress, max_streams)
+            })
             .flatten()
     }
 

@@ -27,6 +27,9 @@ pub struct Progress {
     pub answered: u32,
     /// Streams being answered now.
     pub open: u32,
+    /// The server's writes wait on the client: streams answered but not yet
+    /// written out still count against h2's concurrency limit.
+    pub writes_stalled: bool,
 }
 
 /// The flood the connection is in, if any.
@@ -49,7 +52,8 @@ pub fn detect(counts: &FrameCounts, progress: Progress, max_streams: u32) -> Opt
     // may still hold: refused for concurrency, or for their header list's size.
     let not_accepted = opened.saturating_sub(progress.accepted);
     if not_accepted > max_streams.saturating_add(FREE_REFUSED_STREAMS) {
-        return Some(match progress.open >= max_streams {
+        let at_limit = progress.open >= max_streams || progress.writes_stalled;
+        return Some(match at_limit {
             true => Flood::TooManyStreams,
             false => Flood::HpackBomb,
         });
@@ -103,6 +107,7 @@ mod tests {
             accepted,
             answered,
             open,
+            writes_stalled: false,
         }
     }
 
@@ -142,6 +147,12 @@ mod tests {
             detect(&refused, progress(10, 10, 0), 128),
             Some(Flood::HpackBomb)
         );
+        // Answered, but held in h2 behind a stalled write: still at the limit.
+        let stalled = Progress {
+            writes_stalled: true,
+            ..progress(300, 300, 0)
+        };
+        assert_eq!(detect(&refused, stalled, 128), Some(Flood::TooManyStreams));
         // Answers earn resets: a client that cancels what it was answered is fine.
         assert_eq!(
             detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950, 0), 128),
