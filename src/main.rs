@@ -13,6 +13,7 @@ use smol_toy::{
 
 /// mimalloc: every request allocates a few dozen small objects (in async-h1 and
 /// http-types), often freed on another worker thread than allocated them.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
