@@ -128,7 +128,8 @@ def main():
         print("the Flask servers, one round", flush=True)
         for scenario in scenarios:
             for server in once:
-                if server.tls == scenario.tls:
+                # The Flask servers speak HTTP/1.1 only.
+                if server.tls == scenario.tls and not scenario.http2:
                     record(server, scenario)
 
     results = {name: {s: median_run(r) for s, r in by.items()} for name, by in runs.items()}
