@@ -109,7 +109,7 @@ check "plain HTTP: the access log names 127.0.0.2, peer 127.0.0.1" \
 
 # 3. Raw headers. raw FROM BYTES: sends the Python bytes expression BYTES from the
 # address FROM to the plain instance, then closes its sending side; prints the
-# status line of the answer, or "closed" when there is none.
+# status line of the answer, or "closed" when there is none (a reset included).
 raw() {
     python3 - "$PLAIN" "$@" <<'EOF'
 import socket, struct, sys
@@ -125,14 +125,18 @@ with socket.socket() as s:
     s.settimeout(5)
     s.bind((source, 0))
     s.connect(("127.0.0.1", port))
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
     answer = b""
+    # A refused connection may be reset before the request is even sent: the
+    # server closes it as soon as it sees the peer, so sending or shutting
+    # down can fail (EPIPE, ECONNRESET, ENOTCONN). That, too, is "closed".
     try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
         while chunk := s.recv(4096):
             answer += chunk
-    except ConnectionResetError:
-        pass
+    except (ConnectionError, OSError) as error:
+        if isinstance(error, socket.timeout):
+            raise
     print(answer.split(b"\r\n")[0].decode() if answer else "closed")
 EOF
 }
