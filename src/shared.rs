@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
-use crate::exchange::AccessLog;
+use crate::connection::Protocol;
+use crate::exchange::dispatch::{self, Dispatch, HandlerFuture, dispatch};
 use crate::exchange::fields::is_writable;
+use crate::exchange::{AccessLog, Arrival, Exchange, ReadRequest};
 use crate::handler::{Context, Handler, Services};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::timing_wheel::TimingWheel;
+use crate::transport::{Peer, Security};
 use smol::future::FutureExt;
 
 /// How long a closing connection keeps reading what the client still sends, so that
@@ -133,6 +136,35 @@ impl<H: Handler> Shared<H> {
             access_log,
             hsts: None,
         }
+    }
+
+    /// Starts answering a request its protocol has read: decides who answers it,
+    /// opens its exchange (in flight from now, for the metrics and the access log),
+    /// and for the application makes the handler's future (not yet polled).
+    pub fn begin(
+        &self,
+        read: ReadRequest,
+        arrival: Arrival<'_>,
+    ) -> (Exchange<'_>, Dispatch<HandlerFuture<'_>>) {
+        let (route, decision) = dispatch::<H>(read.method.known(), read.target());
+        let access_log = self.access_log.as_ref();
+        let (exchange, request) = Exchange::new(read, route, arrival, &self.metrics, access_log);
+        let answer = match decision {
+            Dispatch::Server(answer) => Dispatch::Server(answer),
+            Dispatch::Handler(endpoint) => Dispatch::Handler(dispatch::call(
+                &self.handler,
+                endpoint,
+                request,
+                self.context(),
+            )),
+        };
+        (exchange, answer)
+    }
+
+    /// The exchange of what `peer` sent that could not be read as a request.
+    pub fn unreadable(&self, peer: &Peer, security: Security, protocol: Protocol) -> Exchange<'_> {
+        let access_log = self.access_log.as_ref();
+        Exchange::unreadable(peer, security, protocol, &self.metrics, access_log)
     }
 
     /// What a handler may use of the server, for a request that arrives now.

@@ -253,25 +253,56 @@ fn a_silent_connection_after_the_preface_is_cut_at_the_header_timeout() {
     let mut config = test_config();
     config.header_timeout = Duration::from_millis(300).into();
     let server = TestServer::start(config);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut stream = raw_connection(&server);
     stream.write_all(PREFACE).unwrap();
+    let (received, took) = read_until_closed(stream);
+    // The server's SETTINGS came first; the connection closed without a request.
+    assert_eq!(received.get(3), Some(&4), "a SETTINGS frame: {received:?}");
+    assert_cut_at_300ms(&server, took, "header_timeout");
+}
+
+/// A raw TCP connection to `server`, whose reads give up after 10 s.
+fn raw_connection(server: &TestServer) -> TcpStream {
+    let stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; returns what it sent and how long
+/// that took. The client closes too, as the server's close asks (the server reads
+/// until then).
+fn read_until_closed(mut stream: TcpStream) -> (Vec<u8>, Duration) {
     let started = Instant::now();
     let mut received = Vec::new();
     let _ = stream.read_to_end(&mut received);
-    let took = started.elapsed();
-    // The client closes too, as the server's close asks (the server reads until then).
-    drop(stream);
+    (received, started.elapsed())
+}
+
+/// Asserts that a connection was cut at a 300 ms timeout, and counted as closed
+/// for `reason`.
+fn assert_cut_at_300ms(server: &TestServer, took: Duration, reason: &str) {
     assert!(
         took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
-        "{took:?}"
+        "cut after {took:?}"
     );
-    // The server's SETTINGS came first; the connection closed without a request.
-    assert_eq!(received.get(3), Some(&4), "a SETTINGS frame: {received:?}");
-    let metrics = server.metrics_with(r#"reason="header_timeout"} 1"#);
-    assert!(metrics.contains(r#"smol_toy_connections_closed_total{reason="header_timeout"} 1"#));
+    let counted = format!(r#"smol_toy_connections_closed_total{{reason="{reason}"}} 1"#);
+    let metrics = server.metrics_with(&format!(r#"reason="{reason}"}} 1"#));
+    assert!(metrics.contains(&counted), "{metrics}");
+}
+
+/// A HEADERS block for `GET http://t{path}`: the method and scheme from HPACK's
+/// static table, the path as a literal (under 128 bytes), the authority `t`.
+fn get_block(path: &str) -> Vec<u8> {
+    let literal = [0x04, path.len() as u8];
+    [
+        &[0x82, 0x86][..],
+        &literal,
+        path.as_bytes(),
+        &[0x41, 0x01, b't'],
+    ]
+    .concat()
 }
 
 /// A raw HTTP/2 frame: its header, then `payload`.
@@ -303,12 +334,7 @@ fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
     stream.write_all(&opening).unwrap();
     // Rounds of 100 streams asking for /metrics (5 KiB), never read: about 8 MB in
     // all, more than the kernel's buffers take, so the server's writes stall.
-    let block = [
-        &[0x82, 0x86, 0x04, 0x08][..],
-        b"/metrics",
-        &[0x41, 0x01, b't'],
-    ]
-    .concat();
+    let block = get_block("/metrics");
     for round in 0..15 {
         let streams: Vec<u8> = (0..100)
             .flat_map(|i| frame(1, 5, 1 + 200 * round + 2 * i, &block))
@@ -318,11 +344,9 @@ fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let counted = r#"smol_toy_connections_closed_total{reason="write_timeout"} 1"#;
     let metrics = server.metrics_with(r#"reason="write_timeout"} 1"#);
-    assert!(
-        metrics.contains(r#"smol_toy_connections_closed_total{reason="write_timeout"} 1"#),
-        "{metrics}"
-    );
+    assert!(metrics.contains(counted), "{metrics}");
 }
 
 /// The header timeout covers a header block left open while another stream waits:
@@ -333,12 +357,9 @@ fn a_header_block_left_open_is_cut_at_the_header_timeout() {
     config.header_timeout = Duration::from_millis(300).into();
     config.delay = Duration::from_secs(5).into();
     let server = TestServer::start(config);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = raw_connection(&server);
     // Stream 1 waits in /toy for 5 s.
-    let toy = [&[0x82, 0x86, 0x04, 0x04][..], b"/toy", &[0x41, 0x01, b't']].concat();
+    let toy = get_block("/toy");
     let mut opening = PREFACE.to_vec();
     opening.extend(frame(4, 0, 0, &[]));
     opening.extend(frame(1, 5, 1, &toy));
@@ -346,20 +367,8 @@ fn a_header_block_left_open_is_cut_at_the_header_timeout() {
     std::thread::sleep(Duration::from_millis(100));
     // Stream 3's HEADERS without END_HEADERS: its CONTINUATION never comes.
     stream.write_all(&frame(1, 1, 3, &toy)).unwrap();
-    let started = Instant::now();
-    let mut received = Vec::new();
-    let _ = stream.read_to_end(&mut received);
-    let took = started.elapsed();
-    drop(stream);
-    assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
-        "cut after {took:?}"
-    );
-    let metrics = server.metrics_with(r#"reason="header_timeout"} 1"#);
-    assert!(
-        metrics.contains(r#"smol_toy_connections_closed_total{reason="header_timeout"} 1"#),
-        "{metrics}"
-    );
+    let (_, took) = read_until_closed(stream);
+    assert_cut_at_300ms(&server, took, "header_timeout");
 }
 
 #[test]

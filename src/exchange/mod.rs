@@ -1,5 +1,5 @@
 //! One request's life after its protocol has read it, the same for every protocol:
-//! who answers it ([`dispatch`]: the application's route, or OPTIONS, 404, 405,
+//! what its protocol hands over ([`request`]), who answers it ([`dispatch`]: the application's route, or OPTIONS, 404, 405,
 //! 501), its id ([`request_id`]), its client behind trusted proxies ([`client`]),
 //! the server's own error answers ([`errors`]), the fields every answer carries
 //! ([`fields`]), what makes a response sendable ([`sendable`]), and its record in the metrics and the access log ([`record`],
@@ -16,6 +16,7 @@ pub mod field_rules;
 pub mod fields;
 pub mod method;
 pub mod record;
+pub mod request;
 pub mod request_id;
 pub mod sendable;
 
@@ -24,4 +25,5 @@ pub use client::TrustedProxies;
 pub use fields::opaque_value;
 pub use method::RequestMethod;
 pub use record::{Arrival, Exchange};
+pub use request::ReadRequest;
 pub use request_id::RequestId;

@@ -7,6 +7,7 @@ use http_types::{Request, StatusCode};
 
 use super::access_log::{self, AccessLog, LoggedRequest, Outcome};
 use super::method::RequestMethod;
+use super::request::ReadRequest;
 use super::request_id::RequestId;
 use crate::connection::Protocol;
 use crate::handler::RouteLabel;
@@ -15,12 +16,6 @@ use crate::transport::{Peer, Security};
 
 /// What an exchange records of a request that was read.
 pub struct Arrival<'p> {
-    /// The method as sent.
-    pub method: RequestMethod,
-    /// The id its response carries.
-    pub request_id: RequestId,
-    /// The route it was dispatched to.
-    pub route: RouteLabel,
     /// When its head was complete.
     pub at: Instant,
     /// Who sent it.
@@ -48,25 +43,34 @@ pub struct Exchange<'a> {
 }
 
 impl<'a> Exchange<'a> {
-    /// Starts the record of `request`, recorded in `metrics` and in the access log
-    /// if it is on.
+    /// Starts the record of `read`, dispatched to `route`, recorded in `metrics` and
+    /// in the access log if it is on. Keeps what it records (the method, the id) and
+    /// hands back the request, for whoever answers it.
     pub fn new(
+        read: ReadRequest,
+        route: RouteLabel,
         arrival: Arrival<'_>,
-        request: &Request,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
-    ) -> Self {
-        Exchange {
+    ) -> (Self, Request) {
+        let ReadRequest {
+            request,
+            method,
+            request_id,
+            ..
+        } = read;
+        let exchange = Exchange {
             logged: access_log
-                .map(|log| Box::new(log.describe(request, arrival.peer, arrival.security))),
-            method: Some(arrival.method),
-            route: arrival.route,
+                .map(|log| Box::new(log.describe(&request, arrival.peer, arrival.security))),
+            method: Some(method),
+            route,
             received: arrival.at,
-            request_id: arrival.request_id,
+            request_id,
             protocol: arrival.protocol,
             metrics,
             _in_flight: metrics.request_started(),
-        }
+        };
+        (exchange, request)
     }
 
     /// A request from `peer` that could not be read.

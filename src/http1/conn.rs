@@ -17,10 +17,10 @@ use super::io::{ConnectionIo, Received};
 use super::pipeline::{self, Pipeline, Work};
 use super::state::{Answering, Ending, State};
 use crate::connection::{CloseReason, Protocol};
-use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
+use crate::exchange::Arrival;
+use crate::exchange::dispatch::{self, Answered, Dispatch};
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::sendable::Unsendable;
-use crate::exchange::{Arrival, Exchange};
 use crate::handler::Handler;
 use crate::shared::Shared;
 use crate::transport::{Peer, Security};
@@ -187,41 +187,25 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     /// Starts answering one request: the handler starts working, or the connection
     /// layer's answer is decided.
     fn start(&mut self, head: Head, received: Instant, pipeline: &mut Pipeline<'a>) {
-        let shared = self.shared;
         self.state.request_read(&head);
-        let (route, decision) = dispatch::<H>(head.method.known(), head.target());
-        let Head {
-            request,
-            method,
-            request_id,
-            ..
-        } = head;
+        let request = &head.read.request;
+        let head_only = request.method() == Method::Head;
+        let http10 = request.version() == Some(Version::Http1_0);
         let arrival = Arrival {
-            method,
-            request_id,
-            route,
             at: received,
             peer: self.io.peer(),
             security: self.security,
             protocol: Protocol::Http1,
         };
-        let exchange = Exchange::new(
-            arrival,
-            &request,
-            &shared.metrics,
-            shared.access_log.as_ref(),
-        );
+        let (exchange, answer) = self.shared.begin(head.read, arrival);
         let request_read = pipeline::RequestRead {
             exchange,
-            head_only: request.method() == Method::Head,
-            http10: request.version() == Some(Version::Http1_0),
+            head_only,
+            http10,
         };
-        let answer = match decision {
+        let answer = match answer {
             Dispatch::Server(answer) => Work::Server(answer),
-            Dispatch::Handler(endpoint) => {
-                let context = shared.context();
-                Work::Waiting(dispatch::call(&shared.handler, endpoint, request, context))
-            }
+            Dispatch::Handler(future) => Work::Waiting(future),
         };
         pipeline.push(request_read, answer);
     }
@@ -253,15 +237,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         let peer = self.io.peer();
         debug!("{peer}: {} ({})", error.status(), error.detail);
         self.state.refused(error.refusal);
-        let shared = self.shared;
         let request = pipeline::RequestRead {
-            exchange: Exchange::unreadable(
-                peer,
-                self.security,
-                Protocol::Http1,
-                &shared.metrics,
-                shared.access_log.as_ref(),
-            ),
+            exchange: self.shared.unreadable(peer, self.security, Protocol::Http1),
             head_only: false,
             http10: false,
         };

@@ -116,24 +116,27 @@ mod tests {
     use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::exchange::{Arrival, RequestId, RequestMethod};
+    use crate::exchange::{Arrival, ReadRequest, RequestId, RequestMethod};
     use crate::handler::RouteLabel;
     use crate::metrics::Metrics;
     use crate::transport::{Peer, Security};
 
     fn request(metrics: &Metrics) -> RequestRead<'_> {
-        let head = http_types::Request::new(Method::Get, "http://t/");
-        let arrival = Arrival {
+        let read = ReadRequest {
+            request: http_types::Request::new(Method::Get, "http://t/"),
             method: RequestMethod::Known(Method::Get),
+            asterisk: false,
             request_id: RequestId::generate(),
-            route: RouteLabel::Unmatched,
+        };
+        let arrival = Arrival {
             at: Instant::now(),
             peer: &Peer::Unix,
             security: Security::Plain,
             protocol: crate::connection::Protocol::Http1,
         };
+        let route = RouteLabel::Unmatched;
         RequestRead {
-            exchange: Exchange::new(arrival, &head, metrics, None),
+            exchange: Exchange::new(read, route, arrival, metrics, None).0,
             head_only: false,
             http10: false,
         }

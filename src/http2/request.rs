@@ -9,35 +9,10 @@
 use http::request::Parts;
 use http_types::{Method, Request, StatusCode, Url, Version};
 
-use crate::exchange::dispatch::Target;
 use crate::exchange::field_rules::{
     ExpectRefusal, FieldKind, check_value, expectation, is_valid_host,
 };
-use crate::exchange::{RequestId, RequestMethod, opaque_value};
-
-/// A checked request from one stream.
-#[derive(Debug)]
-pub struct StreamRequest {
-    /// The request as the handler gets it (its body is empty).
-    pub request: Request,
-    /// The method as sent. The request carries it when it is known; otherwise the
-    /// request carries GET in its place, and only 405 or 501 can be answered.
-    pub method: RequestMethod,
-    /// The path was `*` (`OPTIONS *`).
-    pub asterisk: bool,
-    /// The client's `X-Request-Id` if it sent one usable id, else a fresh one.
-    pub request_id: RequestId,
-}
-
-impl StreamRequest {
-    /// What the request asks for, for dispatch.
-    pub fn target(&self) -> Target<'_> {
-        match self.asterisk {
-            true => Target::Asterisk,
-            false => Target::Path(self.request.url().path()),
-        }
-    }
-}
+use crate::exchange::{ReadRequest, RequestId, RequestMethod, opaque_value};
 
 /// Why a request is refused: the status it gets, and the detail its body says.
 #[derive(Debug)]
@@ -57,7 +32,7 @@ impl<T: Into<String>> From<T> for Refused {
 }
 
 /// Checks a stream's request head and builds the request.
-pub fn read(parts: &Parts) -> Result<StreamRequest, Refused> {
+pub fn read(parts: &Parts) -> Result<ReadRequest, Refused> {
     let token = parts.method.as_str();
     // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
     let known = (token.parse::<Method>().ok()).filter(|method| method.as_ref() == token);
@@ -93,7 +68,7 @@ pub fn read(parts: &Parts) -> Result<StreamRequest, Refused> {
     for (name, value) in &parts.headers {
         request.append_header(name.as_str(), &*opaque_value(value.as_bytes()));
     }
-    Ok(StreamRequest {
+    Ok(ReadRequest {
         request,
         method,
         asterisk,
@@ -164,6 +139,7 @@ fn authority<'a>(parts: &'a Parts, host: Option<&'a [u8]>) -> Result<&'a str, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::dispatch::Target;
 
     fn parts(build: http::request::Builder) -> Parts {
         build.body(()).unwrap().into_parts().0

@@ -15,10 +15,10 @@ use http::request::Parts;
 use http_types::StatusCode;
 use log::{debug, error};
 
-use super::request::{self, Refused, StreamRequest};
+use super::request::{self, Refused};
 use super::response::convert;
 use crate::connection::Protocol;
-use crate::exchange::dispatch::{self, Answered, Dispatch, HandlerFuture, ServerAnswer, dispatch};
+use crate::exchange::dispatch::{self, Answered, Dispatch, HandlerFuture, ServerAnswer};
 use crate::exchange::errors::error_response;
 use crate::exchange::fields::AnswerFields;
 use crate::exchange::{Arrival, Exchange};
@@ -123,54 +123,25 @@ fn start<'a, H: Handler>(
     parts: &Parts,
     received: Instant,
 ) -> (Exchange<'a>, Work<'a>) {
-    let shared = context.shared;
+    let (peer, security) = (context.peer, context.security);
     let read = match request::read(parts) {
         Ok(read) => read,
         Err(refused) => {
-            debug!(
-                "{}: {} on HTTP/2 ({})",
-                context.peer, refused.status, refused.detail
-            );
-            let exchange = Exchange::unreadable(
-                context.peer,
-                context.security,
-                Protocol::Http2,
-                &shared.metrics,
-                shared.access_log.as_ref(),
-            );
+            debug!("{peer}: {} on HTTP/2 ({})", refused.status, refused.detail);
+            let exchange = context.shared.unreadable(peer, security, Protocol::Http2);
             return (exchange, Work::Refused(refused));
         }
     };
-    let (route, decision) = dispatch::<H>(read.method.known(), read.target());
-    let StreamRequest {
-        request,
-        method,
-        request_id,
-        ..
-    } = read;
     let arrival = Arrival {
-        method,
-        request_id,
-        route,
         at: received,
-        peer: context.peer,
-        security: context.security,
+        peer,
+        security,
         protocol: Protocol::Http2,
     };
-    let exchange = Exchange::new(
-        arrival,
-        &request,
-        &shared.metrics,
-        shared.access_log.as_ref(),
-    );
-    let work = match decision {
+    let (exchange, answer) = context.shared.begin(read, arrival);
+    let work = match answer {
         Dispatch::Server(answer) => Work::Server(answer),
-        Dispatch::Handler(endpoint) => Work::Handler(dispatch::call(
-            &shared.handler,
-            endpoint,
-            request,
-            shared.context(),
-        )),
+        Dispatch::Handler(future) => Work::Handler(future),
     };
     (exchange, work)
 }

@@ -12,32 +12,22 @@ pub use fields::Framing;
 pub use scan::HeadScanner;
 use scan::trim_cr;
 
-use http_types::Request;
-
 use super::error::HttpError;
-use crate::exchange::dispatch::Target;
-use crate::exchange::{RequestId, RequestMethod};
+use crate::exchange::{ReadRequest, RequestId, RequestMethod};
 use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;
 
 /// A decoded and checked request head.
 #[derive(Debug)]
 pub struct Head {
-    /// The request as async-h1 decoded it (its body is empty).
-    pub request: Request,
-    /// The method as sent. The request carries it when it is known; otherwise the
-    /// request carries GET in its place, and only 405 or 501 can be answered.
-    pub method: RequestMethod,
-    /// The target was `*` (the request carries `/` in its place).
-    pub asterisk: bool,
+    /// The request as async-h1 decoded it, with its method, its target and its id.
+    pub read: ReadRequest,
     /// How the body is delimited.
     pub framing: Framing,
     /// The client sent `Expect: 100-continue`.
     pub expects_continue: bool,
     /// The client asked to close the connection, or (HTTP/1.0) did not ask to keep it.
     pub wants_close: bool,
-    /// The client's `X-Request-Id` if it sent one usable id, else a fresh one.
-    pub request_id: RequestId,
 }
 
 /// Decodes and checks a complete head, as `HeadScanner` delimited it.
@@ -55,28 +45,21 @@ pub fn decode_head(head: &[u8]) -> Result<Head, HttpError> {
     let controls = fields::check(&fields, line.version)?;
     let request_id = request_id(&fields);
     let request = async_h1::decode(&line, &fields)?;
-    Ok(Head {
+    let read = ReadRequest {
         request,
         method: match line.known_method {
             Some(known) => RequestMethod::Known(known),
             None => RequestMethod::Unknown(String::from_utf8_lossy(line.method).into_owned()),
         },
         asterisk: line.is_asterisk(),
+        request_id,
+    };
+    Ok(Head {
+        read,
         framing: controls.framing,
         expects_continue: controls.expects_continue,
         wants_close: controls.wants_close,
-        request_id,
     })
-}
-
-impl Head {
-    /// What the request asks for, for dispatch.
-    pub fn target(&self) -> Target<'_> {
-        match self.asterisk {
-            true => Target::Asterisk,
-            false => Target::Path(self.request.url().path()),
-        }
-    }
 }
 
 /// The client's request id, if it sent exactly one usable `X-Request-Id`, else a
