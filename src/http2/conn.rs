@@ -23,6 +23,7 @@ use super::flood::Progress;
 mod ending;
 use super::handshake;
 use super::io::{self, Watch, Watched};
+use super::request::Urls;
 use super::stream::{self, StreamContext, StreamEnd, StreamFuture};
 use crate::connection::CloseReason;
 use crate::handler::Handler;
@@ -81,6 +82,7 @@ where
         idle_since: started,
         going_away: None,
         linger_until: None,
+        urls: Urls::default(),
     };
     let reason = connection.run().await;
     drop(connection);
@@ -104,6 +106,8 @@ struct Connection<'a, 's, S, H> {
     going_away: Option<CloseReason>,
     /// When a connection that is going, with no stream left, is dropped.
     linger_until: Option<Instant>,
+    /// The URL of the origin its last request named.
+    urls: Urls,
 }
 
 /// What the connection waited for.
@@ -253,7 +257,12 @@ where
             // Retried elsewhere by the client (RFC 9113 §8.7).
             respond.send_reset(Reason::REFUSED_STREAM);
         } else {
-            streams.push(stream::answer(self.context, request, respond));
+            streams.push(stream::answer(
+                self.context,
+                &mut self.urls,
+                request,
+                respond,
+            ));
         }
         self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
     }

@@ -7,6 +7,7 @@
 //! that breaks them never reaches this module: h2 resets it with PROTOCOL_ERROR.
 
 use http::request::Parts;
+use http_types::url::ParseError;
 use http_types::{Method, Request, StatusCode, Url, Version};
 
 use crate::exchange::field_rules::{
@@ -31,8 +32,42 @@ impl<T: Into<String>> From<T> for Refused {
     }
 }
 
-/// Checks a stream's request head and builds the request.
-pub fn read(parts: &Parts) -> Result<ReadRequest, Refused> {
+/// The URL of the origin a connection's requests last named, so that the next
+/// request for it gets its URL without the host parsed again (most of what
+/// `Url::parse` costs). Nearly every connection names one origin.
+#[derive(Default)]
+pub struct Urls {
+    /// Over https, the authority, and its URL with the path `/`.
+    last: Option<(bool, String, Url)>,
+}
+
+impl Urls {
+    /// The URL of `target` (a path and query, or `/`) at the origin `https` and
+    /// `authority` name: the same URL `Url::parse` makes of the whole.
+    fn url(&mut self, https: bool, authority: &str, target: &str) -> Result<Url, ParseError> {
+        let scheme = if https { "https" } else { "http" };
+        // Joined to a URL, a target that starts `//` or `/\` would name a host of
+        // its own, and one without `/` would be relative: only parsing the whole
+        // reads them as the path that follows the authority.
+        let joinable =
+            target.starts_with('/') && !matches!(target.as_bytes().get(1), Some(b'/' | b'\\'));
+        if !joinable {
+            return Url::parse(&format!("{scheme}://{authority}{target}"));
+        }
+        let base = match &self.last {
+            Some((was_https, was, base)) if *was_https == https && was == authority => base,
+            _ => {
+                let base = Url::parse(&format!("{scheme}://{authority}/"))?;
+                &self.last.insert((https, authority.to_owned(), base)).2
+            }
+        };
+        base.join(target)
+    }
+}
+
+/// Checks a stream's request head and builds the request; `urls` holds the URL of
+/// the connection's last origin.
+pub fn read(parts: &Parts, urls: &mut Urls) -> Result<ReadRequest, Refused> {
     let token = parts.method.as_str();
     // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
     let known = (token.parse::<Method>().ok()).filter(|method| method.as_ref() == token);
@@ -52,16 +87,13 @@ pub fn read(parts: &Parts) -> Result<ReadRequest, Refused> {
     if asterisk && known != Some(Method::Options) {
         return Err("the target * is for OPTIONS only".into());
     }
-    let scheme = match parts.uri.scheme_str() {
-        Some("https") => "https",
-        _ => "http",
-    };
+    let https = parts.uri.scheme_str() == Some("https");
     let target = if asterisk || path.is_empty() {
         "/"
     } else {
         path
     };
-    let url = Url::parse(&format!("{scheme}://{authority}{target}"))
+    let url = (urls.url(https, authority, target))
         .map_err(|error| format!("the request target is not a valid URL: {error}"))?;
     let mut request = Request::new(known.unwrap_or(Method::Get), url);
     request.set_version(Some(Version::Http2_0));
@@ -140,6 +172,49 @@ fn authority<'a>(parts: &'a Parts, host: Option<&'a [u8]>) -> Result<&'a str, St
 mod tests {
     use super::*;
     use crate::exchange::dispatch::Target;
+
+    /// Reads a connection's first request.
+    fn read(parts: &Parts) -> Result<ReadRequest, Refused> {
+        super::read(parts, &mut Urls::default())
+    }
+
+    /// Joining a target to the origin's URL makes the URL parsing the whole makes,
+    /// for the targets that are joined and those that are not.
+    #[test]
+    fn a_urls_target_joined_to_its_origin_is_the_url_parsed_whole() {
+        let targets = [
+            "/",
+            "/toy",
+            "/toy?x=1&y",
+            "/a/../b/./c",
+            "/%2e%2e/x",
+            "/a?b#c",
+            "/#f",
+            "/?",
+            "/a%zz",
+            "/a/b/",
+            "//evil/x",
+            "/\\evil/x",
+            "/a\\b",
+            "/@x",
+            "/:80",
+            "/ä",
+            "x/y",
+            "?q",
+        ];
+        for (https, authority) in [(false, "t"), (true, "T.example:443"), (false, "[::1]:8080")] {
+            let scheme = if https { "https" } else { "http" };
+            let mut urls = Urls::default();
+            for target in targets {
+                let whole = Url::parse(&format!("{scheme}://{authority}{target}"));
+                // Twice: the first makes the origin's URL, the second uses it.
+                for _ in 0..2 {
+                    let joined = urls.url(https, authority, target);
+                    assert_eq!(joined, whole, "{scheme}://{authority} {target}");
+                }
+            }
+        }
+    }
 
     fn parts(build: http::request::Builder) -> Parts {
         build.body(()).unwrap().into_parts().0

@@ -48,7 +48,7 @@ pub fn convert(
         append(headers, "strict-transport-security", hsts)?;
     }
     with_current_date(|date| append(headers, "date", date))?;
-    append(headers, REQUEST_ID, fields.request_id.as_str())?;
+    append_request_id(headers, fields.request_id.as_str())?;
     let body = if head_only || bodiless {
         Bytes::new()
     } else {
@@ -78,6 +78,17 @@ fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), 
     Ok(())
 }
 
+/// Appends `X-Request-Id`, marked for HPACK as never indexed: a value each answer
+/// has alone would only push useful entries out of the client's table, and h2's
+/// encoder would compare every answer's id with each one still in its own.
+fn append_request_id(headers: &mut http::HeaderMap, id: &str) -> Result<(), Unsendable> {
+    let mut value =
+        HeaderValue::from_str(id).map_err(|_| Unsendable::Field(REQUEST_ID.to_owned()))?;
+    value.set_sensitive(true);
+    headers.append(HeaderName::from_static(REQUEST_ID), value);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +114,7 @@ mod tests {
         let headers = head.headers();
         assert_eq!(headers["content-length"], "12");
         assert_eq!(headers["x-request-id"], "req-1");
+        assert!(headers["x-request-id"].is_sensitive(), "never indexed");
         assert_eq!(headers["cache-control"], "no-store");
         assert_eq!(headers["strict-transport-security"], "max-age=60");
         assert_eq!(headers["x-custom"], "yes");

@@ -15,7 +15,7 @@ use http::request::Parts;
 use http_types::StatusCode;
 use log::{debug, error};
 
-use super::request::{self, Refused};
+use super::request::{self, Refused, Urls};
 use super::response::convert;
 use crate::connection::Protocol;
 use crate::exchange::dispatch::{self, Answered, Dispatch, HandlerFuture, ServerAnswer};
@@ -83,13 +83,14 @@ impl Work<'_> {
 /// client's window allows, is boxed apart once the handler is done.
 pub fn answer<'a, H: Handler>(
     context: &'a StreamContext<'a, H>,
+    urls: &mut Urls,
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) -> StreamFuture<'a> {
     let received = Instant::now();
     let (parts, body) = request.into_parts();
     let head_only = parts.method == http::Method::HEAD;
-    let (exchange, mut work) = start(context, &parts, received);
+    let (exchange, mut work) = start(context, urls, &parts, received);
     drop(parts);
     Box::pin(async move {
         // In a block of its own, so that the answer is not held across the wait
@@ -120,11 +121,12 @@ pub fn answer<'a, H: Handler>(
 /// own, or the handler's work.
 fn start<'a, H: Handler>(
     context: &StreamContext<'a, H>,
+    urls: &mut Urls,
     parts: &Parts,
     received: Instant,
 ) -> (Exchange<'a>, Work<'a>) {
     let (peer, security) = (context.peer, context.security);
-    let read = match request::read(parts) {
+    let read = match request::read(parts, urls) {
         Ok(read) => read,
         Err(refused) => {
             debug!("{peer}: {} on HTTP/2 ({})", refused.status, refused.detail);
