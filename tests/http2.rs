@@ -454,6 +454,94 @@ fn an_invalid_preface_after_alpn_h2_gets_goaway_protocol_error() {
     );
 }
 
+/// The frames in `received`, as (type, flags, stream id, payload); a frame cut
+/// short at the end is left out.
+fn frames(mut received: &[u8]) -> Vec<(u8, u8, u32, &[u8])> {
+    let mut frames = Vec::new();
+    while received.len() >= 9 {
+        let length = u32::from_be_bytes([0, received[0], received[1], received[2]]) as usize;
+        let stream_id = u32::from_be_bytes(received[5..9].try_into().unwrap()) & 0x7fff_ffff;
+        let Some(payload) = received.get(9..9 + length) else {
+            break;
+        };
+        frames.push((received[3], received[4], stream_id, payload));
+        received = &received[9 + length..];
+    }
+    frames
+}
+
+/// Control characters cannot be sent by h2's client (`http::HeaderValue` refuses
+/// them), so the conformance table's control-character cases go over HTTP/2 as raw
+/// frames. In a field's value h2's HPACK decoder refuses them for the whole
+/// connection: GOAWAY(PROTOCOL_ERROR), never an answer, and counted. (HTTP/1
+/// answers 400 and closes.)
+#[test]
+fn control_characters_in_a_value_end_the_http2_connection() {
+    let server = TestServer::start(test_config());
+    let values = [&b"a\x00b"[..], b"a\rb", b"a\nb", b"a\x01b", b"a\x7fb"];
+    for value in values {
+        // A literal field without indexing, with a new name: x-a.
+        let mut block = get_block("/healthz");
+        block.extend([0x00, 3, b'x', b'-', b'a', value.len() as u8]);
+        block.extend(value);
+        let mut stream = raw_connection(&server);
+        let mut request = PREFACE.to_vec();
+        request.extend(frame(4, 0, 0, &[]));
+        request.extend(frame(1, 5, 1, &block));
+        stream.write_all(&request).unwrap();
+        let (received, _) = read_until_closed(stream);
+        let frames = frames(&received);
+        assert!(
+            !frames.iter().any(|&(kind, _, id, _)| kind == 1 && id == 1),
+            "{value:?} was answered: {frames:?}"
+        );
+        let goaway = frames.iter().find(|&&(kind, ..)| kind == 7);
+        let code = goaway.map(|(.., payload)| &payload[4..8]);
+        assert_eq!(code, Some(&[0, 0, 0, 1][..]), "{value:?}: {frames:?}");
+    }
+    let metrics = metrics(&server);
+    let goaways = r#"smol_toy_http2_goaways_sent_total{error_code="PROTOCOL_ERROR"}"#;
+    assert_eq!(sample(&metrics, goaways), values.len() as f64);
+}
+
+/// A control character in `:path` makes a malformed request (RFC 9113 §8.1.1): h2
+/// resets its stream with PROTOCOL_ERROR, unanswered, and the connection serves the
+/// next stream.
+#[test]
+fn a_control_character_in_the_path_resets_only_its_stream() {
+    let server = TestServer::start(test_config());
+    let mut stream = raw_connection(&server);
+    let mut request = PREFACE.to_vec();
+    request.extend(frame(4, 0, 0, &[]));
+    request.extend(frame(1, 5, 1, &get_block("/t\x01y")));
+    request.extend(frame(1, 5, 3, &get_block("/healthz")));
+    stream.write_all(&request).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    let answer = loop {
+        if let Some(&(.., block)) = frames(&received)
+            .iter()
+            .find(|&&(kind, _, id, _)| kind == 1 && id == 3)
+        {
+            break block.to_vec();
+        }
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(
+            read > 0,
+            "closed before stream 3 was answered: {received:?}"
+        );
+        received.extend(&buffer[..read]);
+    };
+    // HPACK's static entry 8 is `:status 200`.
+    assert_eq!(answer.first(), Some(&0x88), "{received:?}");
+    let frames = frames(&received);
+    assert!(
+        frames.contains(&(3, 0, 1, &[0, 0, 0, 1][..])),
+        "stream 1 not reset with PROTOCOL_ERROR: {frames:?}"
+    );
+    assert!(!frames.iter().any(|&(kind, _, id, _)| kind == 1 && id == 1));
+}
+
 /// What a conformance case becomes over HTTP/2, where it can be sent at all.
 enum H2Outcome {
     /// Answered with this status.
