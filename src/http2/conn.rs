@@ -72,6 +72,7 @@ where
         shared: &shared,
         peer: &peer,
         security,
+        watch: &watch,
     };
     let mut connection = Connection {
         h2,
@@ -160,7 +161,7 @@ where
             if let Some(reason) = self.handle(event, &mut streams) {
                 return reason;
             }
-            self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
+            self.count_open(streams.len());
             if streams.is_empty() && self.linger_until.is_none() {
                 self.idle_since = Instant::now();
                 if self.going_away.is_some() {
@@ -196,6 +197,7 @@ where
                     self.progress.answered += u32::from(end == StreamEnd::Answered);
                     progressed = true;
                 }
+                self.count_open(streams.len());
                 if !going && shutdown.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Event::ShutdownAsked);
                 }
@@ -221,7 +223,7 @@ where
                 }
                 progressed = true;
             }
-            self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
+            self.count_open(streams.len());
             if let Some(flood) = self.flood() {
                 Poll::Ready(Event::Flood(flood))
             } else if progressed || self.late() != late {
@@ -231,6 +233,14 @@ where
                 Poll::Pending
             }
         })
+    }
+
+    /// Notes how many streams are being answered, for the flood checks and for
+    /// the watched stream (which holds back a client's half-close meanwhile).
+    fn count_open(&mut self, open: usize) {
+        self.progress.open = u32::try_from(open).unwrap_or(u32::MAX);
+        let progress = &self.progress;
+        self.watch.set_streams(progress.open, progress.accepted);
     }
 
     /// What a deadline may start for while the connection waits, as h2 reads and
@@ -264,7 +274,7 @@ where
                 respond,
             ));
         }
-        self.progress.open = u32::try_from(streams.len()).unwrap_or(u32::MAX);
+        self.count_open(streams.len());
     }
 
     /// Deals with what the connection waited for; returns why it ended, if it has.

@@ -52,7 +52,13 @@ pub fn detect(counts: &FrameCounts, progress: Progress, max_streams: u32) -> Opt
     // may still hold: refused for concurrency, or for their header list's size.
     let not_accepted = opened.saturating_sub(progress.accepted);
     if not_accepted > max_streams.saturating_add(FREE_REFUSED_STREAMS) {
-        let at_limit = progress.open >= max_streams || progress.writes_stalled;
+        // h2 holds a stream until its answer is written, and it writes only when
+        // it has nothing left to read: a client that keeps sending while it has
+        // had a full window of streams taken up may be refused for concurrency
+        // with none of them open here and no write stalled yet.
+        let at_limit = progress.open >= max_streams
+            || progress.writes_stalled
+            || progress.accepted >= max_streams;
         return Some(match at_limit {
             true => Flood::TooManyStreams,
             false => Flood::HpackBomb,
@@ -153,6 +159,11 @@ mod tests {
             ..progress(300, 300, 0)
         };
         assert_eq!(detect(&refused, stalled, 128), Some(Flood::TooManyStreams));
+        // Answered, and held in h2 while it reads on: still at the limit.
+        assert_eq!(
+            detect(&refused, progress(300, 300, 0), 128),
+            Some(Flood::TooManyStreams)
+        );
         // Answers earn resets: a client that cancels what it was answered is fine.
         assert_eq!(
             detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950, 0), 128),

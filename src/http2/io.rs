@@ -40,6 +40,22 @@ pub struct Watch {
     block_open: AtomicU64,
     /// Frames received, by what they ask of the server.
     pub counts: FrameCounts,
+    /// Streams being answered, and streams taken up in all, as the connection
+    /// last counted them.
+    open_streams: AtomicU32,
+    accepted_streams: AtomicU32,
+    /// Streams that wait for the client alone: for the rest of their request's
+    /// body, or for room in its flow-control window.
+    awaiting_client: AtomicU32,
+}
+
+/// A stream's wait for the client, counted in the [`Watch`] while it lasts.
+pub struct AwaitingClient<'a>(&'a Watch);
+
+impl Drop for AwaitingClient<'_> {
+    fn drop(&mut self) {
+        self.0.awaiting_client.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Frames received on one connection.
@@ -65,7 +81,33 @@ impl Watch {
             write_stalled: AtomicU64::new(0),
             block_open: AtomicU64::new(0),
             counts: FrameCounts::default(),
+            open_streams: AtomicU32::new(0),
+            accepted_streams: AtomicU32::new(0),
+            awaiting_client: AtomicU32::new(0),
         }
+    }
+
+    /// Notes how many streams are being answered, and how many were taken up in
+    /// all: while any is answered, a client that has closed its side is not yet
+    /// said to have.
+    pub fn set_streams(&self, open: u32, accepted: u32) {
+        self.open_streams.store(open, Relaxed);
+        self.accepted_streams.store(accepted, Relaxed);
+    }
+
+    /// Counts a stream as waiting for the client alone (a body, a window) until
+    /// the guard is dropped: once the client has closed its side, neither comes.
+    pub fn awaiting_client(&self) -> AwaitingClient<'_> {
+        self.awaiting_client.fetch_add(1, Relaxed);
+        AwaitingClient(self)
+    }
+
+    /// The streams taken up so far, if none is being answered now (a stream that
+    /// waits for the client alone is not).
+    fn idle_after(&self) -> Option<u32> {
+        let open = self.open_streams.load(Relaxed);
+        let awaiting = self.awaiting_client.load(Relaxed);
+        (open <= awaiting).then(|| self.accepted_streams.load(Relaxed))
     }
 
     /// Since when a write has waited for the peer, if one does.
@@ -179,6 +221,14 @@ pub struct Watched<'a, S> {
     scan: FrameScan,
     /// How much of the preface, read and checked before, is yet to be read again.
     preface_left: usize,
+    /// The client has closed its side: it sends no more, and waits for answers.
+    client_done: bool,
+    /// When h2 last found the client's end held back: the streams taken up, if
+    /// none was being answered.
+    held_idle_after: Option<u32>,
+    /// Since then: whether h2 wrote bytes, and whether a flush went through.
+    wrote_since_held: bool,
+    flushed_since_held: bool,
 }
 
 impl<'a, S> Watched<'a, S> {
@@ -190,7 +240,36 @@ impl<'a, S> Watched<'a, S> {
             watch,
             scan: FrameScan::new(),
             preface_left: PREFACE.len(),
+            client_done: false,
+            held_idle_after: None,
+            wrote_since_held: false,
+            flushed_since_held: false,
         }
+    }
+
+    /// The client's end of its side, held back from h2 until its answers are out.
+    /// h2 ends the connection when its read ends, and drops what it has not yet
+    /// written; a client that closes its side after its requests (a half-close, as
+    /// `nc -N` makes) waits for their answers, which HTTP/1 gives it too. The end
+    /// is given once a whole round of h2's writing has passed with no stream being
+    /// answered or taken up, nothing written, and the flush done. Streams that
+    /// wait for the client alone (the rest of a body, room in a window) are left:
+    /// h2 drops them at the end.
+    fn poll_client_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let idle_after = self.watch.idle_after();
+        let quiet = self.flushed_since_held && !self.wrote_since_held;
+        if quiet && idle_after.is_some() && idle_after == self.held_idle_after {
+            return Poll::Ready(Ok(0));
+        }
+        self.held_idle_after = idle_after;
+        self.wrote_since_held = false;
+        self.flushed_since_held = false;
+        // A stream's answer wakes the connection, and so does a stalled write once
+        // the socket takes bytes; otherwise h2 has to come round again itself.
+        if idle_after.is_some() && self.watch.write_stalled_since().is_none() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 
     /// Notes whether a write went through or waits.
@@ -218,11 +297,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<'_, S> {
             this.scan.scan(&buf[..n], this.watch);
             return Poll::Ready(Ok(n));
         }
-        let read = Pin::new(&mut *this.stream).poll_read(cx, buf);
-        if let Poll::Ready(Ok(n)) = read {
-            this.scan.scan(&buf[..n], this.watch);
+        if !this.client_done {
+            match Pin::new(&mut *this.stream).poll_read(cx, buf) {
+                Poll::Ready(Ok(0)) if !buf.is_empty() => this.client_done = true,
+                Poll::Ready(Ok(n)) => {
+                    this.scan.scan(&buf[..n], this.watch);
+                    return Poll::Ready(Ok(n));
+                }
+                other => return other,
+            }
         }
-        read
+        this.poll_client_done(cx)
     }
 }
 
@@ -234,12 +319,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut *this.stream).poll_write(cx, buf);
+        this.wrote_since_held |= matches!(written, Poll::Ready(Ok(1..)));
         this.written(written)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut *this.stream).poll_flush(cx);
+        this.flushed_since_held |= matches!(flushed, Poll::Ready(Ok(())));
         this.written(flushed)
     }
 

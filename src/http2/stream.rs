@@ -15,6 +15,7 @@ use http::request::Parts;
 use http_types::StatusCode;
 use log::{debug, error};
 
+use super::io::Watch;
 use super::request::{self, Refused, Urls};
 use super::response::convert;
 use crate::connection::Protocol;
@@ -31,6 +32,7 @@ pub struct StreamContext<'a, H> {
     pub shared: &'a Shared<H>,
     pub peer: &'a Peer,
     pub security: Security,
+    pub watch: &'a Watch,
 }
 
 /// How a stream ended.
@@ -158,7 +160,7 @@ async fn deliver<H: Handler>(
     mut body: RecvStream,
     mut respond: SendResponse<Bytes>,
 ) -> StreamEnd {
-    if !skip_body(&mut body, context.shared).await {
+    if !skip_body(&mut body, context.shared, context.watch).await {
         context.shared.metrics.http2.stream_reset();
         return StreamEnd::Reset;
     }
@@ -171,10 +173,11 @@ async fn deliver<H: Handler>(
 /// answered once the client has ended it, and a malformed end (RFC 9113 §8.1) is
 /// found first. A longer or slower body is left: h2 resets its stream with
 /// NO_ERROR once it is answered. `false` if the client reset the stream.
-async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>) -> bool {
+async fn skip_body<H>(body: &mut RecvStream, shared: &Shared<H>, watch: &Watch) -> bool {
     if body.is_end_stream() {
         return true;
     }
+    let _awaiting = watch.awaiting_client();
     let skip = async {
         let mut skipped = 0;
         while !body.is_end_stream() && skipped <= MAX_SKIPPED_BODY {
@@ -240,7 +243,7 @@ async fn send<H: Handler>(
     let Ok(mut stream) = respond.send_response(head, end_of_stream) else {
         return StreamEnd::Reset;
     };
-    if let Err(end) = send_body(&mut stream, body, shared).await {
+    if let Err(end) = send_body(&mut stream, body, shared, context.watch).await {
         return end;
     }
     exchange.answered(context.peer, status, bytes);
@@ -253,11 +256,13 @@ async fn send_body<H>(
     stream: &mut h2::SendStream<Bytes>,
     mut body: Bytes,
     shared: &Shared<H>,
+    watch: &Watch,
 ) -> Result<(), StreamEnd> {
     let write_timeout = shared.rules.limits.write_timeout;
     while !body.is_empty() {
         stream.reserve_capacity(body.len());
         let deadline = Instant::now() + write_timeout;
+        let _awaiting = (stream.capacity() == 0).then(|| watch.awaiting_client());
         let part = match shared
             .timeouts
             .run_until(Some(deadline), room(stream))
