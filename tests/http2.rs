@@ -17,6 +17,7 @@ use smol_toy::Stopped;
 use common::client::Client;
 use common::h2_client::{self, H2Connection};
 use common::{TestServer, test_config};
+use smol_toy::testing::{InMemoryServer, MemoryStream, default_limits};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -369,8 +370,7 @@ fn a_header_block_left_open_is_cut_at_the_header_timeout() {
     let mut stream = raw_connection(&server);
     // Stream 1 waits in /toy for 5 s.
     let toy = get_block("/toy");
-    let mut opening = PREFACE.to_vec();
-    opening.extend(frame(4, 0, 0, &[]));
+    let mut opening = client_preface();
     opening.extend(frame(1, 5, 1, &toy));
     stream.write_all(&opening).unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -463,9 +463,19 @@ fn an_invalid_preface_after_alpn_h2_gets_goaway_protocol_error() {
     );
 }
 
-/// The frames in `received`, as (type, flags, stream id, payload); a frame cut
-/// short at the end is left out.
-fn frames(mut received: &[u8]) -> Vec<(u8, u8, u32, &[u8])> {
+/// A frame as (type, flags, stream id, payload).
+type Frame<'a> = (u8, u8, u32, &'a [u8]);
+
+/// HPACK's static entry 8, `:status 200`, as the first byte of a header block.
+const STATUS_200: u8 = 0x88;
+
+/// The client's connection preface: the magic, then an empty SETTINGS frame.
+fn client_preface() -> Vec<u8> {
+    [PREFACE, &frame(4, 0, 0, &[])].concat()
+}
+
+/// The frames in `received`; a frame cut short at the end is left out.
+fn frames(mut received: &[u8]) -> Vec<Frame<'_>> {
     let mut frames = Vec::new();
     while received.len() >= 9 {
         let length = u32::from_be_bytes([0, received[0], received[1], received[2]]) as usize;
@@ -477,6 +487,12 @@ fn frames(mut received: &[u8]) -> Vec<(u8, u8, u32, &[u8])> {
         received = &received[9 + length..];
     }
     frames
+}
+
+/// The header block the server sent on stream `id`, if it answered it.
+fn answer_on<'a>(frames: &[Frame<'a>], id: u32) -> Option<&'a [u8]> {
+    let headers = frames.iter().find(|&&(kind, _, i, _)| kind == 1 && i == id);
+    headers.map(|&(.., block)| block)
 }
 
 /// Control characters cannot be sent by h2's client (`http::HeaderValue` refuses
@@ -494,14 +510,13 @@ fn control_characters_in_a_value_end_the_http2_connection() {
         block.extend([0x00, 3, b'x', b'-', b'a', value.len() as u8]);
         block.extend(value);
         let mut stream = raw_connection(&server);
-        let mut request = PREFACE.to_vec();
-        request.extend(frame(4, 0, 0, &[]));
+        let mut request = client_preface();
         request.extend(frame(1, 5, 1, &block));
         stream.write_all(&request).unwrap();
         let (received, _) = read_until_closed(stream);
         let frames = frames(&received);
         assert!(
-            !frames.iter().any(|&(kind, _, id, _)| kind == 1 && id == 1),
+            answer_on(&frames, 1).is_none(),
             "{value:?} was answered: {frames:?}"
         );
         let goaway = frames.iter().find(|&&(kind, ..)| kind == 7);
@@ -522,18 +537,14 @@ fn control_characters_in_a_value_end_the_http2_connection() {
 fn a_control_character_in_the_path_resets_only_its_stream() {
     let server = TestServer::start(test_config());
     let mut stream = raw_connection(&server);
-    let mut request = PREFACE.to_vec();
-    request.extend(frame(4, 0, 0, &[]));
+    let mut request = client_preface();
     request.extend(frame(1, 5, 1, &get_block("/t\x01y")));
     request.extend(frame(1, 5, 3, &get_block("/healthz")));
     stream.write_all(&request).unwrap();
     let mut received = Vec::new();
     let mut buffer = [0; 4096];
     let answer = loop {
-        if let Some(&(.., block)) = frames(&received)
-            .iter()
-            .find(|&&(kind, _, id, _)| kind == 1 && id == 3)
-        {
+        if let Some(block) = answer_on(&frames(&received), 3) {
             break block.to_vec();
         }
         let read = stream.read(&mut buffer).unwrap();
@@ -543,14 +554,13 @@ fn a_control_character_in_the_path_resets_only_its_stream() {
         );
         received.extend(&buffer[..read]);
     };
-    // HPACK's static entry 8 is `:status 200`.
-    assert_eq!(answer.first(), Some(&0x88), "{received:?}");
+    assert_eq!(answer.first(), Some(&STATUS_200), "{received:?}");
     let frames = frames(&received);
     assert!(
         frames.contains(&(3, 0, 1, &[0, 0, 0, 1][..])),
         "stream 1 not reset with PROTOCOL_ERROR: {frames:?}"
     );
-    assert!(!frames.iter().any(|&(kind, _, id, _)| kind == 1 && id == 1));
+    assert!(answer_on(&frames, 1).is_none());
 }
 
 /// What a conformance case becomes over HTTP/2, where it can be sent at all.
@@ -652,18 +662,20 @@ fn the_conformance_tables_field_cases_get_the_same_answers_over_http2() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A server for in-memory connections, as the fuzzer's: `/toy` without a wait.
+fn in_memory_server() -> InMemoryServer<smol_toy::Toy> {
+    InMemoryServer::new(smol_toy::Toy::new(Duration::ZERO), default_limits())
+}
+
 /// One in-memory HTTP/2 connection, as the fuzzer drives it: raw frames cut into
 /// small reads get whole frames back (the server's SETTINGS, then the client's
 /// acknowledged, then the answer to the stream it opened before its input ended),
 /// and the connection ends with the input.
 #[test]
 fn an_in_memory_connection_answers_raw_frames_read_in_pieces() {
-    use smol_toy::testing::{HTTP2_PREFACE, InMemoryServer, MemoryStream, default_limits};
-    let mut input = HTTP2_PREFACE.to_vec();
-    input.extend(frame(4, 0, 0, &[]));
+    let mut input = client_preface();
     input.extend(frame(1, 5, 1, &get_block("/healthz")));
-    let server = InMemoryServer::new(smol_toy::Toy::new(Duration::ZERO), default_limits());
-    let (stream, reason) = server.serve_http2(MemoryStream::new(input, [7, 3, 11, 2]));
+    let (stream, reason) = in_memory_server().serve_http2(MemoryStream::new(input, [7, 3, 11, 2]));
     let frames = frames(stream.output());
     let kinds: Vec<_> = frames
         .iter()
@@ -678,11 +690,8 @@ fn an_in_memory_connection_answers_raw_frames_read_in_pieces() {
         kinds.contains(&(4, 1, 0)),
         "the client's SETTINGS acknowledged: {kinds:?}"
     );
-    let answer = frames
-        .iter()
-        .find(|&&(kind, _, id, _)| kind == 1 && id == 1);
-    // HPACK's static entry 8 is `:status 200`.
-    assert_eq!(answer.map(|(.., block)| block[0]), Some(0x88), "{kinds:?}");
+    let status = answer_on(&frames, 1).map(|block| block[0]);
+    assert_eq!(status, Some(STATUS_200), "{kinds:?}");
     assert_eq!(reason, "client_closed");
 }
 
@@ -691,8 +700,7 @@ fn an_in_memory_connection_answers_raw_frames_read_in_pieces() {
 /// here are 10 s), and the connection ends as soon as its client is done.
 #[test]
 fn a_half_closed_client_is_not_waited_for() {
-    use smol_toy::testing::{HTTP2_PREFACE, InMemoryServer, MemoryStream, default_limits};
-    let server = InMemoryServer::new(smol_toy::Toy::new(Duration::ZERO), default_limits());
+    let server = in_memory_server();
     // END_HEADERS without END_STREAM: a body that never comes.
     let body_missing = [frame(4, 0, 0, &[]), frame(1, 4, 1, &get_block("/toy"))];
     // SETTINGS_INITIAL_WINDOW_SIZE 0: no room for the answer's body.
@@ -701,7 +709,7 @@ fn a_half_closed_client_is_not_waited_for() {
         frame(1, 5, 1, &get_block("/toy")),
     ];
     for frames in [body_missing, no_room] {
-        let input = [HTTP2_PREFACE.to_vec(), frames.concat()].concat();
+        let input = [PREFACE.to_vec(), frames.concat()].concat();
         let started = Instant::now();
         let (_, reason) = server.serve_http2(MemoryStream::new(input, []));
         let took = started.elapsed();
@@ -721,8 +729,7 @@ fn a_client_that_half_closes_gets_its_answers() {
     config.header_timeout = Duration::from_secs(5).into();
     let server = TestServer::start(config);
     let mut stream = raw_connection(&server);
-    let mut request = PREFACE.to_vec();
-    request.extend(frame(4, 0, 0, &[]));
+    let mut request = client_preface();
     for id in [1, 3, 5] {
         request.extend(frame(1, 5, id, &get_block("/toy")));
     }
@@ -733,17 +740,12 @@ fn a_client_that_half_closes_gets_its_answers() {
     let (received, took) = read_until_closed(stream);
     let frames = frames(&received);
     for id in [1, 3, 5] {
-        let answer = frames.iter().find(|&&(kind, _, i, _)| kind == 1 && i == id);
-        // HPACK's static entry 8 is `:status 200`.
-        assert_eq!(
-            answer.map(|(.., block)| block[0]),
-            Some(0x88),
-            "{id}: {frames:?}"
-        );
+        let status = answer_on(&frames, id).map(|block| block[0]);
+        assert_eq!(status, Some(STATUS_200), "{id}: {frames:?}");
         let body = frames.iter().find(|&&(kind, _, i, _)| kind == 0 && i == id);
         assert_eq!(body.map(|(.., data)| *data), Some(&b"{\"result\":1}"[..]));
     }
-    assert!(!frames.iter().any(|&(kind, _, id, _)| kind == 1 && id == 7));
+    assert!(answer_on(&frames, 7).is_none());
     assert!(
         took >= Duration::from_millis(250) && took < Duration::from_secs(2),
         "closed after {took:?}"

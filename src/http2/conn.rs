@@ -235,12 +235,11 @@ where
         })
     }
 
-    /// Notes how many streams are being answered, for the flood checks and for
-    /// the watched stream (which holds back a client's half-close meanwhile).
-    fn count_open(&mut self, open: usize) {
-        self.progress.open = u32::try_from(open).unwrap_or(u32::MAX);
-        let progress = &self.progress;
-        self.watch.set_streams(progress.open, progress.accepted);
+    /// Tells the watched stream how many streams are being answered, and how many
+    /// were taken up: it holds back a client's half-close meanwhile.
+    fn count_open(&self, open: usize) {
+        let open = u32::try_from(open).unwrap_or(u32::MAX);
+        self.watch.set_streams(open, self.progress.accepted);
     }
 
     /// What a deadline may start for while the connection waits, as h2 reads and

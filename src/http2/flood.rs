@@ -25,8 +25,6 @@ pub struct Progress {
     pub accepted: u32,
     /// Streams the server answered.
     pub answered: u32,
-    /// Streams being answered now.
-    pub open: u32,
     /// The server's writes wait on the client: streams answered but not yet
     /// written out still count against h2's concurrency limit.
     pub writes_stalled: bool,
@@ -53,12 +51,10 @@ pub fn detect(counts: &FrameCounts, progress: Progress, max_streams: u32) -> Opt
     let not_accepted = opened.saturating_sub(progress.accepted);
     if not_accepted > max_streams.saturating_add(FREE_REFUSED_STREAMS) {
         // h2 holds a stream until its answer is written, and it writes only when
-        // it has nothing left to read: a client that keeps sending while it has
-        // had a full window of streams taken up may be refused for concurrency
-        // with none of them open here and no write stalled yet.
-        let at_limit = progress.open >= max_streams
-            || progress.writes_stalled
-            || progress.accepted >= max_streams;
+        // it has nothing left to read: a client that keeps sending once it has had
+        // a full window of streams taken up may be refused for concurrency with
+        // none of them open here and no write stalled yet.
+        let at_limit = progress.writes_stalled || progress.accepted >= max_streams;
         return Some(match at_limit {
             true => Flood::TooManyStreams,
             false => Flood::HpackBomb,
@@ -108,11 +104,10 @@ mod tests {
         counts
     }
 
-    fn progress(accepted: u32, answered: u32, open: u32) -> Progress {
+    fn progress(accepted: u32, answered: u32) -> Progress {
         Progress {
             accepted,
             answered,
-            open,
             writes_stalled: false,
         }
     }
@@ -122,12 +117,12 @@ mod tests {
         // A browser: 60 streams, a few SETTINGS, PINGs and WINDOW_UPDATEs, and a
         // navigation that cancels 60 fetches.
         let busy = counts(60, 60, 3, 5, 120);
-        assert_eq!(detect(&busy, progress(60, 0, 60), 128), None);
+        assert_eq!(detect(&busy, progress(60, 0), 128), None);
     }
 
     #[test]
     fn each_flood_is_named() {
-        let none = progress(1000, 0, 0);
+        let none = progress(1000, 0);
         assert_eq!(
             detect(&counts(1000, 1000, 1, 1, 0), none, 128),
             Some(Flood::RapidReset)
@@ -146,27 +141,27 @@ mod tests {
         );
         let refused = counts(1000, 0, 0, 0, 0);
         assert_eq!(
-            detect(&refused, progress(128, 0, 128), 128),
+            detect(&refused, progress(128, 0), 128),
             Some(Flood::TooManyStreams)
         );
         assert_eq!(
-            detect(&refused, progress(10, 10, 0), 128),
+            detect(&refused, progress(10, 10), 128),
             Some(Flood::HpackBomb)
         );
         // Answered, but held in h2 behind a stalled write: still at the limit.
         let stalled = Progress {
             writes_stalled: true,
-            ..progress(300, 300, 0)
+            ..progress(300, 300)
         };
         assert_eq!(detect(&refused, stalled, 128), Some(Flood::TooManyStreams));
         // Answered, and held in h2 while it reads on: still at the limit.
         assert_eq!(
-            detect(&refused, progress(300, 300, 0), 128),
+            detect(&refused, progress(300, 300), 128),
             Some(Flood::TooManyStreams)
         );
         // Answers earn resets: a client that cancels what it was answered is fine.
         assert_eq!(
-            detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950, 0), 128),
+            detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950), 128),
             None
         );
     }
