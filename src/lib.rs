@@ -41,6 +41,7 @@ mod server;
 mod shared;
 mod shutdown;
 pub mod signals;
+mod streams;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;

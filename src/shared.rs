@@ -1,23 +1,35 @@
 //! What every connection of a server shares: the application, the limits, the
 //! shutdown switches, the metrics, the access log's settings and the deadline wheels.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+use std::time::{Duration, Instant};
 
-use crate::connection::Protocol;
-use crate::exchange::dispatch::{self, Dispatch, HandlerFuture, dispatch};
-use crate::exchange::fields::is_writable;
-use crate::exchange::{AccessLog, Arrival, Exchange, ReadRequest};
+use http_types::{Response, StatusCode};
+use log::debug;
+use smol::future::FutureExt;
+use smol::io::AsyncRead;
+
+use crate::exchange::answer::{self, Work};
+use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
+use crate::exchange::fields::{AnswerFields, is_writable};
+use crate::exchange::refusal::HttpError;
+use crate::exchange::sendable::Unsendable;
+use crate::exchange::{AccessLog, Carrier, Exchange, ReadRequest};
 use crate::handler::{Context, Handler, Services};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::timing_wheel::TimingWheel;
-use crate::transport::{Peer, Security};
-use smol::future::FutureExt;
 
 /// How long a closing connection keeps reading what the client still sends, so that
 /// unread bytes do not make the kernel reset the connection before the client has
 /// read the response.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The most bytes read and dropped while lingering.
+const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// The largest request body no route reads that is read and dropped before the
 /// answer: over HTTP/1, to keep the connection open (after a larger one, or a
@@ -28,6 +40,31 @@ pub const MAX_SKIPPED_BODY: u64 = 64 * 1024;
 /// A turn of the application's wheel: a longer wait is woken once a turn to find it
 /// is not due, and waits on.
 const APPLICATION_TIMER_TURN: Duration = Duration::from_secs(2);
+
+/// Reads what the client still sends on a closing connection, and drops it, until
+/// it closes, for `LINGER_TIMEOUT` at most and `LINGER_MAX_BYTES`, so that unread
+/// bytes (a pipelined request, a PING's answer, a WINDOW_UPDATE) do not make the
+/// kernel reset the connection before the client has read the last answer. The
+/// bytes land in a buffer of the thread's, never held across a wait.
+pub async fn linger<S: AsyncRead + Unpin>(stream: &mut S, timeouts: &TimingWheel) {
+    thread_local! {
+        static DROPPED: RefCell<Box<[u8; 4096]>> = RefCell::new(Box::new([0; 4096]));
+    }
+    let mut read = 0;
+    let drain = poll_fn(|cx| {
+        while read < LINGER_MAX_BYTES {
+            let poll =
+                DROPPED.with_borrow_mut(|buf| Pin::new(&mut *stream).poll_read(cx, &mut buf[..]));
+            match ready!(poll) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        Poll::Ready(())
+    });
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    timeouts.run_until(Some(deadline), drain).await;
+}
 
 /// The limits and timeouts every connection observes.
 #[derive(Debug, Clone)]
@@ -138,33 +175,65 @@ impl<H: Handler> Shared<H> {
         }
     }
 
-    /// Starts answering a request its protocol has read: decides who answers it,
-    /// opens its exchange (in flight from now, for the metrics and the access log),
-    /// and for the application makes the handler's future (not yet polled).
+    /// Starts answering a request its protocol has read, which arrived `at` over
+    /// `carrier`: decides who answers it, opens its exchange (in flight from now,
+    /// for the metrics and the access log), and for the application makes the
+    /// handler's future (not yet polled). [`Shared::answer`] ends it.
     pub fn begin(
         &self,
         read: ReadRequest,
-        arrival: Arrival<'_>,
-    ) -> (Exchange<'_>, Dispatch<HandlerFuture<'_>>) {
+        at: Instant,
+        carrier: Carrier<'_>,
+    ) -> (Exchange<'_>, Work<'_>) {
         let (route, decision) = dispatch::<H>(read.method.known(), read.target());
         let access_log = self.access_log.as_ref();
-        let (exchange, request) = Exchange::new(read, route, arrival, &self.metrics, access_log);
-        let answer = match decision {
-            Dispatch::Server(answer) => Dispatch::Server(answer),
-            Dispatch::Handler(endpoint) => Dispatch::Handler(dispatch::call(
+        let (exchange, request) =
+            Exchange::new(read, route, at, carrier, &self.metrics, access_log);
+        let work = match decision {
+            Dispatch::Server(answer) => Work::Server(answer),
+            Dispatch::Handler(endpoint) => Work::Handler(dispatch::call(
                 &self.handler,
                 endpoint,
                 request,
                 self.context(),
             )),
         };
-        (exchange, answer)
+        (exchange, work)
     }
 
-    /// The exchange of what `peer` sent that could not be read as a request.
-    pub fn unreadable(&self, peer: &Peer, security: Security, protocol: Protocol) -> Exchange<'_> {
+    /// Starts answering what came over `carrier` and could not be read as a
+    /// request, or broke a rule: its exchange, and the error as its answer.
+    pub fn refuse(&self, error: HttpError, carrier: Carrier<'_>) -> (Exchange<'_>, Work<'_>) {
+        let protocol = carrier.protocol.label();
+        debug!(
+            "{}: {} on {protocol} ({})",
+            carrier.peer,
+            error.status(),
+            error.detail
+        );
         let access_log = self.access_log.as_ref();
-        Exchange::unreadable(peer, security, protocol, &self.metrics, access_log)
+        let exchange = Exchange::unreadable(carrier, &self.metrics, access_log);
+        (exchange, Work::Refused(error))
+    }
+
+    /// What `exchange`, over `carrier`, was answered, turned by `send` into what its
+    /// protocol sends, with the fields every answer carries; 500 after a handler's
+    /// panic, or for a response that cannot be sent ([`answer::respond`]). Returns
+    /// the status sent and what `send` made. The exchange ends when its protocol
+    /// has sent the answer: [`Exchange::answered`].
+    pub fn answer<T>(
+        &self,
+        exchange: &Exchange<'_>,
+        carrier: Carrier<'_>,
+        answered: Answered,
+        send: impl FnMut(Response, &AnswerFields<'_>, bool) -> Result<T, Unsendable>,
+    ) -> Result<(StatusCode, T), Unsendable> {
+        let fields = AnswerFields {
+            request_id: exchange.request_id(),
+            every_answer: H::RESPONSE_FIELDS,
+            hsts: carrier.security.tls_version().and(self.hsts.as_deref()),
+        };
+        answer::respond(answered, carrier.peer, &fields, send)
     }
 
     /// What a handler may use of the server, for a request that arrives now.

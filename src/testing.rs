@@ -230,7 +230,14 @@ impl<H: Handler> InMemoryServer<H> {
         let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(
             async {
-                serve(&mut stream, peer, Security::Plain, Arc::clone(&self.shared)).await;
+                serve(
+                    &mut stream,
+                    peer,
+                    Security::Plain,
+                    Arc::clone(&self.shared),
+                    None,
+                )
+                .await;
             }
             .or(self.shared.sweep_wheels()),
         );

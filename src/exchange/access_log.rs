@@ -84,14 +84,15 @@ pub struct LoggedRequest {
 /// What an access line says about the response.
 pub struct Outcome {
     pub status: u16,
-    /// The response's size on the wire, head included.
-    pub bytes: usize,
+    /// The body's bytes sent, as nginx's `$body_bytes_sent` counts them: none for
+    /// HEAD, whatever the protocol.
+    pub body_bytes: usize,
     /// From the head's arrival until the response was handed to the connection.
     pub duration: Duration,
 }
 
 /// Logs the line:
-/// `CLIENT PEER "METHOD PATH VERSION" STATUS BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`,
+/// `CLIENT PEER "METHOD PATH VERSION" STATUS BODY-BYTES MILLISECONDSms REQUEST-ID "USER-AGENT"`,
 /// then ` https` over TLS. PEER is the socket's peer: behind a PROXY protocol
 /// header, the proxy, while CLIENT is the client the header named.
 /// Values from the client are escaped, so that no request can forge a line.
@@ -118,7 +119,7 @@ pub fn log(
         path = &*request.path,
         version = request.version,
         status = outcome.status,
-        bytes = outcome.bytes,
+        bytes = outcome.body_bytes,
         duration_ms = duration_ms,
         request_id = request_id.as_str(),
         user_agent = user_agent,
@@ -130,7 +131,7 @@ pub fn log(
         request.path.escape_debug(),
         request.version,
         outcome.status,
-        outcome.bytes,
+        outcome.body_bytes,
         duration_ms,
         request_id.as_str(),
         user_agent.unwrap_or("-").escape_debug(),

@@ -1,7 +1,6 @@
 //! What answers a request: the application's route, or the server itself
-//! (OPTIONS, `OPTIONS *`, 404, 405, 501, and 500 for a handler that panicked).
+//! (OPTIONS, `OPTIONS *`, 404, 405, 501); and the handler's work on a request.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -133,7 +132,7 @@ fn allow_value(allowed: &[Method]) -> String {
 }
 
 /// The handler's response, or what it panicked with.
-pub type Answered = Result<Response, Box<dyn Any + Send>>;
+pub type Answered = Result<Response, Box<dyn std::any::Any + Send>>;
 
 /// A handler's work on one request. Boxed: a connection holds several (pipelined
 /// requests, HTTP/2 streams), and a request that is not waiting takes no room.
@@ -148,23 +147,6 @@ pub fn call<'a, H: Handler>(
     context: Context<'a>,
 ) -> HandlerFuture<'a> {
     Box::pin(AssertUnwindSafe(handler.respond(endpoint, request, context)).catch_unwind())
-}
-
-/// The answer after a handler panicked: 500, and the connection closes.
-pub fn handler_failed() -> Response {
-    error_response(
-        StatusCode::InternalServerError,
-        Some("the request handler failed"),
-    )
-}
-
-/// The text of a panic payload.
-pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http_types::StatusCode;
+
 use super::request_id::RequestId;
 use crate::handler::ResponseField;
 
@@ -23,6 +25,45 @@ pub struct AnswerFields<'a> {
     pub every_answer: &'static [ResponseField],
     /// The `Strict-Transport-Security` value, over HTTPS.
     pub hsts: Option<&'a str>,
+}
+
+impl AnswerFields<'_> {
+    /// Calls `write` with each field, in order: the application's,
+    /// `Strict-Transport-Security` over HTTPS, `Date`, and `X-Request-Id` last.
+    /// Stops at the first error.
+    pub fn write_each<E>(
+        &self,
+        mut write: impl FnMut(&str, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (name, value) in self.every_answer {
+            write(name, value)?;
+        }
+        if let Some(hsts) = self.hsts {
+            write("strict-transport-security", hsts)?;
+        }
+        with_current_date(|date| write("date", date))?;
+        write(REQUEST_ID, self.request_id.as_str())
+    }
+}
+
+/// Whether the server sets the field itself on every answer, whatever the
+/// response says: the framing (`Content-Length`, `Transfer-Encoding`,
+/// `Connection`), `Date` and `X-Request-Id`. A response's own field of these names
+/// is not sent.
+pub fn is_set_by_server(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length" | "transfer-encoding" | "connection" | "date" | REQUEST_ID
+    )
+}
+
+/// Whether a response with `status` carries no content (RFC 9110 §6.4.1): 1xx,
+/// 204 and 304. Its body is not sent, and it says no `Content-Length`. The answer
+/// to HEAD says one, and sends no body either.
+pub fn has_no_content(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NoContent
+        || status == StatusCode::NotModified
 }
 
 /// A field value as http-types can hold it (visible ASCII only; it panics on

@@ -9,6 +9,7 @@
 //! is here, or below it.
 
 pub mod access_log;
+pub mod answer;
 pub mod client;
 pub mod dispatch;
 pub mod errors;
@@ -16,6 +17,7 @@ pub mod field_rules;
 pub mod fields;
 pub mod method;
 pub mod record;
+pub mod refusal;
 pub mod request;
 pub mod request_id;
 pub mod sendable;
@@ -24,6 +26,6 @@ pub use access_log::AccessLog;
 pub use client::TrustedProxies;
 pub use fields::opaque_value;
 pub use method::RequestMethod;
-pub use record::{Arrival, Exchange};
+pub use record::{Carrier, Exchange};
 pub use request::ReadRequest;
 pub use request_id::RequestId;

@@ -14,10 +14,10 @@ use crate::handler::RouteLabel;
 use crate::metrics::{InFlight, Metrics};
 use crate::transport::{Peer, Security};
 
-/// What an exchange records of a request that was read.
-pub struct Arrival<'p> {
-    /// When its head was complete.
-    pub at: Instant,
+/// The connection that carried a request: what its exchange records, and what
+/// its answer's fields depend on. Each connection makes one, for all its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Carrier<'p> {
     /// Who sent it.
     pub peer: &'p Peer,
     /// Over what.
@@ -49,7 +49,8 @@ impl<'a> Exchange<'a> {
     pub fn new(
         read: ReadRequest,
         route: RouteLabel,
-        arrival: Arrival<'_>,
+        received: Instant,
+        carrier: Carrier<'_>,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
     ) -> (Self, Request) {
@@ -61,26 +62,29 @@ impl<'a> Exchange<'a> {
         } = read;
         let exchange = Exchange {
             logged: access_log
-                .map(|log| Box::new(log.describe(&request, arrival.peer, arrival.security))),
+                .map(|log| Box::new(log.describe(&request, carrier.peer, carrier.security))),
             method: Some(method),
             route,
-            received: arrival.at,
+            received,
             request_id,
-            protocol: arrival.protocol,
+            protocol: carrier.protocol,
             metrics,
             _in_flight: metrics.request_started(),
         };
         (exchange, request)
     }
 
-    /// A request from `peer` that could not be read.
+    /// A request that could not be read.
     pub fn unreadable(
-        peer: &Peer,
-        security: Security,
-        protocol: Protocol,
+        carrier: Carrier<'_>,
         metrics: &'a Metrics,
         access_log: Option<&AccessLog>,
     ) -> Self {
+        let Carrier {
+            peer,
+            security,
+            protocol,
+        } = carrier;
         Exchange {
             logged: access_log.map(|_| Box::new(AccessLog::unreadable(peer, security))),
             method: None,
@@ -98,9 +102,9 @@ impl<'a> Exchange<'a> {
         &self.request_id
     }
 
-    /// Records the response to `peer`, of `bytes` bytes, as handed to the connection
-    /// now.
-    pub fn answered(&self, peer: &Peer, status: StatusCode, bytes: usize) {
+    /// Ends the exchange: records the response to `peer`, with `body_bytes` bytes of
+    /// body, as handed to the connection now.
+    pub fn answered(self, peer: &Peer, status: StatusCode, body_bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
         self.metrics
@@ -108,7 +112,7 @@ impl<'a> Exchange<'a> {
         if let Some(logged) = &self.logged {
             let outcome = Outcome {
                 status: status.into(),
-                bytes,
+                body_bytes,
                 duration,
             };
             access_log::log(

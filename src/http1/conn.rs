@@ -5,34 +5,35 @@
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
-use http_types::{Method, Response, Version};
-use log::{debug, error};
+use http_types::{Method, Version};
+use log::error;
 use smol::future::{FutureExt, poll_once};
 use smol::io::{AsyncRead, AsyncWrite};
 
 use super::encode::{Envelope, encode};
-use super::error::HttpError;
 use super::head::{Head, HeadScanner, decode_head};
 use super::io::{ConnectionIo, Received};
-use super::pipeline::{self, Pipeline, Work};
+use super::pipeline::{self, Pipeline};
 use super::state::{Answering, Ending, State};
 use crate::connection::{CloseReason, Protocol};
-use crate::exchange::Arrival;
-use crate::exchange::dispatch::{self, Answered, Dispatch};
-use crate::exchange::fields::AnswerFields;
-use crate::exchange::sendable::Unsendable;
+use crate::exchange::Carrier;
+use crate::exchange::answer::panic_message;
+use crate::exchange::dispatch::Answered;
+use crate::exchange::refusal::HttpError;
 use crate::handler::Handler;
 use crate::shared::Shared;
 use crate::transport::{Peer, Security};
 
 /// Serves one connection until the client closes it, a timeout or an error ends it,
-/// or shutdown finds it idle; returns why it ended. A panic inside is logged and ends
+/// or shutdown finds it idle; returns why it ended. With `refusal`, the connection
+/// is refused thus at once, whatever it sends. A panic inside is logged and ends
 /// only this connection.
 pub async fn serve<S, H>(
     stream: S,
     peer: Peer,
     security: Security,
     shared: Arc<Shared<H>>,
+    refusal: Option<HttpError>,
 ) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -46,13 +47,16 @@ where
         state: State::new(&shared.rules),
         security,
     };
-    match AssertUnwindSafe(connection.run()).catch_unwind().await {
+    match AssertUnwindSafe(connection.run(refusal))
+        .catch_unwind()
+        .await
+    {
         Ok(reason) => reason,
         Err(panic) => {
             error!(
                 "{}: connection task panicked: {}",
                 connection.io.peer(),
-                dispatch::panic_message(panic.as_ref())
+                panic_message(panic.as_ref())
             );
             CloseReason::Error
         }
@@ -81,14 +85,10 @@ enum Event<'a> {
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
-    async fn run(&mut self) -> CloseReason {
+    async fn run(&mut self, refusal: Option<HttpError>) -> CloseReason {
         let mut pipeline = Pipeline::default();
-        if self.security == Security::PlainToTlsPort {
-            // As nginx and Go's net/http do, without waiting for the request.
-            let error = HttpError::bad_request(
-                "the plain HTTP request was sent to an HTTPS port: use https://",
-            );
-            self.refuse(error, &mut pipeline);
+        if let Some(refusal) = refusal {
+            self.refuse(refusal, &mut pipeline);
         }
         loop {
             // The event is dealt with in a block of its own, so that the large
@@ -191,23 +191,22 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         let request = &head.read.request;
         let head_only = request.method() == Method::Head;
         let http10 = request.version() == Some(Version::Http1_0);
-        let arrival = Arrival {
-            at: received,
-            peer: self.io.peer(),
-            security: self.security,
-            protocol: Protocol::Http1,
-        };
-        let (exchange, answer) = self.shared.begin(head.read, arrival);
+        let (exchange, work) = self.shared.begin(head.read, received, self.carrier());
         let request_read = pipeline::RequestRead {
             exchange,
             head_only,
             http10,
         };
-        let answer = match answer {
-            Dispatch::Server(answer) => Work::Server(answer),
-            Dispatch::Handler(future) => Work::Waiting(future),
-        };
-        pipeline.push(request_read, answer);
+        pipeline.push(request_read, work);
+    }
+
+    /// What carries this connection's requests.
+    fn carrier(&self) -> Carrier<'_> {
+        Carrier {
+            peer: self.io.peer(),
+            security: self.security,
+            protocol: Protocol::Http1,
+        }
     }
 
     /// Ends the connection as the state says.
@@ -234,15 +233,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
     /// Queues the answer to what could not be read as a request; nothing after it is
     /// read.
     fn refuse(&mut self, error: HttpError, pipeline: &mut Pipeline<'a>) {
-        let peer = self.io.peer();
-        debug!("{peer}: {} ({})", error.status(), error.detail);
         self.state.refused(error.refusal);
+        let (exchange, work) = self.shared.refuse(error, self.carrier());
         let request = pipeline::RequestRead {
-            exchange: self.shared.unreadable(peer, self.security, Protocol::Http1),
+            exchange,
             head_only: false,
             http10: false,
         };
-        pipeline.push(request, Work::Refused(error));
+        pipeline.push(request, work);
     }
 
     /// Encodes the answer to the oldest request (`last`: no other request waits)
@@ -254,63 +252,34 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         answered: Answered,
         last: bool,
     ) {
-        let id = request.exchange.request_id();
-        let (response, failed) = match answered {
-            Ok(response) => (response, false),
-            Err(panic) => {
-                let message = dispatch::panic_message(panic.as_ref());
-                error!(
-                    "{}: handler panicked on request {}: {message}",
-                    self.io.peer(),
-                    id.as_str()
-                );
-                (dispatch::handler_failed(), true)
-            }
+        let (peer, output) = self.io.peer_and_output();
+        let carrier = Carrier {
+            peer,
+            security: self.security,
+            protocol: Protocol::Http1,
         };
-        let mut status = response.status();
-        let mut written = self.encode(&request, response, last, failed);
-        if let Err(error) = &written {
-            error!(
-                "{}: cannot write a {status} response to request {}: {error}; answering 500",
-                self.io.peer(),
-                id.as_str()
-            );
-            let failure = dispatch::handler_failed();
-            status = failure.status();
-            written = self.encode(&request, failure, last, true);
-        }
-        match written {
-            Ok(bytes) => request.exchange.answered(self.io.peer(), status, bytes),
+        let encoded = (self.shared).answer(
+            &request.exchange,
+            carrier,
+            answered,
+            |response, fields, failed| {
+                let answering = Answering {
+                    last,
+                    handler_failed: failed,
+                    http10: request.http10,
+                };
+                let envelope = Envelope {
+                    head_only: request.head_only,
+                    connection: self.state.answering(answering),
+                    fields: *fields,
+                };
+                encode(response, &envelope, output)
+            },
+        );
+        match encoded {
+            Ok((status, body_bytes)) => request.exchange.answered(peer, status, body_bytes),
             Err(_) => self.state.encoding_failed(),
         }
-    }
-
-    /// Encodes `response` into the output buffer; returns its size.
-    fn encode(
-        &mut self,
-        request: &pipeline::RequestRead<'a>,
-        response: Response,
-        last: bool,
-        failed: bool,
-    ) -> Result<usize, Unsendable> {
-        let answering = Answering {
-            last,
-            handler_failed: failed,
-            http10: request.http10,
-        };
-        let connection = self.state.answering(answering);
-        let envelope = Envelope {
-            head_only: request.head_only,
-            connection,
-            fields: AnswerFields {
-                request_id: request.exchange.request_id(),
-                every_answer: H::RESPONSE_FIELDS,
-                hsts: self.security.tls_version().and(self.shared.hsts.as_deref()),
-            },
-        };
-        let before = self.io.output().len();
-        encode(response, &envelope, self.io.output())?;
-        Ok(self.io.output().len() - before)
     }
 
     /// Applies the write policy (`io`) to the answer just encoded, then, after the

@@ -1,12 +1,12 @@
 //! Responses into bytes, written here in one pass into the connection's output
-//! buffer: the status line; `Content-Length`; the response's own fields; the fields
-//! the application puts on every answer; `Date`, from a per-thread cache;
-//! `Connection`; `X-Request-Id`; then the body, unless the request was HEAD.
+//! buffer: the status line; `Content-Length`; the response's own fields;
+//! `Connection`; the fields every answer carries (`exchange::fields`: the
+//! application's, HSTS, `Date`, `X-Request-Id`); then the body, unless the request
+//! was HEAD.
 
-use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, HeaderName, TRANSFER_ENCODING};
 use http_types::{Response, StatusCode};
 
-use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
+use crate::exchange::fields::{AnswerFields, has_no_content, is_set_by_server, is_writable};
 use crate::exchange::sendable::{Unsendable, read_body};
 
 /// What the connection layer adds to a response.
@@ -20,13 +20,13 @@ pub struct Envelope<'a> {
     pub fields: AnswerFields<'a>,
 }
 
-/// Appends the encoded response to `out`, so that it can leave in a single write.
-/// On an error, `out` is as it was.
+/// Appends the encoded response to `out`, so that it can leave in a single write;
+/// returns how many bytes of body it holds. On an error, `out` is as it was.
 pub fn encode(
     mut response: Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), Unsendable> {
+) -> Result<usize, Unsendable> {
     let start = out.len();
     let written = write_response(&mut response, envelope, out);
     if written.is_err() {
@@ -42,12 +42,9 @@ fn write_response(
     response: &mut Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), Unsendable> {
+) -> Result<usize, Unsendable> {
     let status = response.status();
-    // 1xx, 204 and 304 carry no content, and 1xx and 204 no Content-Length (RFC 9110 §8.6).
-    let bodiless = status.is_informational()
-        || status == StatusCode::NoContent
-        || status == StatusCode::NotModified;
+    let bodiless = has_no_content(status);
     // The response reads as its body. A body of unknown length is read first, to
     // know its length.
     let (length, unsized_body) = match response.len() {
@@ -68,29 +65,21 @@ fn write_response(
         out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
     }
     write_own_fields(response, out)?;
-    for (name, value) in envelope.fields.every_answer {
-        write_field(out, name, value);
-    }
-    if let Some(hsts) = envelope.fields.hsts {
-        write_field(out, "strict-transport-security", hsts);
-    }
-    with_current_date(|date| {
-        out.extend_from_slice(b"\r\ndate: ");
-        out.extend_from_slice(date.as_bytes());
-    });
     if let Some(connection) = envelope.connection {
-        out.extend_from_slice(b"\r\nconnection: ");
-        out.extend_from_slice(connection.as_bytes());
+        write_field(out, "connection", connection);
     }
-    out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(envelope.fields.request_id.as_str().as_bytes());
+    let written: Result<(), Unsendable> = envelope.fields.write_each(|name, value| {
+        write_field(out, name, value);
+        Ok(())
+    });
+    written?;
     out.extend_from_slice(b"\r\n\r\n");
     match unsized_body {
-        _ if !sends_body => {}
+        _ if !sends_body => return Ok(0),
         Some(bytes) => out.extend_from_slice(&bytes),
         None => read_body(response, out)?,
     }
-    Ok(())
+    Ok(length)
 }
 
 fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
@@ -103,7 +92,7 @@ fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
 /// The response's fields, less those the connection layer writes itself.
 fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Unsendable> {
     for (name, values) in response.iter() {
-        if is_written_by_the_layer(name) {
+        if is_set_by_server(name.as_str()) {
             continue;
         }
         for value in values {
@@ -114,11 +103,6 @@ fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Unsend
         }
     }
     Ok(())
-}
-
-fn is_written_by_the_layer(name: &HeaderName) -> bool {
-    [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE].contains(name)
-        || name.as_str() == REQUEST_ID
 }
 
 /// Writes a field, after the line end of the one before.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::shared::LINGER_TIMEOUT;
+use crate::shared::linger;
 use crate::shutdown::Shutdown;
 use crate::timing_wheel::{TimingWheel, with_deadline};
 use crate::transport::Peer;
@@ -35,8 +35,6 @@ thread_local! {
 /// Encoded responses are written once this much is pending, even while pipelined
 /// requests remain to be answered.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
-/// The most bytes read and dropped while lingering.
-const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// How one wait for input ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +90,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     /// Drops the first `len` bytes read.
     pub fn consume(&mut self, len: usize) {
         self.input.drain(..len);
-    }
-
-    /// The buffer responses are encoded into; call [`queued`](Self::queued) after.
-    pub fn output(&mut self) -> &mut Vec<u8> {
-        &mut self.output
     }
 
     /// Applies the write policy to a response just encoded into the output buffer.
@@ -190,21 +183,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
         }
     }
 
+    /// Who is at the other end, and the responses not yet written, at once.
+    pub fn peer_and_output(&mut self) -> (&Peer, &mut Vec<u8>) {
+        (&self.peer, &mut self.output)
+    }
+
     /// Writes what is pending and closes the sending side, then reads and drops what
     /// the client still sends for a short while, so that the client reads the last
     /// response before the close.
     pub async fn linger(&mut self) {
-        if self.close().await.is_err() {
-            return;
-        }
-        let deadline = Instant::now() + LINGER_TIMEOUT;
-        let mut discarded = 0;
-        while discarded < LINGER_MAX_BYTES {
-            discarded += self.input.len();
-            self.input.clear();
-            if !matches!(self.receive(Some(deadline), None).await, Received::Data) {
-                return;
-            }
+        if self.close().await.is_ok() {
+            self.input = Vec::new();
+            linger(&mut self.stream, self.deadlines).await;
         }
     }
 

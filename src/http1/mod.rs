@@ -26,7 +26,7 @@
 
 mod conn;
 mod encode;
-mod error;
+
 mod head;
 mod io;
 mod pipeline;

@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Context, Poll};
 
-use super::error::HttpError;
 use crate::exchange::Exchange;
-use crate::exchange::dispatch::{Answered, HandlerFuture, ServerAnswer};
+use crate::exchange::answer::Work;
+use crate::exchange::dispatch::Answered;
 
 /// The most requests read ahead and not yet answered on one connection.
 pub const MAX_DEPTH: usize = 16;
@@ -23,18 +23,6 @@ pub struct RequestRead<'a> {
     pub head_only: bool,
     /// The request was HTTP/1.0, whose keep-alive must be said.
     pub http10: bool,
-}
-
-/// The work on a request's answer: where it comes from, and how far it is.
-pub enum Work<'a> {
-    /// The server's own answer (404, 405, OPTIONS…), built when it is sent.
-    Server(ServerAnswer),
-    /// The request could not be read: this error is the answer.
-    Refused(HttpError),
-    /// The handler is working on it.
-    Waiting(HandlerFuture<'a>),
-    /// The handler finished while an earlier request was still waiting.
-    Finished(Box<Answered>),
 }
 
 /// The requests not yet answered, oldest first. The oldest sits apart from the rest,
@@ -77,27 +65,15 @@ impl<'a> Pipeline<'a> {
 
     fn poll_next_answer(&mut self, cx: &mut Context<'_>) -> Poll<(RequestRead<'a>, Answered)> {
         // Handlers behind the front run too; an answer that comes early waits its turn.
-        for (_, answer) in &mut self.behind {
-            if let Work::Waiting(handler) = answer
-                && let Poll::Ready(answered) = handler.as_mut().poll(cx)
-            {
-                *answer = Work::Finished(Box::new(answered));
-            }
+        for (_, work) in &mut self.behind {
+            work.poll_ahead(cx);
         }
-        let Some((request, mut answer)) = self.front.take() else {
-            return Poll::Pending;
+        let answered = match &mut self.front {
+            Some((_, work)) => std::task::ready!(work.poll_answer(cx)),
+            None => return Poll::Pending,
         };
-        let answered = match answer {
-            Work::Server(answer) => Ok(answer.response()),
-            Work::Refused(error) => Ok(error.response()),
-            Work::Finished(answered) => *answered,
-            Work::Waiting(ref mut handler) => match handler.as_mut().poll(cx) {
-                Poll::Ready(answered) => answered,
-                Poll::Pending => {
-                    self.front = Some((request, answer));
-                    return Poll::Pending;
-                }
-            },
+        let Some((request, _)) = self.front.take() else {
+            return Poll::Pending;
         };
         self.front = self.behind.pop_front();
         if self.behind.is_empty() && self.behind.capacity() > 0 {
@@ -116,7 +92,8 @@ mod tests {
     use http_types::{Method, Response, StatusCode};
 
     use super::*;
-    use crate::exchange::{Arrival, ReadRequest, RequestId, RequestMethod};
+    use crate::exchange::dispatch::ServerAnswer;
+    use crate::exchange::{Carrier, ReadRequest, RequestId, RequestMethod};
     use crate::handler::RouteLabel;
     use crate::metrics::Metrics;
     use crate::transport::{Peer, Security};
@@ -128,22 +105,21 @@ mod tests {
             asterisk: false,
             request_id: RequestId::generate(),
         };
-        let arrival = Arrival {
-            at: Instant::now(),
+        let carrier = Carrier {
             peer: &Peer::Unix,
             security: Security::Plain,
             protocol: crate::connection::Protocol::Http1,
         };
         let route = RouteLabel::Unmatched;
         RequestRead {
-            exchange: Exchange::new(read, route, arrival, metrics, None).0,
+            exchange: Exchange::new(read, route, Instant::now(), carrier, metrics, None).0,
             head_only: false,
             http10: false,
         }
     }
 
     fn after(millis: u64, status: StatusCode) -> Work<'static> {
-        Work::Waiting(Box::pin(async move {
+        Work::Handler(Box::pin(async move {
             Timer::after(Duration::from_millis(millis)).await;
             Ok(Response::new(status))
         }))

@@ -7,11 +7,11 @@
 use std::io;
 use std::time::Instant;
 
-use super::error::{HttpError, Refusal};
 use super::head::{Framing, Head};
 use super::io::Received;
 use super::pipeline::MAX_DEPTH;
 use crate::connection::CloseReason;
+use crate::exchange::refusal::{HttpError, Refusal};
 use crate::shared::{ConnectionRules, MAX_SKIPPED_BODY};
 use crate::shutdown::Shutdown;
 
@@ -131,10 +131,15 @@ impl<'a> State<'a> {
         };
     }
 
-    /// A request could not be read: it is answered, then the connection closes.
+    /// A request could not be read: it is answered, then the connection closes, for
+    /// the header timeout if the head was too slow, for an error otherwise.
     pub fn refused(&mut self, refusal: Refusal) {
         self.head_deadline = None;
-        self.reading = Reading::Stopped(refusal.outcome().1);
+        let reason = match refusal {
+            Refusal::HeadTimeout => CloseReason::HeaderTimeout,
+            _ => CloseReason::Error,
+        };
+        self.reading = Reading::Stopped(reason);
     }
 
     /// What input that arrived, or the end of the wait for it, means, with part of a
@@ -374,6 +379,30 @@ mod tests {
             let mut state = State::new(&rules);
             assert!(state.input(received, false, false).is_none());
             assert_eq!(state.ending(), Some(Ending::Abrupt(reason)));
+        }
+    }
+
+    #[test]
+    fn only_a_slow_head_closes_for_the_header_timeout() {
+        let refusals = [
+            Refusal::Malformed,
+            Refusal::RequestLineTooLong,
+            Refusal::HeadTooLarge,
+            Refusal::HeadTimeout,
+            Refusal::UnknownTransferCoding,
+            Refusal::UnknownExpectation,
+            Refusal::VersionNotSupported,
+            Refusal::Internal,
+        ];
+        for refusal in refusals {
+            let rules = server_rules(false);
+            let mut state = State::new(&rules);
+            state.refused(refusal);
+            let reason = match refusal {
+                Refusal::HeadTimeout => CloseReason::HeaderTimeout,
+                _ => CloseReason::Error,
+            };
+            assert_eq!(answer(&mut state, LAST), closes(reason), "{refusal:?}");
         }
     }
 

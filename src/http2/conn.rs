@@ -1,38 +1,38 @@
 //! One HTTP/2 connection: h2 reads and writes frames; this loop takes up the
-//! streams h2 hands over, runs their answers together in the connection's task,
-//! and decides when the connection ends: at the header, keep-alive or write
-//! timeout, at shutdown (GOAWAY, then the streams in flight finish), or for a
-//! flood (GOAWAY(ENHANCE_YOUR_CALM)).
+//! streams h2 hands over, answers them together in the connection's task
+//! (`streams::rounds`), and does what its [`State`] decides: GOAWAY at shutdown or
+//! when idle, GOAWAY(ENHANCE_YOUR_CALM) for a flood, the end at a timeout.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use h2::Reason;
 use h2::server::SendResponse;
-use h2::{Reason, RecvStream};
 use log::debug;
 use smol::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
-use super::flood::Progress;
-
-mod ending;
 use super::handshake;
-use super::io::{self, Watch, Watched};
-use super::request::Urls;
-use super::stream::{self, StreamContext, StreamEnd, StreamFuture};
-use crate::connection::CloseReason;
+use super::io::{Watch, Watched};
+use super::state::{Action, Closed, Expiry, State};
+use super::stream::H2Stream;
+use crate::connection::{CloseReason, Protocol};
+use crate::exchange::Carrier;
 use crate::handler::Handler;
 use crate::metrics::Flood;
-use crate::shared::{LINGER_TIMEOUT, Shared};
+use crate::shared::{Shared, linger};
+use crate::streams::request::Urls;
+use crate::streams::rounds::{Round, StreamSource, Streams, poll_round};
+use crate::streams::stream::{self, StreamContext, StreamEnd};
 use crate::transport::{Peer, Security};
 
-/// Serves one HTTP/2 connection until the client closes it, a timeout, a flood or
-/// an error ends it, or shutdown has let its streams finish; returns why it ended.
+/// Serves one HTTP/2 connection, whose stream starts with the client's preface,
+/// until the client closes it, a timeout, a flood or an error ends it, or shutdown
+/// has let its streams finish; returns why it ended.
 pub async fn serve<S, H>(
     mut stream: S,
     peer: Peer,
@@ -45,20 +45,13 @@ where
 {
     let limits = &shared.rules.limits;
     let started = Instant::now();
-    let header_deadline = started + limits.header_timeout;
-    if let Err(reason) =
-        handshake::check_preface(&mut stream, &shared, &peer, header_deadline).await
-    {
-        return reason;
-    }
     let watch = Watch::new();
-    // h2 reads the preface again, from the watched stream's memory.
-    let io = Watched::after_preface(&mut stream, &watch).compat();
+    let io = Watched::new(&mut stream, &watch).compat();
     let settings_sent = handshake::builder(limits).handshake(io);
-    let h2 = match (shared
-        .timeouts
-        .run_until(Some(header_deadline), settings_sent))
-    .await
+    let header_deadline = started + limits.header_timeout;
+    let h2 = match (shared.timeouts)
+        .run_until(Some(header_deadline), settings_sent)
+        .await
     {
         Some(Ok(h2)) => h2,
         Some(Err(error)) => {
@@ -70,25 +63,24 @@ where
     shared.metrics.http2.connection();
     let context = StreamContext {
         shared: &shared,
-        peer: &peer,
-        security,
-        watch: &watch,
+        carrier: Carrier {
+            peer: &peer,
+            security,
+            protocol: Protocol::Http2,
+        },
+        version: http_types::Version::Http2_0,
     };
     let mut connection = Connection {
         h2,
         context: &context,
         watch: &watch,
-        started,
-        progress: Progress::default(),
-        idle_since: started,
-        going_away: None,
-        linger_until: None,
+        state: State::new(limits, started),
         urls: Urls::default(),
     };
     let reason = connection.run().await;
     drop(connection);
     if reason != CloseReason::WriteTimeout {
-        io::linger(&mut stream, &shared).await;
+        linger(&mut stream, &shared.timeouts).await;
     }
     reason
 }
@@ -99,22 +91,13 @@ struct Connection<'a, 's, S, H> {
     h2: h2::server::Connection<Io<'s, S>, Bytes>,
     context: &'a StreamContext<'a, H>,
     watch: &'a Watch,
-    started: Instant,
-    progress: Progress,
-    /// Since when no stream has been open.
-    idle_since: Instant,
-    /// The connection was told to go (GOAWAY), and why it will have ended.
-    going_away: Option<CloseReason>,
-    /// When a connection that is going, with no stream left, is dropped.
-    linger_until: Option<Instant>,
+    state: State<'a>,
     /// The URL of the origin its last request named.
     urls: Urls,
 }
 
-/// What the connection waited for.
+/// What the connection waited for, besides progress on its streams.
 enum Event {
-    /// Streams were taken up or answered.
-    Progress,
     /// A stream's client gave its answer no room for the write timeout.
     WriteStalled,
     /// The connection closed, cleanly or not.
@@ -127,20 +110,6 @@ enum Event {
     Expired(Expiry),
 }
 
-/// Which deadline the connection waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expiry {
-    /// The first request's header block (and the preface's SETTINGS), or a header
-    /// block left open.
-    Header,
-    /// No stream for the keep-alive timeout.
-    Idle,
-    /// A write the peer has not taken for the write timeout.
-    Write,
-    /// A connection that is going has had its last chance to close.
-    Linger,
-}
-
 impl<'a, S, H> Connection<'a, '_, S, H>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -148,90 +117,55 @@ where
 {
     async fn run(&mut self) -> CloseReason {
         let shared = self.context.shared;
-        let mut streams: FuturesUnordered<StreamFuture<'a>> = FuturesUnordered::new();
+        let mut streams = Streams::default();
         let mut shutdown = pin!(shared.rules.shutdown_requested.triggered());
         loop {
-            let (deadline, expiry) = self.deadline(streams.len()).unzip();
-            let event = self.next_event(&mut streams, shutdown.as_mut());
-            let event = shared.timeouts.run_until(deadline, event).await;
-            // No event is only ever a deadline that passed.
-            let Some(event) = event.or(expiry.map(Event::Expired)) else {
-                continue;
+            let (deadline, expiry) = (self.state)
+                .deadline(streams.len(), self.watch.seen())
+                .unzip();
+            let next = self.next_event(&mut streams, shutdown.as_mut());
+            // No round is only ever a deadline that passed.
+            let round = match shared.timeouts.run_until(deadline, next).await {
+                Some(round) => round,
+                None => match expiry {
+                    Some(expiry) => Round::Event(Event::Expired(expiry)),
+                    None => continue,
+                },
             };
-            if let Some(reason) = self.handle(event, &mut streams) {
+            let action = match round {
+                Round::Progress => Action::Continue,
+                Round::Event(event) => self.handle(event),
+            };
+            if let Some(reason) = self.apply(action, &mut streams) {
                 return reason;
             }
             self.count_open(streams.len());
-            if streams.is_empty() && self.linger_until.is_none() {
-                self.idle_since = Instant::now();
-                if self.going_away.is_some() {
-                    self.linger_until = Some(Instant::now() + LINGER_TIMEOUT);
-                }
-            }
-            if let Some(flood) = self.flood() {
-                self.flooded(flood, &mut streams);
+            self.state.settled(streams.len(), Instant::now());
+            if let Some(flood) = self.state.flood(&self.watch.counts, self.watch.seen()) {
+                let action = self.flooded(flood);
+                self.apply(action, &mut streams);
             }
         }
     }
 
-    /// Waits for what comes first: progress on the streams, a shutdown asked for,
-    /// the connection closed, or a flood, as soon as h2 has read it (h2 answers
-    /// PING and SETTINGS itself, and says nothing). Streams progress in rounds:
-    /// every answer that is done, then every stream h2 has read, then their
-    /// answers, until neither moves. h2 writes when it is polled, so the answers
-    /// of one round go out in one write, not one write each.
+    /// Answers the streams in rounds ([`poll_round`]) until they progress or the
+    /// connection has an event, as soon as h2 has read it (h2 answers PING and
+    /// SETTINGS itself, and says nothing). A deadline that starts meanwhile, as h2
+    /// reads and writes (a write the client does not take, a header block left
+    /// open), ends the wait too, so that the loop sets the deadlines anew.
     fn next_event<'f>(
         &'f mut self,
-        streams: &'f mut FuturesUnordered<StreamFuture<'a>>,
-        mut shutdown: Pin<&'f mut impl Future<Output = ()>>,
-    ) -> impl Future<Output = Event> + 'f {
-        let going = self.going_away.is_some();
+        streams: &'f mut Streams<'a>,
+        shutdown: Pin<&'f mut impl Future<Output = ()>>,
+    ) -> impl Future<Output = Round<Event>> + 'f {
         let late = self.late();
-        poll_fn(move |cx| {
-            let mut progressed = false;
-            loop {
-                while let Poll::Ready(Some(end)) = streams.poll_next_unpin(cx) {
-                    if end == StreamEnd::WriteStalled {
-                        return Poll::Ready(Event::WriteStalled);
-                    }
-                    self.progress.answered += u32::from(end == StreamEnd::Answered);
-                    progressed = true;
-                }
-                self.count_open(streams.len());
-                if !going && shutdown.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Event::ShutdownAsked);
-                }
-                let mut accepted = false;
-                loop {
-                    match self.h2.poll_accept(cx) {
-                        Poll::Ready(Some(Ok((request, respond)))) => {
-                            self.accept(request, respond, streams);
-                            accepted = true;
-                        }
-                        Poll::Ready(Some(Err(error))) => {
-                            return Poll::Ready(Event::Closed(Err(error)));
-                        }
-                        Poll::Ready(None) => return Poll::Ready(Event::Closed(Ok(()))),
-                        Poll::Pending => break,
-                    }
-                    if let Some(flood) = self.flood() {
-                        return Poll::Ready(Event::Flood(flood));
-                    }
-                }
-                if !accepted {
-                    break;
-                }
-                progressed = true;
-            }
-            self.count_open(streams.len());
-            if let Some(flood) = self.flood() {
-                Poll::Ready(Event::Flood(flood))
-            } else if progressed || self.late() != late {
-                // Back to the loop, which sets the deadlines anew.
-                Poll::Ready(Event::Progress)
-            } else {
-                Poll::Pending
-            }
+        let mut source = Source {
+            connection: self,
+            shutdown,
+        };
+        poll_fn(move |cx| match poll_round(streams, &mut source, cx) {
+            Poll::Pending if source.connection.late() != late => Poll::Ready(Round::Progress),
+            poll => poll,
         })
     }
 
@@ -239,99 +173,175 @@ where
     /// were taken up: it holds back a client's half-close meanwhile.
     fn count_open(&self, open: usize) {
         let open = u32::try_from(open).unwrap_or(u32::MAX);
-        self.watch.set_streams(open, self.progress.accepted);
+        self.watch.set_streams(open, self.state.streams_taken());
     }
 
     /// What a deadline may start for while the connection waits, as h2 reads and
     /// writes: a write the client does not take, a header block left open.
     fn late(&self) -> (bool, bool) {
+        let seen = self.watch.seen();
         (
-            self.watch.write_stalled_since().is_some(),
-            self.watch.header_block_open_since().is_some(),
+            seen.write_stalled_since.is_some(),
+            seen.header_block_open_since.is_some(),
         )
+    }
+
+    /// What the state says of what the connection waited for.
+    fn handle(&mut self, event: Event) -> Action {
+        match event {
+            Event::WriteStalled => {
+                debug!(
+                    "{}: the client's window stayed shut",
+                    self.context.carrier.peer
+                );
+                self.context.shared.metrics.http2.flood(Flood::ZeroWindow);
+                self.state.stream_ended(StreamEnd::WriteStalled)
+            }
+            Event::Closed(closed) => Action::End(self.closed(closed)),
+            Event::ShutdownAsked => self.state.shutdown_asked(),
+            Event::Flood(flood) => self.flooded(flood),
+            Event::Expired(expiry) => self.state.expired(expiry, Instant::now()),
+        }
+    }
+
+    /// Does what the state said; returns why the connection ended, if it has.
+    fn apply(&mut self, action: Action, streams: &mut Streams<'a>) -> Option<CloseReason> {
+        let metrics = &self.context.shared.metrics.http2;
+        match action {
+            Action::Continue => {}
+            Action::GoAway => {
+                debug!("{}: HTTP/2 GOAWAY", self.context.carrier.peer);
+                metrics.goaway(Reason::NO_ERROR.into());
+                self.h2.graceful_shutdown();
+            }
+            Action::Abrupt(code) => {
+                metrics.goaway(code.into());
+                streams.clear();
+                self.h2.abrupt_shutdown(code);
+            }
+            Action::End(reason) => return Some(reason),
+        }
+        None
+    }
+
+    /// A flood, counted; the state ends the connection for it.
+    fn flooded(&mut self, flood: Flood) -> Action {
+        debug!(
+            "{}: HTTP/2 flood: {}",
+            self.context.carrier.peer,
+            flood.label()
+        );
+        self.context.shared.metrics.http2.flood(flood);
+        self.state.flooded(Instant::now())
+    }
+
+    /// Why the connection ended, now that h2 says it has; what h2 sent, counted.
+    fn closed(&self, closed: Result<(), h2::Error>) -> CloseReason {
+        let peer = self.context.carrier.peer;
+        let closed = match closed {
+            Ok(()) => Closed::Cleanly,
+            Err(error) if error.is_io() || error.is_remote() => {
+                debug!("{peer}: HTTP/2 connection closed by the client: {error}");
+                Closed::ByClient
+            }
+            Err(error) => {
+                debug!("{peer}: HTTP/2 connection ended: {error}");
+                match error.reason() {
+                    Some(reason) if error.is_go_away() && error.is_library() => {
+                        Closed::GoAwaySent(reason)
+                    }
+                    _ => Closed::Failed,
+                }
+            }
+        };
+        let ended = (self.state).closed(closed, &self.watch.counts, self.watch.seen());
+        let metrics = &self.context.shared.metrics.http2;
+        if let Some(goaway) = ended.goaway {
+            metrics.goaway(goaway.into());
+        }
+        if let Some(flood) = ended.flood {
+            metrics.flood(flood);
+        }
+        ended.reason
     }
 
     /// Takes up a stream h2 handed over: its answer starts, or, once the server
     /// has stopped accepting, it is refused.
-    fn accept(
+    fn take(
         &mut self,
-        request: http::Request<RecvStream>,
+        request: http::Request<h2::RecvStream>,
         mut respond: SendResponse<Bytes>,
-        streams: &mut FuturesUnordered<StreamFuture<'a>>,
+        streams: &mut Streams<'a>,
     ) {
         let shared = self.context.shared;
-        self.progress.accepted += 1;
+        self.state.stream_taken();
         shared.metrics.http2.stream();
         if shared.rules.accepting_stopped.is_triggered() {
             // Retried elsewhere by the client (RFC 9113 §8.7).
             respond.send_reset(Reason::REFUSED_STREAM);
         } else {
-            streams.push(stream::answer(
-                self.context,
-                &mut self.urls,
-                request,
+            let (parts, body) = request.into_parts();
+            let handles = H2Stream {
                 respond,
-            ));
+                body,
+                watch: self.watch,
+            };
+            streams.push(stream::answer(self.context, &mut self.urls, parts, handles));
         }
         self.count_open(streams.len());
     }
+}
 
-    /// Deals with what the connection waited for; returns why it ended, if it has.
-    fn handle(
+/// The connection, as its rounds see it: where streams come from, and what ends a
+/// round.
+struct Source<'c, 'a, 's, S, H, F> {
+    connection: &'c mut Connection<'a, 's, S, H>,
+    shutdown: Pin<&'c mut F>,
+}
+
+impl<'a, S, H, F> StreamSource<'a> for Source<'_, 'a, '_, S, H, F>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    H: Handler,
+    F: Future<Output = ()>,
+{
+    type Event = Event;
+
+    fn poll_take(
         &mut self,
-        event: Event,
-        streams: &mut FuturesUnordered<StreamFuture<'a>>,
-    ) -> Option<CloseReason> {
-        let shared = self.context.shared;
-        match event {
-            Event::Progress => {}
-            Event::WriteStalled => {
-                debug!("{}: the client's window stayed shut", self.context.peer);
-                shared.metrics.http2.flood(Flood::ZeroWindow);
-                return Some(CloseReason::WriteTimeout);
+        cx: &mut Context<'_>,
+        streams: &mut Streams<'a>,
+    ) -> Poll<Result<(), Event>> {
+        let connection = &mut *self.connection;
+        match connection.h2.poll_accept(cx) {
+            Poll::Ready(Some(Ok((request, respond)))) => {
+                connection.take(request, respond, streams);
+                Poll::Ready(Ok(()))
             }
-            Event::Closed(closed) => return Some(self.closed(closed)),
-            Event::ShutdownAsked => self.go_away(CloseReason::Shutdown),
-            Event::Flood(flood) => self.flooded(flood, streams),
-            Event::Expired(expiry) => match expiry {
-                Expiry::Write => return Some(CloseReason::WriteTimeout),
-                Expiry::Linger => return Some(self.going_away.unwrap_or(CloseReason::Error)),
-                Expiry::Header => {
-                    streams.clear();
-                    self.abrupt(Reason::NO_ERROR, CloseReason::HeaderTimeout);
-                }
-                Expiry::Idle => self.go_away(CloseReason::IdleTimeout),
-            },
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Err(Event::Closed(Err(error)))),
+            Poll::Ready(None) => Poll::Ready(Err(Event::Closed(Ok(())))),
+            Poll::Pending => Poll::Pending,
         }
+    }
+
+    fn ended(&mut self, end: StreamEnd) -> Option<Event> {
+        let connection = &mut *self.connection;
+        match end {
+            StreamEnd::WriteStalled => return Some(Event::WriteStalled),
+            StreamEnd::Reset => connection.context.shared.metrics.http2.stream_reset(),
+            StreamEnd::Answered | StreamEnd::Gone => {}
+        }
+        connection.state.stream_ended(end);
         None
     }
 
-    /// The next deadline, and what it is; `None` while streams are open and
-    /// nothing is late.
-    fn deadline(&self, open_streams: usize) -> Option<(Instant, Expiry)> {
-        let limits = &self.context.shared.rules.limits;
-        let mut next: Option<(Instant, Expiry)> = None;
-        let mut consider = |at: Instant, expiry| {
-            if next.is_none_or(|(first, _)| at < first) {
-                next = Some((at, expiry));
-            }
-        };
-        if let Some(since) = self.watch.write_stalled_since() {
-            consider(since + limits.write_timeout, Expiry::Write);
+    fn poll_event(&mut self, cx: &mut Context<'_>, open: usize) -> Option<Event> {
+        let connection = &mut *self.connection;
+        connection.count_open(open);
+        if !connection.state.is_going() && self.shutdown.as_mut().poll(cx).is_ready() {
+            return Some(Event::ShutdownAsked);
         }
-        if let Some(linger_until) = self.linger_until {
-            consider(linger_until, Expiry::Linger);
-        }
-        if self.going_away.is_none() {
-            if let Some(since) = self.watch.header_block_open_since() {
-                consider(since + limits.header_timeout, Expiry::Header);
-            }
-            if open_streams == 0 && self.progress.accepted == 0 {
-                consider(self.started + limits.header_timeout, Expiry::Header);
-            } else if open_streams == 0 {
-                consider(self.idle_since + limits.keep_alive_timeout, Expiry::Idle);
-            }
-        }
-        next
+        let seen = connection.watch.seen();
+        (connection.state.flood(&connection.watch.counts, seen)).map(Event::Flood)
     }
 }

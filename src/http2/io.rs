@@ -1,7 +1,8 @@
 //! The stream h2 reads and writes, watched on the way: each frame's header is seen
 //! as its bytes pass (the kinds that count towards the flood limits, and whether a
 //! header block is open), and a write the peer does not take is timed. h2 keeps
-//! none of this, and the connection's decisions (`state`, `flood`) need it.
+//! none of this, and the connection's decisions (`state`, `flood`) need it. The
+//! client's end of its side is handed to h2 when the state's [`ClientEnd`] says.
 
 use std::io;
 use std::pin::Pin;
@@ -9,10 +10,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use smol::io::{AsyncRead, AsyncWrite};
 
 use super::PREFACE;
-use crate::shared::{LINGER_TIMEOUT, Shared};
+use super::state::{ClientEnd, EndRead, Seen};
 
 /// Frame types (RFC 9113 §6) and flags that matter here.
 const DATA: u8 = 0;
@@ -120,6 +121,14 @@ impl Watch {
         self.instant(&self.block_open)
     }
 
+    /// What starts a deadline, as seen now.
+    pub fn seen(&self) -> Seen {
+        Seen {
+            write_stalled_since: self.write_stalled_since(),
+            header_block_open_since: self.header_block_open_since(),
+        }
+    }
+
     fn instant(&self, stamp: &AtomicU64) -> Option<Instant> {
         match stamp.load(Relaxed) {
             0 => None,
@@ -219,57 +228,35 @@ pub struct Watched<'a, S> {
     stream: &'a mut S,
     watch: &'a Watch,
     scan: FrameScan,
-    /// How much of the preface, read and checked before, is yet to be read again.
-    preface_left: usize,
     /// The client has closed its side: it sends no more, and waits for answers.
     client_done: bool,
-    /// When h2 last found the client's end held back: the streams taken up, if
-    /// none was being answered.
-    held_idle_after: Option<u32>,
-    /// Since then: whether h2 wrote bytes, and whether a flush went through.
-    wrote_since_held: bool,
-    flushed_since_held: bool,
+    client_end: ClientEnd,
 }
 
 impl<'a, S> Watched<'a, S> {
-    /// The stream, whose preface has been read and checked: it is read again
-    /// first, from memory.
-    pub fn after_preface(stream: &'a mut S, watch: &'a Watch) -> Self {
+    /// The stream, from its first byte, the preface's.
+    pub fn new(stream: &'a mut S, watch: &'a Watch) -> Self {
         Watched {
             stream,
             watch,
             scan: FrameScan::new(),
-            preface_left: PREFACE.len(),
             client_done: false,
-            held_idle_after: None,
-            wrote_since_held: false,
-            flushed_since_held: false,
+            client_end: ClientEnd::default(),
         }
     }
 
-    /// The client's end of its side, held back from h2 until its answers are out.
-    /// h2 ends the connection when its read ends, and drops what it has not yet
-    /// written; a client that closes its side after its requests (a half-close, as
-    /// `nc -N` makes) waits for their answers, which HTTP/1 gives it too. The end
-    /// is given once a whole round of h2's writing has passed with no stream being
-    /// answered or taken up, nothing written, and the flush done. Streams that
-    /// wait for the client alone (the rest of a body, room in a window) are left:
-    /// h2 drops them at the end.
+    /// Hands h2 the client's end, or holds it back, as the [`ClientEnd`] says.
     fn poll_client_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let idle_after = self.watch.idle_after();
-        let quiet = self.flushed_since_held && !self.wrote_since_held;
-        if quiet && idle_after.is_some() && idle_after == self.held_idle_after {
-            return Poll::Ready(Ok(0));
+        let stalled = self.watch.write_stalled_since().is_some();
+        match self.client_end.read(self.watch.idle_after(), stalled) {
+            EndRead::Give => Poll::Ready(Ok(0)),
+            EndRead::Hold { wake } => {
+                if wake {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
         }
-        self.held_idle_after = idle_after;
-        self.wrote_since_held = false;
-        self.flushed_since_held = false;
-        // A stream's answer wakes the connection, and so does a stalled write once
-        // the socket takes bytes; otherwise h2 has to come round again itself.
-        if idle_after.is_some() && self.watch.write_stalled_since().is_none() {
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
     }
 
     /// Notes whether a write went through or waits.
@@ -289,14 +276,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<'_, S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.preface_left > 0 {
-            let start = PREFACE.len() - this.preface_left;
-            let n = this.preface_left.min(buf.len());
-            buf[..n].copy_from_slice(&PREFACE[start..start + n]);
-            this.preface_left -= n;
-            this.scan.scan(&buf[..n], this.watch);
-            return Poll::Ready(Ok(n));
-        }
         if !this.client_done {
             match Pin::new(&mut *this.stream).poll_read(cx, buf) {
                 Poll::Ready(Ok(0)) if !buf.is_empty() => this.client_done = true,
@@ -319,32 +298,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut *this.stream).poll_write(cx, buf);
-        this.wrote_since_held |= matches!(written, Poll::Ready(Ok(1..)));
+        if let Poll::Ready(Ok(bytes)) = written {
+            this.client_end.wrote(bytes);
+        }
         this.written(written)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut *this.stream).poll_flush(cx);
-        this.flushed_since_held |= matches!(flushed, Poll::Ready(Ok(())));
+        if let Poll::Ready(Ok(())) = flushed {
+            this.client_end.flushed();
+        }
         this.written(flushed)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.get_mut().stream).poll_close(cx)
     }
-}
-
-/// Reads what the client still sends, until it closes or for `LINGER_TIMEOUT`, so
-/// that unread bytes (a PING's answer, a WINDOW_UPDATE) do not make the kernel
-/// reset the connection before the client has read the last frames.
-pub async fn linger<S: AsyncRead + Unpin, H>(stream: &mut S, shared: &Shared<H>) {
-    let drain = async {
-        let mut buf = [0; 4096];
-        while let Ok(1..) = stream.read(&mut buf).await {}
-    };
-    let deadline = Instant::now() + LINGER_TIMEOUT;
-    shared.timeouts.run_until(Some(deadline), drain).await;
 }
 
 #[cfg(test)]

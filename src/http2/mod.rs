@@ -23,11 +23,11 @@ mod conn;
 mod flood;
 mod handshake;
 mod io;
-mod request;
-mod response;
+mod state;
 mod stream;
 
 pub use conn::serve;
+pub use handshake::refuse_preface;
 
 /// What every HTTP/2 connection starts with (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

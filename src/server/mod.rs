@@ -8,6 +8,7 @@ mod drain;
 mod listener;
 mod notify;
 mod options;
+mod protocol;
 mod proxy_protocol;
 mod setup;
 
@@ -64,9 +65,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     mut acceptor: A,
     shutdown: Shutdown,
 ) -> io::Result<Stopped> {
-    if !options.http2 {
-        acceptor.without_http2();
-    }
+    acceptor.offer_alpn(protocol::alpn_offer(options.http2));
     let status = serving_status(&listeners, options, acceptor.https());
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))

@@ -1,27 +1,26 @@
 //! What is done with an accepted socket before its protocol reads it: the PROXY
 //! protocol header, when one is expected, then the [`Acceptor`], which turns the
-//! socket into the stream the protocol serves (the socket itself, or TLS over it).
-//! Both run in the connection's own task, never in the accept loop, within the
-//! header timeout. Then the protocol is chosen: HTTP/2 when TLS chose it by ALPN,
-//! or when a plain connection starts with its preface; HTTP/1.x otherwise.
+//! socket into the stream the protocol serves (the socket itself, or TLS over it),
+//! then the protocol is chosen ([`protocol`]). All of it runs in the connection's
+//! own task, never in the accept loop, within the header timeout.
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use async_io::Timer;
+use std::time::Instant;
 
 use log::debug;
 
+use super::protocol::{self, Choice, Chosen};
 use super::proxy_protocol::HeaderRefusal;
 use super::proxy_protocol::ProxyProtocol;
-use crate::connection::{CloseReason, Protocol};
+use crate::connection::CloseReason;
+use crate::exchange::refusal::HttpError;
 use crate::handler::Handler;
 use crate::http1;
 use crate::http2;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::transport::{Acceptor, Peer, Security, Socket};
+use crate::transport::{Acceptor, Peer, Rewind, Security, Socket};
 
 /// What is done with a socket before its first request is read: its PROXY protocol
 /// header is read, when one is expected, then the acceptor makes its stream.
@@ -34,6 +33,17 @@ pub struct ConnectionSetup<A> {
     pub http2: bool,
 }
 
+/// A connection set up: its stream, what the stream is, who is at the other end,
+/// and the protocol it is served.
+struct SetUp<S> {
+    stream: Rewind<S>,
+    security: Security,
+    peer: Peer,
+    chosen: Chosen,
+    /// The client spoke plain HTTP to a port that speaks HTTPS.
+    plain_to_tls_port: bool,
+}
+
 impl<A: Acceptor> ConnectionSetup<A> {
     /// Sets the connection up, then serves it; returns why it ended.
     pub async fn accept_and_serve<H: Handler>(
@@ -44,29 +54,47 @@ impl<A: Acceptor> ConnectionSetup<A> {
     ) -> CloseReason {
         // Awaited in a statement of its own, so that what the setup holds takes no
         // room in the task while the connection is served.
-        let (stream, security, peer, protocol) = match self.set_up(socket, peer, &shared).await {
-            Ok(accepted) => accepted,
+        let set_up = match self.set_up(socket, peer, &shared).await {
+            Ok(set_up) => set_up,
             Err(reason) => return reason,
         };
-        match protocol {
-            Protocol::Http1 => http1::serve(stream, peer, security, shared).await,
+        let SetUp {
+            mut stream,
+            security,
+            peer,
+            chosen,
+            plain_to_tls_port,
+        } = set_up;
+        match chosen {
+            Chosen::Http1 if plain_to_tls_port => {
+                // As nginx and Go's net/http do, without waiting for the request.
+                let refusal = HttpError::bad_request(
+                    "the plain HTTP request was sent to an HTTPS port: use https://",
+                );
+                http1::serve(stream, peer, security, shared, Some(refusal)).await
+            }
+            Chosen::Http1 => http1::serve(stream, peer, security, shared, None).await,
             // Boxed: HTTP/2's connection (h2's state, its codec, the streams' set)
             // is about 6 KB, and every HTTP/1 connection's task would otherwise be
             // sized for it (8.2 KiB per waiting HTTP/1 connection instead of 2.5).
-            Protocol::Http2 => Box::pin(http2::serve(stream, peer, security, shared)).await,
+            Chosen::Http2 => Box::pin(http2::serve(stream, peer, security, shared)).await,
+            Chosen::BrokenPreface => {
+                debug!("{peer}: not the HTTP/2 preface");
+                http2::refuse_preface(&mut stream, &shared.metrics).await
+            }
+            Chosen::Closed => CloseReason::ClientClosed,
         }
     }
 
-    /// Reads the PROXY header, then makes the stream, then finds its protocol: all
-    /// within the header timeout, like a head. Returns the stream, what it is, who
-    /// is at the other end and the protocol it speaks; or why the connection ended
-    /// first.
+    /// Reads the PROXY header, then makes the stream, then chooses its protocol:
+    /// all within the header timeout, like a head. Returns the connection set up,
+    /// or why it ended first.
     async fn set_up<H: Handler>(
         &self,
         mut socket: Socket,
         peer: Peer,
         shared: &Shared<H>,
-    ) -> Result<(A::Stream, Security, Peer, Protocol), CloseReason> {
+    ) -> Result<SetUp<A::Stream>, CloseReason> {
         let deadline = Instant::now() + shared.rules.limits.header_timeout;
         let peer = match (&self.proxy_protocol, peer) {
             (Some(proxy_protocol), Peer::Tcp(addr)) => {
@@ -83,40 +111,47 @@ impl<A: Acceptor> ConnectionSetup<A> {
             }
             (_, peer) => peer,
         };
-        let plain = !(self.acceptor.https() && socket.is_tcp());
-        let prior_knowledge = if self.http2 && plain {
-            let preface = starts_with_http2_preface(&socket);
-            match shared.timeouts.run_until(Some(deadline), preface).await {
-                Some(preface) => preface,
-                None => return Err(CloseReason::HeaderTimeout),
-            }
-        } else {
-            false
-        };
+        let tls_port = self.acceptor.https() && socket.is_tcp();
         let accepted = (shared.timeouts)
             .run_until(Some(deadline), self.acceptor.accept(socket, &peer))
             .await;
-        match accepted {
-            Some(Ok((stream, security))) => {
-                let protocol = match prior_knowledge || A::chose_http2(&stream) {
-                    true => Protocol::Http2,
-                    false => Protocol::Http1,
-                };
-                Ok((stream, security, peer, protocol))
-            }
+        let (stream, security) = match accepted {
+            Some(Ok(accepted)) => accepted,
             Some(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
                 debug!("{peer}: left before it was served: {error}");
-                Err(CloseReason::ClientClosed)
+                return Err(CloseReason::ClientClosed);
             }
             Some(Err(error)) => {
                 debug!("{peer}: not served: {error}");
-                Err(CloseReason::Error)
+                return Err(CloseReason::Error);
             }
             None => {
                 debug!("{peer}: not ready to serve within the header timeout");
                 self.acceptor.timed_out();
-                Err(CloseReason::HeaderTimeout)
+                return Err(CloseReason::HeaderTimeout);
             }
+        };
+        let plain_to_tls_port = tls_port && security == Security::Plain;
+        let choice = match (security, self.http2) {
+            _ if plain_to_tls_port => Choice::Http1,
+            (Security::Tls(_), _) => Choice::by_alpn(A::alpn_protocol(&stream)),
+            (Security::Plain, true) => Choice::Preface,
+            (Security::Plain, false) => Choice::Http1,
+        };
+        let chosen = protocol::choose(choice, stream);
+        match shared.timeouts.run_until(Some(deadline), chosen).await {
+            Some(Ok((chosen, stream))) => Ok(SetUp {
+                stream,
+                security,
+                peer,
+                chosen,
+                plain_to_tls_port,
+            }),
+            Some(Err(error)) => {
+                debug!("{peer}: failed before its first request: {error}");
+                Err(CloseReason::Error)
+            }
+            None => Err(CloseReason::HeaderTimeout),
         }
     }
 
@@ -129,34 +164,10 @@ impl<A: Acceptor> ConnectionSetup<A> {
     }
 }
 
-/// Whether the first bytes on a plain connection are HTTP/2's preface: looked at
-/// without taking them off the socket, so that whichever protocol serves it reads
-/// them. Three bytes decide (`PRI` starts no HTTP/1 method but the preface's own);
-/// fewer are waited for, a little at a time. A client that closes, or whose socket
-/// fails, is left to HTTP/1 to find out.
-async fn starts_with_http2_preface(socket: &Socket) -> bool {
-    const DECIDING: usize = 3;
-    let mut first = [0; DECIDING];
-    loop {
-        let seen = match socket.peek(&mut first).await {
-            Ok(0) | Err(_) => return false,
-            Ok(seen) => seen,
-        };
-        if !http2::PREFACE.starts_with(&first[..seen]) {
-            return false;
-        }
-        if seen == DECIDING {
-            return true;
-        }
-        // The socket stays readable while the bytes wait in it: peeking again at
-        // once would spin.
-        Timer::after(Duration::from_millis(5)).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
 
     use super::*;
     use crate::metrics::Metrics;

@@ -34,6 +34,7 @@ use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 
 use crate::metrics::{Handshake, Metrics, TlsMetrics};
+use crate::transport::scratch::read_onto;
 use crate::transport::{Acceptor, Peer, Security, Socket};
 use certificate::LoadedCertificate;
 
@@ -156,7 +157,8 @@ impl TlsAcceptor {
 
     /// The TLS handshake over `socket`; counted.
     async fn handshake(&self, mut socket: Socket, peer: &Peer) -> io::Result<(MaybeTls, Security)> {
-        let first = stream::first_bytes(&mut socket).await?;
+        let mut first = Vec::new();
+        read_onto(&mut socket, &mut first).await?;
         if first.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -167,7 +169,7 @@ impl TlsAcceptor {
         if !starts_tls_handshake(first[0]) {
             debug!("{peer}: plain HTTP to the HTTPS port");
             metrics.handshake(Handshake::Plaintext);
-            return Ok((MaybeTls::Plain(socket), Security::PlainToTlsPort));
+            return Ok((MaybeTls::Plain(socket), Security::Plain));
         }
         match TlsStream::accept(socket, Arc::clone(&self.config), first).await {
             Ok(stream) => {
@@ -199,14 +201,17 @@ impl Acceptor for Option<TlsAcceptor> {
         self.is_some()
     }
 
-    fn chose_http2(stream: &MaybeTls) -> bool {
-        matches!(stream, MaybeTls::Tls(tls) if tls.chose_http2())
+    fn alpn_protocol(stream: &MaybeTls) -> Option<&[u8]> {
+        match stream {
+            MaybeTls::Tls(tls) => tls.alpn_protocol(),
+            MaybeTls::Plain(_) => None,
+        }
     }
 
-    fn without_http2(&mut self) {
+    fn offer_alpn(&mut self, protocols: &[&[u8]]) {
         if let Some(tls) = self {
             let mut config = ServerConfig::clone(&tls.config);
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.alpn_protocols = protocols.iter().map(|protocol| protocol.to_vec()).collect();
             tls.config = Arc::new(config);
         }
     }
@@ -225,9 +230,9 @@ impl Acceptor for Option<TlsAcceptor> {
 }
 
 /// TLS 1.3 and 1.2 only, ring's cipher suites (all with forward secrecy: ECDHE key
-/// exchange, AEAD ciphers) in the server's order, and h2 then HTTP/1.1 by ALPN, in
-/// the server's order: a client that offers both gets HTTP/2. A client that offers
-/// no ALPN is served HTTP/1.1.
+/// exchange, AEAD ciphers) in the server's order, and the server's order of the
+/// protocols offered by ALPN ([`Acceptor::offer_alpn`]), none until the server
+/// says which.
 fn server_config(
     provider: Arc<CryptoProvider>,
     certificates: Arc<dyn ResolvesServerCert>,
@@ -238,7 +243,6 @@ fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(certificates);
     config.ignore_client_order = true;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(config)
 }
 

@@ -8,8 +8,6 @@
 //! session and nothing else. rustls' buffered `ServerConnection` keeps a 4 KiB read
 //! buffer for the connection's life.
 
-use std::cell::RefCell;
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -18,39 +16,7 @@ use rustls::server::UnbufferedServerConnection;
 use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::transport::Socket;
-
-/// How much is asked of the socket in one read: a whole record of the largest
-/// size (16 KiB of plaintext, and what encryption adds).
-const READ_SIZE: usize = 16 * 1024 + 256;
-
-thread_local! {
-    /// What a read from a socket lands in, per thread, before the bytes are copied
-    /// into the connection's `incoming`, which then holds just them.
-    static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
-}
-
-/// Waits for the first bytes a client sends on `socket`, and returns them (empty
-/// at end-of-stream). Read through the thread's scratch buffer, so that a connection
-/// that has not spoken yet holds no buffer.
-pub async fn first_bytes(socket: &mut Socket) -> io::Result<Vec<u8>> {
-    let mut first = Vec::new();
-    poll_fn(|cx| poll_read_onto(socket, cx, &mut first)).await?;
-    Ok(first)
-}
-
-/// Reads what has arrived on `socket`, through the thread's scratch buffer, onto
-/// the end of `out`; how many bytes came.
-fn poll_read_onto(
-    socket: &mut Socket,
-    cx: &mut Context<'_>,
-    out: &mut Vec<u8>,
-) -> Poll<io::Result<usize>> {
-    READ_SCRATCH.with_borrow_mut(|scratch| {
-        let n = ready!(Pin::new(socket).poll_read(cx, scratch))?;
-        out.extend_from_slice(&scratch[..n]);
-        Poll::Ready(Ok(n))
-    })
-}
+use crate::transport::scratch::poll_read_onto;
 
 /// A socket, with or without TLS. The TLS side is boxed: it is large, and a
 /// connection without it does not carry its room.
@@ -116,14 +82,14 @@ impl TlsStream {
         self.session.protocol_version()
     }
 
-    /// Whether the handshake chose HTTP/2 by ALPN.
-    pub fn chose_http2(&self) -> bool {
-        self.session.alpn_protocol() == Some(b"h2")
+    /// The protocol the handshake agreed on by ALPN, if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.session.alpn_protocol()
     }
 
     /// Reads what has arrived on the socket onto the end of `incoming`.
     pub(super) fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        poll_read_onto(&mut self.socket, cx, &mut self.incoming)
+        poll_read_onto(&mut self.socket, cx, Some(&mut self.incoming))
     }
 
     /// Frees the buffers that hold nothing.

@@ -17,7 +17,9 @@ pub trait Acceptor: Send + Sync + 'static {
 
     /// Turns the socket of a connection from `peer` into its stream, and says what
     /// the stream is. An error of kind `UnexpectedEof` means the client left before
-    /// anything was served.
+    /// anything was served. An acceptor that serves TCP connections HTTPS
+    /// ([`Acceptor::https`]) and gives one back [`Security::Plain`] says that its
+    /// client spoke plain HTTP to it.
     fn accept(
         &self,
         socket: Socket,
@@ -32,15 +34,13 @@ pub trait Acceptor: Send + Sync + 'static {
         false
     }
 
-    /// Whether the stream's TLS handshake chose HTTP/2 by ALPN. A stream the
-    /// acceptor did not negotiate a protocol for says no; HTTP/2 is then known by
-    /// its preface.
-    fn chose_http2(_stream: &Self::Stream) -> bool {
-        false
+    /// The protocol the stream's handshake agreed on by ALPN, if it did.
+    fn alpn_protocol(_stream: &Self::Stream) -> Option<&[u8]> {
+        None
     }
 
-    /// Stops offering HTTP/2 by ALPN (`--http2 off`).
-    fn without_http2(&mut self) {}
+    /// Offers these protocols by ALPN, in the server's order of preference.
+    fn offer_alpn(&mut self, _protocols: &[&[u8]]) {}
 
     /// Adds what the acceptor counts to the server's metrics.
     fn register_metrics(&self, _metrics: &mut Metrics) {}

@@ -1,12 +1,16 @@
 //! What connections are served over, below every protocol: the sockets the server
 //! accepts ([`Socket`]), who is at the other end and what the stream is ([`Peer`],
-//! [`Security`]), and what makes a socket into the stream a protocol reads
-//! ([`Acceptor`]: the socket itself, or TLS over it).
+//! [`Security`]), what makes a socket into the stream a protocol reads
+//! ([`Acceptor`]: the socket itself, or TLS over it), a stream whose first bytes
+//! are read again ([`Rewind`]), and reads through the thread's buffer (`scratch`).
 
 mod acceptor;
 mod peer;
+mod rewind;
+pub mod scratch;
 mod socket;
 
 pub use acceptor::{Acceptor, PlainHttp};
 pub use peer::{Peer, Security};
+pub use rewind::Rewind;
 pub use socket::Socket;

@@ -14,9 +14,6 @@ pub enum Security {
     Plain,
     /// HTTPS, over this version of TLS, as nginx names it: `TLSv1.3`, `TLSv1.2`.
     Tls(&'static str),
-    /// Plain HTTP sent to a port that speaks HTTPS: refused with a 400 in plain
-    /// text, then closed.
-    PlainToTlsPort,
 }
 
 impl Security {
@@ -24,7 +21,7 @@ impl Security {
     pub fn tls_version(self) -> Option<&'static str> {
         match self {
             Security::Tls(version) => Some(version),
-            Security::Plain | Security::PlainToTlsPort => None,
+            Security::Plain => None,
         }
     }
 }

@@ -19,7 +19,7 @@ use smol::io::Cursor;
 use super::fields::{Field, FieldKind};
 use super::request_line::RequestLine;
 use crate::exchange::opaque_value;
-use crate::http1::error::{HttpError, Refusal};
+use crate::exchange::refusal::{HttpError, Refusal};
 use crate::memory::finish_in_memory;
 
 /// async-h1's decoder refuses a head of 8 KiB or more (`MAX_HEAD_LENGTH`), counted

@@ -7,9 +7,9 @@
 use http_types::Version;
 
 pub use crate::exchange::field_rules::FieldKind;
-use crate::exchange::field_rules::{ExpectRefusal, check_value, expectation, is_valid_host};
+use crate::exchange::field_rules::{check_value, expectation, is_valid_host};
 use crate::exchange::fields::is_token;
-use crate::http1::error::{HttpError, Refusal};
+use crate::exchange::refusal::{HttpError, Refusal};
 
 /// One header field line, split at its first colon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,7 @@ impl<'a> Field<'a> {
         }
         let value = line[colon + 1..].trim_ascii();
         let kind = FieldKind::of(name);
-        let ascii = check_value(name, kind, value)
-            .map_err(|refused| HttpError::bad_request(refused.to_string()))?;
+        let ascii = check_value(name, kind, value)?;
         Ok(Field {
             line,
             name,
@@ -203,13 +202,7 @@ fn expects_continue(fields: &[Field<'_>]) -> Result<bool, HttpError> {
     let values = (fields.iter())
         .filter(|field| field.is(FieldKind::Expect))
         .map(|field| field.value);
-    expectation(values).map_err(|refused| match refused {
-        ExpectRefusal::Repeated => HttpError::bad_request("more than one Expect header"),
-        ExpectRefusal::Unknown => HttpError::new(
-            Refusal::UnknownExpectation,
-            "the only expectation supported is 100-continue",
-        ),
-    })
+    Ok(expectation(values)?)
 }
 
 /// The options of the `Connection` header that matter here.

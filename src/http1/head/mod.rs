@@ -12,7 +12,7 @@ pub use fields::Framing;
 pub use scan::HeadScanner;
 use scan::trim_cr;
 
-use super::error::HttpError;
+use crate::exchange::refusal::HttpError;
 use crate::exchange::{ReadRequest, RequestId, RequestMethod};
 use fields::{Field, FieldKind, Occurrences};
 use request_line::RequestLine;

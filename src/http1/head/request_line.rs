@@ -3,7 +3,7 @@
 use http_types::{Method, Version};
 
 use crate::exchange::fields::is_token;
-use crate::http1::error::{HttpError, Refusal};
+use crate::exchange::refusal::{HttpError, Refusal};
 
 /// The request line, split and checked.
 #[derive(Debug)]

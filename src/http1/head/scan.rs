@@ -1,7 +1,7 @@
 //! Finding where a request head ends in a read buffer that fills over several reads,
 //! enforcing the size and field-count limits as the bytes arrive.
 
-use crate::http1::error::{HttpError, Refusal};
+use crate::exchange::refusal::{HttpError, Refusal};
 
 /// Most header fields a request may carry.
 pub const MAX_HEADER_FIELDS: usize = 100;

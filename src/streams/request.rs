@@ -1,36 +1,20 @@
-//! A stream's request, as h2 decoded it, into the request the exchange layer
-//! dispatches: checked by every protocol's field rules (`exchange::field_rules`),
-//! its `:authority` against `Host`, and turned into an `http_types::Request`.
+//! A stream's request, as its protocol's library decoded it (`http::request::Parts`),
+//! into the request the exchange layer dispatches: checked by every protocol's
+//! field rules (`exchange::field_rules`), its `:authority` against `Host`, and
+//! turned into an `http_types::Request`.
 //!
-//! h2 has already applied HTTP/2's own rules (RFC 9113 §8.1.1, §8.2, §8.3): the
-//! pseudo-header fields, lowercase names, no connection-specific fields. A stream
-//! that breaks them never reaches this module: h2 resets it with PROTOCOL_ERROR.
+//! The library has already applied its protocol's own rules (RFC 9113 §8.1.1,
+//! §8.2, §8.3; RFC 9114 §4.1.2, §4.2, §4.3): the pseudo-header fields, lowercase
+//! names, no connection-specific fields. A stream that breaks them never reaches
+//! this module: h2 resets it with PROTOCOL_ERROR.
 
 use http::request::Parts;
 use http_types::url::ParseError;
-use http_types::{Method, Request, StatusCode, Url, Version};
+use http_types::{Method, Request, Url, Version};
 
-use crate::exchange::field_rules::{
-    ExpectRefusal, FieldKind, check_value, expectation, is_valid_host,
-};
+use crate::exchange::field_rules::{FieldKind, check_value, expectation, is_valid_host};
+use crate::exchange::refusal::HttpError;
 use crate::exchange::{ReadRequest, RequestId, RequestMethod, opaque_value};
-
-/// Why a request is refused: the status it gets, and the detail its body says.
-#[derive(Debug)]
-pub struct Refused {
-    pub status: StatusCode,
-    pub detail: String,
-}
-
-impl<T: Into<String>> From<T> for Refused {
-    /// A request refused with 400.
-    fn from(detail: T) -> Self {
-        Refused {
-            status: StatusCode::BadRequest,
-            detail: detail.into(),
-        }
-    }
-}
 
 /// The URL of the origin a connection's requests last named, so that the next
 /// request for it gets its URL without the host parsed again (most of what
@@ -65,9 +49,9 @@ impl Urls {
     }
 }
 
-/// Checks a stream's request head and builds the request; `urls` holds the URL of
-/// the connection's last origin.
-pub fn read(parts: &Parts, urls: &mut Urls) -> Result<ReadRequest, Refused> {
+/// Checks a stream's request head and builds the request, of `version`; `urls`
+/// holds the URL of the connection's last origin.
+pub fn read(parts: &Parts, urls: &mut Urls, version: Version) -> Result<ReadRequest, HttpError> {
     let token = parts.method.as_str();
     // Method tokens are case-sensitive (RFC 9110 §9.1): `get` is not GET.
     let known = (token.parse::<Method>().ok()).filter(|method| method.as_ref() == token);
@@ -81,11 +65,13 @@ pub fn read(parts: &Parts, urls: &mut Urls) -> Result<ReadRequest, Refused> {
     // A path and query as RFC 3986 writes them: visible ASCII, as HTTP/1's
     // request target.
     if !path.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("the :path is not a valid request target".into());
+        return Err(HttpError::bad_request(
+            "the :path is not a valid request target",
+        ));
     }
     let asterisk = path == "*";
     if asterisk && known != Some(Method::Options) {
-        return Err("the target * is for OPTIONS only".into());
+        return Err(HttpError::bad_request("the target * is for OPTIONS only"));
     }
     let https = parts.uri.scheme_str() == Some("https");
     let target = if asterisk || path.is_empty() {
@@ -93,10 +79,11 @@ pub fn read(parts: &Parts, urls: &mut Urls) -> Result<ReadRequest, Refused> {
     } else {
         path
     };
-    let url = (urls.url(https, authority, target))
-        .map_err(|error| format!("the request target is not a valid URL: {error}"))?;
+    let url = (urls.url(https, authority, target)).map_err(|error| {
+        HttpError::bad_request(format!("the request target is not a valid URL: {error}"))
+    })?;
     let mut request = Request::new(known.unwrap_or(Method::Get), url);
-    request.set_version(Some(Version::Http2_0));
+    request.set_version(Some(version));
     for (name, value) in &parts.headers {
         request.append_header(name.as_str(), &*opaque_value(value.as_bytes()));
     }
@@ -117,31 +104,23 @@ struct CheckedFields<'a> {
 }
 
 /// Applies the field rules to every field, and `Expect`'s.
-fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, Refused> {
+fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, HttpError> {
     let mut host = None;
     let mut ids = Vec::new();
     for (name, value) in &parts.headers {
         let kind = FieldKind::of(name.as_str().as_bytes());
-        check_value(name.as_str().as_bytes(), kind, value.as_bytes())
-            .map_err(|refused| refused.to_string())?;
+        check_value(name.as_str().as_bytes(), kind, value.as_bytes())?;
         match kind {
-            FieldKind::Host if host.is_some() => return Err("more than one Host header".into()),
+            FieldKind::Host if host.is_some() => {
+                return Err(HttpError::bad_request("more than one Host header"));
+            }
             FieldKind::Host => host = Some(value.as_bytes()),
             FieldKind::RequestId => ids.push(value.as_bytes()),
             _ => {}
         }
     }
     let expect = (parts.headers.get_all(http::header::EXPECT).iter()).map(|value| value.as_bytes());
-    match expectation(expect) {
-        Ok(_) => {}
-        Err(ExpectRefusal::Repeated) => return Err("more than one Expect header".into()),
-        Err(ExpectRefusal::Unknown) => {
-            return Err(Refused {
-                status: StatusCode::ExpectationFailed,
-                detail: "the only expectation supported is 100-continue".into(),
-            });
-        }
-    }
+    expectation(expect)?;
     let request_id = match ids[..] {
         [id] => RequestId::from_client(id),
         _ => None,
@@ -151,21 +130,29 @@ fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, Refused> {
 
 /// The host the request is for: `:authority`, or `Host` without it (RFC 9113
 /// §8.3.1). Both may be sent; then they must name the same host.
-fn authority<'a>(parts: &'a Parts, host: Option<&'a [u8]>) -> Result<&'a str, String> {
+fn authority<'a>(parts: &'a Parts, host: Option<&'a [u8]>) -> Result<&'a str, HttpError> {
     let authority = parts.uri.authority().map(|authority| authority.as_str());
     let named = match (authority, host) {
         (Some(authority), Some(host)) if authority.as_bytes() != host => {
-            return Err(":authority and Host name different hosts".into());
+            return Err(HttpError::bad_request(
+                ":authority and Host name different hosts",
+            ));
         }
         (Some(authority), _) => authority.as_bytes(),
         (None, Some(host)) => host,
-        (None, None) => return Err("neither :authority nor Host names the host".into()),
+        (None, None) => {
+            return Err(HttpError::bad_request(
+                "neither :authority nor Host names the host",
+            ));
+        }
     };
     if !is_valid_host(named) {
-        return Err("the :authority or Host is not a valid host".into());
+        return Err(HttpError::bad_request(
+            "the :authority or Host is not a valid host",
+        ));
     }
     // A valid host is ASCII.
-    std::str::from_utf8(named).map_err(|_| "the host is not ASCII".into())
+    std::str::from_utf8(named).map_err(|_| HttpError::bad_request("the host is not ASCII"))
 }
 
 #[cfg(test)]
@@ -173,9 +160,9 @@ mod tests {
     use super::*;
     use crate::exchange::dispatch::Target;
 
-    /// Reads a connection's first request.
-    fn read(parts: &Parts) -> Result<ReadRequest, Refused> {
-        super::read(parts, &mut Urls::default())
+    /// Reads a connection's first request, over HTTP/2.
+    fn read(parts: &Parts) -> Result<ReadRequest, HttpError> {
+        super::read(parts, &mut Urls::default(), Version::Http2_0)
     }
 
     /// Joining a target to the origin's URL makes the URL parsing the whole makes,

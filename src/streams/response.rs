@@ -1,27 +1,27 @@
-//! A response into what h2 sends: a head (`:status` and fields) and a body held in
-//! memory. The fields are HTTP/1's, less those HTTP/2 forbids or frames itself
-//! (RFC 9113 §8.2.2): `Connection`, `Keep-Alive`, `Proxy-Connection`,
-//! `Transfer-Encoding` and `Upgrade`; plus the fields every answer carries
-//! (`X-Request-Id`, the application's, HSTS over TLS, `Date`).
+//! A response into what a stream protocol's library sends: a head (`:status` and
+//! fields, an `http::Response`) and a body held in memory. The fields are the
+//! response's own, less those the server sets itself and those HTTP/2 and HTTP/3
+//! forbid or frame themselves (RFC 9113 §8.2.2, RFC 9114 §4.2): `Connection`,
+//! `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding` and `Upgrade`; then the
+//! fields every answer carries (`exchange::fields`).
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http_types::headers::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http_types::{Response, StatusCode};
+use http_types::Response;
 
-use crate::exchange::fields::{AnswerFields, REQUEST_ID, is_writable, with_current_date};
+use crate::exchange::fields::{
+    AnswerFields, REQUEST_ID, has_no_content, is_set_by_server, is_writable,
+};
 use crate::exchange::sendable::{Unsendable, read_body};
 
-/// The head and body h2 sends for `response`; no body after HEAD.
+/// The head and body sent for `response`; no body after HEAD.
 pub fn convert(
     mut response: Response,
     head_only: bool,
     fields: &AnswerFields<'_>,
 ) -> Result<(http::Response<()>, Bytes), Unsendable> {
     let status = response.status();
-    let bodiless = status.is_informational()
-        || status == StatusCode::NoContent
-        || status == StatusCode::NotModified;
+    let bodiless = has_no_content(status);
     let mut body = Vec::new();
     if !bodiless {
         read_body(&mut response, &mut body)?;
@@ -34,21 +34,14 @@ pub fn convert(
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     for (name, values) in response.iter() {
-        if is_set_here(name.as_str()) {
+        if is_set_by_server(name.as_str()) || is_connection_specific(name.as_str()) {
             continue;
         }
         for value in values {
             append(headers, name.as_str(), value.as_str())?;
         }
     }
-    for (name, value) in fields.every_answer {
-        append(headers, name, value)?;
-    }
-    if let Some(hsts) = fields.hsts {
-        append(headers, "strict-transport-security", hsts)?;
-    }
-    with_current_date(|date| append(headers, "date", date))?;
-    append_request_id(headers, fields.request_id.as_str())?;
+    fields.write_each(|name, value| append(headers, name, value))?;
     let body = if head_only || bodiless {
         Bytes::new()
     } else {
@@ -57,35 +50,27 @@ pub fn convert(
     Ok((head, body))
 }
 
-/// The fields this module sets itself, and those HTTP/2 forbids.
-fn is_set_here(name: &str) -> bool {
-    [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE]
-        .iter()
-        .any(|set| set.as_str() == name)
-        || ["keep-alive", "proxy-connection", "upgrade", REQUEST_ID].contains(&name)
+/// The connection-specific fields HTTP/2 and HTTP/3 forbid, besides `Connection`
+/// and `Transfer-Encoding`, which the server never takes from a response.
+fn is_connection_specific(name: &str) -> bool {
+    matches!(name, "keep-alive" | "proxy-connection" | "upgrade")
 }
 
+/// Appends a field. `X-Request-Id` is marked for HPACK and QPACK as never indexed:
+/// a value each answer has alone would only push useful entries out of the
+/// client's table, and h2's encoder would compare every answer's id with each one
+/// still in its own.
 fn append(headers: &mut http::HeaderMap, name: &str, value: &str) -> Result<(), Unsendable> {
     let refused = || Unsendable::Field(name.to_owned());
     if !is_writable(name, value) {
         return Err(refused());
     }
-    // HTTP/2 field names are lowercase (RFC 9113 §8.2.1): `from_bytes` lowercases
-    // them itself, without a copy of the name.
+    // Field names are lowercase (RFC 9113 §8.2.1, RFC 9114 §4.2): `from_bytes`
+    // lowercases them itself, without a copy of the name.
     let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| refused())?;
-    let value = HeaderValue::from_str(value).map_err(|_| refused())?;
+    let mut value = HeaderValue::from_str(value).map_err(|_| refused())?;
+    value.set_sensitive(name == REQUEST_ID);
     headers.append(name, value);
-    Ok(())
-}
-
-/// Appends `X-Request-Id`, marked for HPACK as never indexed: a value each answer
-/// has alone would only push useful entries out of the client's table, and h2's
-/// encoder would compare every answer's id with each one still in its own.
-fn append_request_id(headers: &mut http::HeaderMap, id: &str) -> Result<(), Unsendable> {
-    let mut value =
-        HeaderValue::from_str(id).map_err(|_| Unsendable::Field(REQUEST_ID.to_owned()))?;
-    value.set_sensitive(true);
-    headers.append(HeaderName::from_static(REQUEST_ID), value);
     Ok(())
 }
 
@@ -94,6 +79,7 @@ mod tests {
     use super::*;
     use crate::exchange::RequestId;
     use crate::handler::json_response;
+    use http_types::StatusCode;
 
     fn fields(id: &RequestId) -> AnswerFields<'_> {
         AnswerFields {
