@@ -1,5 +1,5 @@
 //! What every connection of a server shares: the application, the limits, the
-//! shutdown switches, the metrics, the access log's settings and the deadline wheels.
+//! shutdown switches, the metrics, the access log's settings and the timing wheels.
 
 use std::cell::RefCell;
 use std::future::poll_fn;

@@ -125,7 +125,7 @@ impl TimingWheel {
         RunUntil {
             future,
             deadline,
-            deadlines: self,
+            timing_wheel: self,
             key: None,
         }
     }
@@ -277,7 +277,7 @@ pin_project! {
         #[pin]
         future: F,
         deadline: Option<Instant>,
-        deadlines: &'a TimingWheel,
+        timing_wheel: &'a TimingWheel,
         key: Option<Key>,
     }
 
@@ -285,7 +285,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(key) = this.key.take() {
-                this.deadlines.deregister(key);
+                this.timing_wheel.deregister(key);
             }
         }
     }
@@ -305,7 +305,7 @@ impl<F: Future> Future for RunUntil<'_, F> {
         if Instant::now() >= deadline {
             return Poll::Ready(None);
         }
-        *this.key = Some(this.deadlines.register(deadline, cx.waker(), *this.key));
+        *this.key = Some(this.timing_wheel.register(deadline, cx.waker(), *this.key));
         Poll::Pending
     }
 }
@@ -345,23 +345,23 @@ mod tests {
     use super::*;
     use smol::future::FutureExt;
 
-    fn sweeping<T>(deadlines: &TimingWheel, future: impl Future<Output = T>) -> T {
+    fn sweeping<T>(timing_wheel: &TimingWheel, future: impl Future<Output = T>) -> T {
         smol::block_on(future.or(async {
-            deadlines.sweep().await;
+            timing_wheel.sweep().await;
             unreachable!("the sweeper runs until dropped")
         }))
     }
 
     #[test]
     fn a_deadline_is_met_within_a_tick_never_before() {
-        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
-        assert_eq!(deadlines.tick(), Duration::from_millis(10));
+        let timing_wheel = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
+        assert_eq!(timing_wheel.tick(), Duration::from_millis(10));
         for wait in [0, 30, 150] {
             let started = Instant::now();
             let deadline = started + Duration::from_millis(wait);
             let waited = sweeping(
-                &deadlines,
-                deadlines.run_until(Some(deadline), std::future::pending::<()>()),
+                &timing_wheel,
+                timing_wheel.run_until(Some(deadline), std::future::pending::<()>()),
             );
             let took = started.elapsed();
             assert_eq!(waited, None);
@@ -374,45 +374,47 @@ mod tests {
                 "{wait} ms took {took:?}"
             );
         }
-        assert_eq!(deadlines.lock().len, 0);
+        assert_eq!(timing_wheel.lock().len, 0);
     }
 
     #[test]
     fn the_sweeper_sleeps_until_the_first_tick_that_holds_a_deadline() {
-        let deadlines = TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let timing_wheel =
+            TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
         let started = Instant::now();
         let far = started + Duration::from_millis(300);
         let looked = async {
             Timer::after(Duration::from_millis(100)).await;
-            let wheel = deadlines.lock();
+            let wheel = timing_wheel.lock();
             (wheel.swept, wheel.wake_sweeper_before)
         };
         let sleeping = async {
-            deadlines.sleep_until(far).await;
+            timing_wheel.sleep_until(far).await;
             None
         }
         .or(async { Some(looked.await) });
-        let (swept, sleeps_until) = sweeping(&deadlines, sleeping).expect("looked first");
+        let (swept, sleeps_until) = sweeping(&timing_wheel, sleeping).expect("looked first");
         // Ten ticks have passed; none was swept, and the sweeper waits for the tick
         // after the one the deadline falls in.
         assert_eq!(swept, 0, "the sweeper woke for empty ticks");
-        assert_eq!(sleeps_until, deadlines.ticks_since_origin(far) + 1);
+        assert_eq!(sleeps_until, timing_wheel.ticks_since_origin(far) + 1);
     }
 
     #[test]
     fn an_earlier_deadline_wakes_the_sweeper_that_sleeps_for_a_later_one() {
-        let deadlines = TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
+        let timing_wheel =
+            TimingWheel::with_tick(Duration::from_millis(10), Duration::from_secs(1));
         let started = Instant::now();
-        let far = deadlines.sleep_until(started + Duration::from_millis(500));
+        let far = timing_wheel.sleep_until(started + Duration::from_millis(500));
         let near = async {
             Timer::after(Duration::from_millis(20)).await;
-            deadlines
+            timing_wheel
                 .sleep_until(started + Duration::from_millis(60))
                 .await;
             started.elapsed()
         };
         let took = sweeping(
-            &deadlines,
+            &timing_wheel,
             async {
                 far.await;
                 Duration::MAX
@@ -425,31 +427,34 @@ mod tests {
 
     #[test]
     fn without_a_tick_a_sleep_is_an_exact_timer_that_needs_no_sweeper() {
-        let deadlines = TimingWheel::with_tick(Duration::ZERO, Duration::from_secs(1));
+        let timing_wheel = TimingWheel::with_tick(Duration::ZERO, Duration::from_secs(1));
         let started = Instant::now();
-        smol::block_on(deadlines.sleep_until(started + Duration::from_millis(30)));
+        smol::block_on(timing_wheel.sleep_until(started + Duration::from_millis(30)));
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(30), "took {took:?}");
         assert!(took < Duration::from_millis(60), "took {took:?}");
-        assert_eq!(deadlines.lock().len, 0, "nothing went into the wheel");
+        assert_eq!(timing_wheel.lock().len, 0, "nothing went into the wheel");
     }
 
     #[test]
     fn an_output_that_comes_first_wins_and_leaves_nothing_behind() {
-        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
+        let timing_wheel = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
         let later = Instant::now() + Duration::from_secs(5);
         let quick = async {
             Timer::after(Duration::from_millis(20)).await;
             7
         };
         assert_eq!(
-            sweeping(&deadlines, deadlines.run_until(Some(later), quick)),
+            sweeping(&timing_wheel, timing_wheel.run_until(Some(later), quick)),
             Some(7)
         );
-        assert_eq!(deadlines.lock().len, 0, "the deadline was taken out");
+        assert_eq!(timing_wheel.lock().len, 0, "the deadline was taken out");
         let passed = Instant::now();
         assert_eq!(
-            sweeping(&deadlines, deadlines.run_until(Some(passed), async { 7 })),
+            sweeping(
+                &timing_wheel,
+                timing_wheel.run_until(Some(passed), async { 7 })
+            ),
             Some(7)
         );
     }
@@ -457,12 +462,12 @@ mod tests {
     #[test]
     fn a_deadline_beyond_a_turn_of_the_wheel_waits_its_whole_time() {
         // Three slots of 10 ms: a 100 ms deadline goes round more than once.
-        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_millis(10));
+        let timing_wheel = TimingWheel::new(Duration::from_millis(200), Duration::from_millis(10));
         let started = Instant::now();
         let deadline = started + Duration::from_millis(100);
         let waited = sweeping(
-            &deadlines,
-            deadlines.run_until(Some(deadline), std::future::pending::<()>()),
+            &timing_wheel,
+            timing_wheel.run_until(Some(deadline), std::future::pending::<()>()),
         );
         assert_eq!(waited, None);
         assert!(started.elapsed() >= Duration::from_millis(100));
@@ -470,22 +475,22 @@ mod tests {
 
     #[test]
     fn a_key_reused_by_another_wait_is_not_taken_out() {
-        let deadlines = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
+        let timing_wheel = TimingWheel::new(Duration::from_millis(200), Duration::from_secs(1));
         let at = Instant::now() + Duration::from_millis(500);
         let waker = Waker::noop();
-        let first = deadlines.register(at, waker, None);
+        let first = timing_wheel.register(at, waker, None);
         // The sweeper takes the first out; a second wait gets the same slot and key.
         {
-            let mut wheel = deadlines.lock();
+            let mut wheel = timing_wheel.lock();
             wheel.slots[first.slot].clear();
             wheel.len -= 1;
         }
-        let second = deadlines.register(at, waker, None);
+        let second = timing_wheel.register(at, waker, None);
         assert_eq!((second.slot, second.key), (first.slot, first.key));
-        deadlines.deregister(first);
-        assert_eq!(deadlines.lock().len, 1, "the second is still registered");
-        deadlines.deregister(second);
-        assert_eq!(deadlines.lock().len, 0);
+        timing_wheel.deregister(first);
+        assert_eq!(timing_wheel.lock().len, 1, "the second is still registered");
+        timing_wheel.deregister(second);
+        assert_eq!(timing_wheel.lock().len, 0);
     }
 
     #[test]

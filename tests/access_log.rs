@@ -151,3 +151,52 @@ fn bytes_outside_ascii_are_escaped_in_both_formats() {
         }
     }
 }
+
+/// An access line's byte count is the body's, whatever the protocol, as nginx's
+/// `$body_bytes_sent`: the same `/toy` logs 12 over HTTP/1.1 and HTTP/2, and its
+/// HEAD 0 over both.
+#[test]
+fn the_bytes_are_the_bodys_on_every_protocol() {
+    let server = Running::start(&["--delay", "0", "--log-format", "json"]);
+    for method in ["GET", "HEAD"] {
+        let mut client = Client::connect(server.addr);
+        client.send(format!("{method} /toy HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.try_response(method == "HEAD").expect("read");
+        assert_eq!(response.expect("answered").status, 200);
+    }
+    smol::block_on(async {
+        let connection = common::h2_client::connect(server.addr).await;
+        for method in ["GET", "HEAD"] {
+            let request = http::Request::builder()
+                .method(method)
+                .uri("http://localhost/toy")
+                .body(())
+                .unwrap();
+            let response = connection.request(request, bytes::Bytes::new()).await;
+            assert_eq!(response.expect("answered").status(), 200);
+        }
+    });
+    server.signal("TERM");
+    let (code, stderr) = server.wait(Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{stderr}");
+    let logged: Vec<(String, String, u64)> = (stderr.lines())
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["target"] == "smol_toy::access")
+        .map(|line| {
+            let text = |name: &str| line[name].as_str().unwrap_or_default().to_owned();
+            (
+                text("version"),
+                text("method"),
+                line["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("HTTP/1.1", "GET", 12),
+        ("HTTP/1.1", "HEAD", 0),
+        ("HTTP/2.0", "GET", 12),
+        ("HTTP/2.0", "HEAD", 0),
+    ]
+    .map(|(version, method, bytes)| (version.to_owned(), method.to_owned(), bytes));
+    assert_eq!(logged, expected, "{stderr}");
+}

@@ -1,12 +1,8 @@
 //! One request's life after its protocol has read it, the same for every protocol:
-//! what its protocol hands over ([`request`]), who answers it ([`dispatch`]: the application's route, or OPTIONS, 404, 405,
-//! 501), its id ([`request_id`]), its client behind trusted proxies ([`client`]),
-//! the server's own error answers ([`errors`]), the fields every answer carries
-//! ([`fields`]), what makes a response sendable ([`sendable`]), and its record in the metrics and the access log ([`record`],
-//! [`access_log`]).
-//!
-//! A protocol turns bytes into requests and responses into bytes; everything else
-//! is here, or below it.
+//! who answers it, what its answer waits on, refusals and their statuses, a panic
+//! or an unsendable response as 500, its id, its client behind trusted proxies,
+//! the fields every answer carries, and its record in the metrics and the access
+//! log. Its files: `docs/architecture.md`.
 
 pub mod access_log;
 pub mod answer;

@@ -42,6 +42,19 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every kind.
+    #[cfg(test)]
+    pub const ALL: [Refusal; 8] = [
+        Refusal::Malformed,
+        Refusal::RequestLineTooLong,
+        Refusal::HeadTooLarge,
+        Refusal::HeadTimeout,
+        Refusal::UnknownTransferCoding,
+        Refusal::UnknownExpectation,
+        Refusal::VersionNotSupported,
+        Refusal::Internal,
+    ];
+
     /// The status the client gets: the one place that maps a refusal to it.
     pub fn status(self) -> StatusCode {
         match self {
@@ -109,17 +122,7 @@ mod tests {
 
     #[test]
     fn every_refusal_is_an_error_status() {
-        let refusals = [
-            Refusal::Malformed,
-            Refusal::RequestLineTooLong,
-            Refusal::HeadTooLarge,
-            Refusal::HeadTimeout,
-            Refusal::UnknownTransferCoding,
-            Refusal::UnknownExpectation,
-            Refusal::VersionNotSupported,
-            Refusal::Internal,
-        ];
-        for refusal in refusals {
+        for refusal in Refusal::ALL {
             let status = refusal.status();
             assert!(status.is_client_error() || status.is_server_error());
         }

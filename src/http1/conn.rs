@@ -202,11 +202,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
 
     /// What carries this connection's requests.
     fn carrier(&self) -> Carrier<'_> {
-        Carrier {
-            peer: self.io.peer(),
-            security: self.security,
-            protocol: Protocol::Http1,
-        }
+        carrier(self.io.peer(), self.security)
     }
 
     /// Ends the connection as the state says.
@@ -253,14 +249,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
         last: bool,
     ) {
         let (peer, output) = self.io.peer_and_output();
-        let carrier = Carrier {
-            peer,
-            security: self.security,
-            protocol: Protocol::Http1,
-        };
         let encoded = (self.shared).answer(
             &request.exchange,
-            carrier,
+            carrier(peer, self.security),
             answered,
             |response, fields, failed| {
                 let answering = Answering {
@@ -291,5 +282,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
             let skipped = self.io.skip(length, deadline).await;
             self.state.body_skipped(skipped);
         }
+    }
+}
+
+/// What carries the requests of an HTTP/1 connection from `peer` over `security`.
+fn carrier(peer: &Peer, security: Security) -> Carrier<'_> {
+    Carrier {
+        peer,
+        security,
+        protocol: Protocol::Http1,
     }
 }

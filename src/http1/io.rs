@@ -60,20 +60,20 @@ pub struct ConnectionIo<'a, S> {
     /// Encoded responses not yet written, reused from one request to the next.
     output: Vec<u8>,
     write_timeout: Duration,
-    /// Where the waits for input keep their deadlines.
-    deadlines: &'a TimingWheel,
+    /// The timing wheel of the connections' timeouts, where the waits for input keep their deadlines.
+    timeouts: &'a TimingWheel,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     /// Empty buffers over `stream`; `peer` names the client in debug logs.
-    pub fn new(stream: S, peer: Peer, write_timeout: Duration, deadlines: &'a TimingWheel) -> Self {
+    pub fn new(stream: S, peer: Peer, write_timeout: Duration, timeouts: &'a TimingWheel) -> Self {
         ConnectionIo {
             stream,
             peer,
             input: Vec::new(),
             output: Vec::new(),
             write_timeout,
-            deadlines,
+            timeouts,
         }
     }
 
@@ -127,8 +127,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
         deadline: Option<Instant>,
         shutdown: Option<&Shutdown>,
     ) -> Received {
-        let deadlines = self.deadlines;
-        let read = deadlines.run_until(deadline, poll_fn(|cx| self.poll_receive(cx)));
+        let timeouts = self.timeouts;
+        let read = timeouts.run_until(deadline, poll_fn(|cx| self.poll_receive(cx)));
         let read = match shutdown {
             None => read.await,
             Some(shutdown) => match shutdown.until_triggered(read).await {
@@ -194,7 +194,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<'a, S> {
     pub async fn linger(&mut self) {
         if self.close().await.is_ok() {
             self.input = Vec::new();
-            linger(&mut self.stream, self.deadlines).await;
+            linger(&mut self.stream, self.timeouts).await;
         }
     }
 

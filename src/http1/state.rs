@@ -384,17 +384,7 @@ mod tests {
 
     #[test]
     fn only_a_slow_head_closes_for_the_header_timeout() {
-        let refusals = [
-            Refusal::Malformed,
-            Refusal::RequestLineTooLong,
-            Refusal::HeadTooLarge,
-            Refusal::HeadTimeout,
-            Refusal::UnknownTransferCoding,
-            Refusal::UnknownExpectation,
-            Refusal::VersionNotSupported,
-            Refusal::Internal,
-        ];
-        for refusal in refusals {
+        for refusal in Refusal::ALL {
             let rules = server_rules(false);
             let mut state = State::new(&rules);
             state.refused(refusal);

@@ -94,16 +94,6 @@ pub fn caught_by_h2(
 mod tests {
     use super::*;
 
-    fn counts(opened: u32, resets: u32, settings: u32, pings: u32, control: u32) -> FrameCounts {
-        let counts = FrameCounts::default();
-        counts.streams_opened.store(opened, Relaxed);
-        counts.resets.store(resets, Relaxed);
-        counts.settings.store(settings, Relaxed);
-        counts.pings.store(pings, Relaxed);
-        counts.control.store(control, Relaxed);
-        counts
-    }
-
     fn progress(accepted: u32, answered: u32) -> Progress {
         Progress {
             accepted,
@@ -116,7 +106,7 @@ mod tests {
     fn a_busy_client_is_no_flood() {
         // A browser: 60 streams, a few SETTINGS, PINGs and WINDOW_UPDATEs, and a
         // navigation that cancels 60 fetches.
-        let busy = counts(60, 60, 3, 5, 120);
+        let busy = FrameCounts::of(60, 60, 3, 5, 120);
         assert_eq!(detect(&busy, progress(60, 0), 128), None);
     }
 
@@ -124,22 +114,22 @@ mod tests {
     fn each_flood_is_named() {
         let none = progress(1000, 0);
         assert_eq!(
-            detect(&counts(1000, 1000, 1, 1, 0), none, 128),
+            detect(&FrameCounts::of(1000, 1000, 1, 1, 0), none, 128),
             Some(Flood::RapidReset)
         );
         assert_eq!(
-            detect(&counts(0, 0, 101, 0, 0), none, 128),
+            detect(&FrameCounts::of(0, 0, 101, 0, 0), none, 128),
             Some(Flood::Settings)
         );
         assert_eq!(
-            detect(&counts(0, 0, 0, 101, 0), none, 128),
+            detect(&FrameCounts::of(0, 0, 0, 101, 0), none, 128),
             Some(Flood::Ping)
         );
         assert_eq!(
-            detect(&counts(1, 0, 0, 0, 111), none, 128),
+            detect(&FrameCounts::of(1, 0, 0, 0, 111), none, 128),
             Some(Flood::Control)
         );
-        let refused = counts(1000, 0, 0, 0, 0);
+        let refused = FrameCounts::of(1000, 0, 0, 0, 0);
         assert_eq!(
             detect(&refused, progress(128, 0), 128),
             Some(Flood::TooManyStreams)
@@ -161,7 +151,11 @@ mod tests {
         );
         // Answers earn resets: a client that cancels what it was answered is fine.
         assert_eq!(
-            detect(&counts(1000, 1000, 1, 1, 0), progress(1000, 950), 128),
+            detect(
+                &FrameCounts::of(1000, 1000, 1, 1, 0),
+                progress(1000, 950),
+                128
+            ),
             None
         );
     }

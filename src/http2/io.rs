@@ -75,6 +75,20 @@ pub struct FrameCounts {
     pub control: AtomicU32,
 }
 
+#[cfg(test)]
+impl FrameCounts {
+    /// Counts as the watched stream would have counted them.
+    pub fn of(opened: u32, resets: u32, settings: u32, pings: u32, control: u32) -> Self {
+        let counts = FrameCounts::default();
+        counts.streams_opened.store(opened, Relaxed);
+        counts.resets.store(resets, Relaxed);
+        counts.settings.store(settings, Relaxed);
+        counts.pings.store(pings, Relaxed);
+        counts.control.store(control, Relaxed);
+        counts
+    }
+}
+
 impl Watch {
     pub fn new() -> Self {
         Watch {

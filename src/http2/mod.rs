@@ -4,20 +4,11 @@
 //! h2 reads and writes frames, keeps each stream's state and flow control, and
 //! applies HTTP/2's own rules to a request (pseudo-header fields, no
 //! connection-specific fields). It runs on smol through tokio-util's `compat`
-//! adapter: tokio's I/O traits, no tokio runtime. This layer owns the rest: the
-//! streams' answers run together in the connection's task, through the same
-//! exchange layer and application contract as HTTP/1's; the timeouts in HTTP/2's
-//! terms; GOAWAY at shutdown; the floods h2 does not end itself.
-//!
-//! Top to bottom; a file imports only those below it:
-//! - [`conn`]: the connection loop: take up streams, run their answers, decide when
-//!   the connection ends.
-//! - [`stream`]: one stream, from request to answer.
-//! - [`flood`]: when a connection abuses the protocol.
-//! - [`request`]: a stream's request, checked by every protocol's field rules.
-//! - [`response`]: a response into what h2 sends.
-//! - [`handshake`]: the client's preface, checked before h2 starts; h2's settings.
-//! - [`io`]: the stream h2 reads and writes, watched on the way; the linger after.
+//! adapter: tokio's I/O traits, no tokio runtime. This folder frames: h2's set-up,
+//! its stream handles for the answer every stream protocol shares (`streams`), the
+//! connection's state (its timeouts in HTTP/2's terms, GOAWAY, the floods h2 does
+//! not end itself), and the stream h2 reads, watched on the way. Its files, top to
+//! bottom: `docs/architecture.md`.
 
 mod conn;
 mod flood;

@@ -302,7 +302,6 @@ impl ClientEnd {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering::Relaxed;
     use std::time::Duration;
 
     use super::*;
@@ -394,28 +393,25 @@ mod tests {
         assert_eq!((ended.goaway, ended.flood), (None, None));
     }
 
-    /// Frame counts, as the watched stream counts them.
-    fn counts(opened: u32, resets: u32, settings: u32, pings: u32, control: u32) -> FrameCounts {
-        let counts = FrameCounts::default();
-        counts.streams_opened.store(opened, Relaxed);
-        counts.resets.store(resets, Relaxed);
-        counts.settings.store(settings, Relaxed);
-        counts.pings.store(pings, Relaxed);
-        counts.control.store(control, Relaxed);
-        counts
-    }
-
     #[test]
     fn each_flood_ends_the_connection_with_enhance_your_calm() {
         let limits = default_limits();
         let max = limits.max_concurrent_streams;
         let floods = [
-            (counts(1000, 1000, 1, 1, 0), 1000, Flood::RapidReset),
-            (counts(0, 0, 101, 0, 0), 0, Flood::Settings),
-            (counts(0, 0, 0, 101, 0), 0, Flood::Ping),
-            (counts(1, 0, 0, 0, 111), 1, Flood::Control),
-            (counts(max + 1000, 0, 0, 0, 0), max, Flood::TooManyStreams),
-            (counts(1000, 0, 0, 0, 0), 10, Flood::HpackBomb),
+            (
+                FrameCounts::of(1000, 1000, 1, 1, 0),
+                1000,
+                Flood::RapidReset,
+            ),
+            (FrameCounts::of(0, 0, 101, 0, 0), 0, Flood::Settings),
+            (FrameCounts::of(0, 0, 0, 101, 0), 0, Flood::Ping),
+            (FrameCounts::of(1, 0, 0, 0, 111), 1, Flood::Control),
+            (
+                FrameCounts::of(max + 1000, 0, 0, 0, 0),
+                max,
+                Flood::TooManyStreams,
+            ),
+            (FrameCounts::of(1000, 0, 0, 0, 0), 10, Flood::HpackBomb),
         ];
         for (counts, taken, flood) in floods {
             let now = Instant::now();
@@ -449,7 +445,7 @@ mod tests {
         };
         let ended = state.closed(
             Closed::GoAwaySent(Reason::ENHANCE_YOUR_CALM),
-            &counts(1, 0, 0, 0, 0),
+            &FrameCounts::of(1, 0, 0, 0, 0),
             open_block,
         );
         assert_eq!(ended.reason, CloseReason::Error);

@@ -45,10 +45,10 @@ pub struct Metrics {
     connections_open: Gauge,
     accepted: Counter,
     /// Indexed by [`CloseReason`], in the order of [`CloseReason::ALL`].
-    closed: [Counter; 6],
+    closed: [Counter; CloseReason::ALL.len()],
     accept_errors: Counter,
     /// Requests answered, indexed by [`Protocol`], in the order of [`Protocol::ALL`].
-    by_protocol: [Counter; 2],
+    by_protocol: [Counter; Protocol::ALL.len()],
     /// What HTTP/2 counts.
     pub http2: Http2Metrics,
 }
@@ -181,7 +181,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// The counters of requests by protocol, and HTTP/2's metrics, in `registry`.
-fn register_protocols(registry: &mut Registry) -> ([Counter; 2], Http2Metrics) {
+fn register_protocols(registry: &mut Registry) -> ([Counter; Protocol::ALL.len()], Http2Metrics) {
     let protocol_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
     let by_protocol = Protocol::ALL
         .map(|protocol| (protocol_family.get_or_create(&[("protocol", protocol.label())])).clone());

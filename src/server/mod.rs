@@ -1,7 +1,7 @@
 //! The server: worker threads running one executor, where the listening sockets
-//! come from (`bind`), the accept loop (`listener`), what is done with a socket
-//! before its first request (`acceptor`, `proxy_protocol`), systemd notification
-//! (`notify`), and the drain at shutdown (`drain`).
+//! come from, the accept loop, what is done with a socket before its first request
+//! (the PROXY header, the acceptor, the protocol chosen), systemd notification, and
+//! the drain at shutdown. Its files: `docs/architecture.md`.
 
 mod bind;
 mod drain;
@@ -140,7 +140,7 @@ fn serving_status(listeners: &[Listening], options: &ServerOptions, https: bool)
     )
 }
 
-/// The tasks beside the connections: the deadline wheels' sweepers, the shutdown
+/// The tasks beside the connections: the timing wheels' sweepers, the shutdown
 /// delay, and the systemd watchdog.
 fn spawn_server_tasks<H: Handler>(
     executor: &Executor<'static>,

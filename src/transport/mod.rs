@@ -1,8 +1,9 @@
-//! What connections are served over, below every protocol: the sockets the server
-//! accepts ([`Socket`]), who is at the other end and what the stream is ([`Peer`],
-//! [`Security`]), what makes a socket into the stream a protocol reads
-//! ([`Acceptor`]: the socket itself, or TLS over it), a stream whose first bytes
-//! are read again ([`Rewind`]), and reads through the thread's buffer (`scratch`).
+//! What connections are served over, below every protocol, and naming none: the
+//! sockets the server accepts, who is at the other end and what the stream is,
+//! what makes a socket into the stream a protocol reads ([`Acceptor`]: the socket
+//! itself, or TLS over it), a stream whose first bytes are read again
+//! ([`Rewind`]), and reads through the thread's buffer. Its files:
+//! `docs/architecture.md`.
 
 mod acceptor;
 mod peer;
