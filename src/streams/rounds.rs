@@ -108,3 +108,78 @@ pub fn poll_round<'a, S: StreamSource<'a>>(
         false => Poll::Pending,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    /// A made-up protocol's connection: streams ready to be taken up, each
+    /// answered at once; an event once `stop_after` streams have ended.
+    struct MadeUpSource {
+        ready: u32,
+        ended: u32,
+        stop_after: u32,
+    }
+
+    impl<'a> StreamSource<'a> for MadeUpSource {
+        type Event = &'static str;
+
+        fn poll_take(
+            &mut self,
+            _: &mut Context<'_>,
+            streams: &mut Streams<'a>,
+        ) -> Poll<Result<(), &'static str>> {
+            if self.ready == 0 {
+                return Poll::Pending;
+            }
+            self.ready -= 1;
+            streams.push(Box::pin(async { StreamEnd::Answered }));
+            Poll::Ready(Ok(()))
+        }
+
+        fn ended(&mut self, end: StreamEnd) -> Option<&'static str> {
+            assert_eq!(end, StreamEnd::Answered);
+            self.ended += 1;
+            None
+        }
+
+        fn poll_event(&mut self, _: &mut Context<'_>, _: usize) -> Option<&'static str> {
+            (self.ended >= self.stop_after).then_some("enough")
+        }
+    }
+
+    #[test]
+    fn streams_are_taken_up_and_answered_in_rounds_until_nothing_moves() {
+        let mut streams = Streams::default();
+        let mut source = MadeUpSource {
+            ready: 10,
+            ended: 0,
+            stop_after: u32::MAX,
+        };
+        let round = smol::block_on(poll_fn(|cx| poll_round(&mut streams, &mut source, cx)));
+        assert_eq!(round, Round::Progress);
+        assert_eq!((source.ready, source.ended, streams.len()), (0, 10, 0));
+        // Nothing left to take up or answer: the round waits.
+        let waits = smol::block_on(poll_fn(|cx| {
+            Poll::Ready(poll_round(&mut streams, &mut source, cx).is_pending())
+        }));
+        assert!(waits);
+    }
+
+    /// Every stream ready is taken up before their answers are polled, so a round
+    /// of ten ends with ten answers, and the event wins over the progress.
+    #[test]
+    fn an_event_ends_the_round() {
+        let mut streams = Streams::default();
+        let mut source = MadeUpSource {
+            ready: 10,
+            ended: 0,
+            stop_after: 3,
+        };
+        let round = smol::block_on(poll_fn(|cx| poll_round(&mut streams, &mut source, cx)));
+        assert_eq!(round, Round::Event("enough"));
+        assert_eq!((source.ready, source.ended), (0, 10));
+    }
+}

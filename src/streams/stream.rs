@@ -212,3 +212,123 @@ async fn send_body<H, S: ResponseSender>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::Toy;
+    use crate::connection::Protocol;
+    use crate::metrics::Metrics;
+    use crate::shutdown::Shutdown;
+    use crate::testing::default_limits;
+    use crate::transport::{Peer, Security};
+
+    /// What a stream of a made-up protocol was sent: its status, and its body's
+    /// parts.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct Sent {
+        status: Option<u16>,
+        parts: Vec<Vec<u8>>,
+    }
+
+    /// A stream of a made-up protocol: a body of parts still to arrive, reset or
+    /// not, and a window of 5 bytes at a time.
+    struct MadeUpStream {
+        reset: bool,
+        body: Vec<usize>,
+        sent: Arc<Mutex<Sent>>,
+    }
+
+    impl RequestStream for MadeUpStream {
+        type Sender = Arc<Mutex<Sent>>;
+
+        fn poll_reset(&mut self, _: &mut Context<'_>) -> Poll<()> {
+            match self.reset {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.body.is_empty()
+        }
+
+        async fn skip_data(&mut self) -> Option<Result<usize, ()>> {
+            self.body.pop().map(Ok)
+        }
+
+        async fn send_head(self, head: http::Response<()>, _: bool) -> Option<Self::Sender> {
+            self.sent.lock().unwrap().status = Some(head.status().as_u16());
+            Some(self.sent)
+        }
+    }
+
+    impl ResponseSender for Arc<Mutex<Sent>> {
+        async fn send_some(&mut self, body: &mut Bytes) -> bool {
+            let part = body.split_to(body.len().min(5));
+            self.lock().unwrap().parts.push(part.to_vec());
+            true
+        }
+    }
+
+    /// Answers `uri` on a stream of the made-up protocol; how it ended, what it
+    /// was sent, and the requests left in flight.
+    fn answer_made_up(uri: &str, reset: bool) -> (StreamEnd, Sent, String) {
+        let toy = Toy::new(Duration::from_secs(60));
+        let metrics = Metrics::new(&crate::handler::route_paths::<Toy>(), 1, 1);
+        let shared = Shared::new(toy, default_limits(), metrics, None, Shutdown::new());
+        let context = StreamContext {
+            shared: &shared,
+            carrier: Carrier {
+                peer: &Peer::Unix,
+                security: Security::Plain,
+                protocol: Protocol::Http2,
+            },
+            version: Version::Http2_0,
+        };
+        let sent = Arc::new(Mutex::new(Sent::default()));
+        let stream = MadeUpStream {
+            reset,
+            body: vec![3, 4],
+            sent: Arc::clone(&sent),
+        };
+        let parts = http::Request::get(uri).body(()).unwrap().into_parts().0;
+        let answer = answer(&context, &mut Urls::default(), parts, stream);
+        let end = smol::block_on(answer);
+        let metrics = shared.metrics.render();
+        let in_flight = (metrics.lines())
+            .find(|line| line.starts_with("smol_toy_http_requests_in_flight "))
+            .unwrap_or_default()
+            .to_owned();
+        let sent = std::mem::take(&mut *sent.lock().unwrap());
+        (end, sent, in_flight)
+    }
+
+    #[test]
+    fn a_made_up_stream_protocol_is_answered_by_the_shared_life() {
+        let (end, sent, in_flight) = answer_made_up("http://t/healthz", false);
+        assert_eq!(end, StreamEnd::Answered);
+        assert_eq!(sent.status, Some(200));
+        let parts: Vec<&[u8]> = sent.parts.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            parts,
+            [&b"{\"sta"[..], b"tus\":", b"\"ok\"}"],
+            "in the window's parts"
+        );
+        assert_eq!(in_flight, "smol_toy_http_requests_in_flight 0");
+        // A request the field rules refuse gets its status from the shared table.
+        let (end, sent, _) = answer_made_up("/healthz", false);
+        assert_eq!((end, sent.status), (StreamEnd::Answered, Some(400)));
+    }
+
+    #[test]
+    fn a_reset_drops_the_waiting_handler_and_its_exchange() {
+        let (end, sent, in_flight) = answer_made_up("http://t/toy", true);
+        assert_eq!(end, StreamEnd::Reset);
+        assert_eq!(sent, Sent::default(), "nothing sent");
+        assert_eq!(in_flight, "smol_toy_http_requests_in_flight 0");
+    }
+}
