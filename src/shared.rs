@@ -76,11 +76,10 @@ pub struct Limits {
     pub keep_alive_timeout: Duration,
     /// How long writing one response may take.
     pub write_timeout: Duration,
-    /// The largest head accepted, in bytes; over HTTP/2, the header list size
-    /// (`SETTINGS_MAX_HEADER_LIST_SIZE`).
+    /// The largest head accepted, in bytes; a stream protocol's header list size.
     pub max_head_size: usize,
-    /// The most streams an HTTP/2 client may have open at once
-    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    /// The most request streams a client of a stream protocol may have open at
+    /// once on one connection.
     pub max_concurrent_streams: u32,
     /// How late the application's waits may end (the tick of their wheel), so that
     /// the waits that end in one tick share one wake-up; zero for exact timers.
@@ -221,12 +220,13 @@ impl<H: Handler> Shared<H> {
     /// panic, or for a response that cannot be sent ([`answer::respond`]). Returns
     /// the status sent and what `send` made. The exchange ends when its protocol
     /// has sent the answer: [`Exchange::answered`].
+    #[inline]
     pub fn answer<T>(
         &self,
         exchange: &Exchange<'_>,
         carrier: Carrier<'_>,
         answered: Answered,
-        send: impl FnMut(Response, &AnswerFields<'_>, bool) -> Result<T, Unsendable>,
+        send: impl FnMut(&mut Response, &AnswerFields<'_>, bool) -> Result<T, Unsendable>,
     ) -> Result<(StatusCode, T), Unsendable> {
         let fields = AnswerFields {
             request_id: exchange.request_id(),

@@ -48,6 +48,7 @@ impl AccessLog {
             version: match request.version() {
                 Some(Version::Http1_0) => "HTTP/1.0",
                 Some(Version::Http2_0) => "HTTP/2.0",
+                Some(Version::Http3_0) => "HTTP/3",
                 _ => "HTTP/1.1",
             },
             user_agent: request

@@ -32,7 +32,11 @@ pub enum Work<'a> {
 impl Work<'_> {
     /// Polls for the answer: all but the handler's are ready at once, and are
     /// taken (the work is spent once it has answered).
+    #[inline]
     pub fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Answered> {
+        if let Work::Handler(handler) = self {
+            return handler.as_mut().poll(cx);
+        }
         let spent = Work::Server(ServerAnswer::NotFound);
         Poll::Ready(match std::mem::replace(self, spent) {
             Work::Server(answer) => Ok(answer.response()),
@@ -61,32 +65,36 @@ impl Work<'_> {
 /// (given the response, the fields every answer carries, and whether the handler
 /// failed): the handler's response, or 500 when it panicked, or when `send` cannot
 /// send its response as it is. Returns the status sent and what `send` made; an
-/// error only when not even the 500 can be sent.
+/// error only when not even the 500 can be sent. The response is lent to `send`,
+/// not moved: it is large, and a request's path moves it as little as it can.
+#[inline]
 pub fn respond<T>(
     answered: Answered,
     peer: &Peer,
     fields: &AnswerFields<'_>,
-    mut send: impl FnMut(Response, &AnswerFields<'_>, bool) -> Result<T, Unsendable>,
+    mut send: impl FnMut(&mut Response, &AnswerFields<'_>, bool) -> Result<T, Unsendable>,
 ) -> Result<(StatusCode, T), Unsendable> {
-    let id = fields.request_id.as_str();
-    let (response, failed) = match answered {
+    // The id is spelled out only for an error's log line.
+    let id = || fields.request_id.as_str();
+    let (mut response, failed) = match answered {
         Ok(response) => (response, false),
         Err(panic) => {
             let message = panic_message(panic.as_ref());
-            error!("{peer}: handler panicked on request {id}: {message}");
+            error!("{peer}: handler panicked on request {}: {message}", id());
             (handler_failed(), true)
         }
     };
     let status = response.status();
-    match send(response, fields, failed) {
+    match send(&mut response, fields, failed) {
         Ok(sent) => Ok((status, sent)),
         Err(error) => {
+            let id = id();
             error!(
                 "{peer}: cannot send a {status} response to request {id}: {error}; answering 500"
             );
-            let failure = handler_failed();
+            let mut failure = handler_failed();
             let status = failure.status();
-            Ok((status, send(failure, fields, true)?))
+            Ok((status, send(&mut failure, fields, true)?))
         }
     }
 }

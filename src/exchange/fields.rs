@@ -30,7 +30,9 @@ pub struct AnswerFields<'a> {
 impl AnswerFields<'_> {
     /// Calls `write` with each field, in order: the application's,
     /// `Strict-Transport-Security` over HTTPS, `Date`, and `X-Request-Id` last.
-    /// Stops at the first error.
+    /// Stops at the first error. Inlined, so that each name is a constant where it
+    /// is written.
+    #[inline(always)]
     pub fn write_each<E>(
         &self,
         mut write: impl FnMut(&str, &str) -> Result<(), E>,

@@ -102,9 +102,13 @@ impl<'a> Exchange<'a> {
         &self.request_id
     }
 
-    /// Ends the exchange: records the response to `peer`, with `body_bytes` bytes of
-    /// body, as handed to the connection now.
-    pub fn answered(self, peer: &Peer, status: StatusCode, body_bytes: usize) {
+    /// Records the response to `peer`, with `body_bytes` bytes of body, as handed
+    /// to the connection now: the end of the exchange's record, which [`Shared::begin`]
+    /// (or [`Shared::refuse`]) opened; it is out of flight once dropped.
+    ///
+    /// [`Shared::begin`]: crate::shared::Shared::begin
+    /// [`Shared::refuse`]: crate::shared::Shared::refuse
+    pub fn answered(&self, peer: &Peer, status: StatusCode, body_bytes: usize) {
         let duration = self.received.elapsed();
         let method = self.method.as_ref().and_then(RequestMethod::known);
         self.metrics

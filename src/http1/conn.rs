@@ -33,7 +33,7 @@ pub async fn serve<S, H>(
     peer: Peer,
     security: Security,
     shared: Arc<Shared<H>>,
-    refusal: Option<HttpError>,
+    refusal: Option<&'static HttpError>,
 ) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -85,10 +85,10 @@ enum Event<'a> {
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin, H: Handler> Connection<'a, S, H> {
-    async fn run(&mut self, refusal: Option<HttpError>) -> CloseReason {
+    async fn run(&mut self, refusal: Option<&'static HttpError>) -> CloseReason {
         let mut pipeline = Pipeline::default();
         if let Some(refusal) = refusal {
-            self.refuse(refusal, &mut pipeline);
+            self.refuse(refusal.clone(), &mut pipeline);
         }
         loop {
             // The event is dealt with in a block of its own, so that the large

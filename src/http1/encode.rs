@@ -23,12 +23,12 @@ pub struct Envelope<'a> {
 /// Appends the encoded response to `out`, so that it can leave in a single write;
 /// returns how many bytes of body it holds. On an error, `out` is as it was.
 pub fn encode(
-    mut response: Response,
+    response: &mut Response,
     envelope: &Envelope<'_>,
     out: &mut Vec<u8>,
 ) -> Result<usize, Unsendable> {
     let start = out.len();
-    let written = write_response(&mut response, envelope, out);
+    let written = write_response(response, envelope, out);
     if written.is_err() {
         out.truncate(start);
     }
@@ -106,6 +106,7 @@ fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Unsend
 }
 
 /// Writes a field, after the line end of the one before.
+#[inline(always)]
 fn write_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(name.as_bytes());
@@ -124,7 +125,7 @@ mod tests {
     const NO_STORE: &[ResponseField] = &[("cache-control", "no-store")];
 
     fn encoded_with(
-        response: Response,
+        mut response: Response,
         head_only: bool,
         connection: Option<&'static str>,
     ) -> String {
@@ -139,7 +140,7 @@ mod tests {
                 hsts: None,
             },
         };
-        encode(response, &envelope, &mut out).unwrap();
+        encode(&mut response, &envelope, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -223,7 +224,7 @@ mod tests {
             },
         };
         let mut out = b"earlier".to_vec();
-        let error = encode(response, &envelope, &mut out).unwrap_err();
+        let error = encode(&mut response, &envelope, &mut out).unwrap_err();
         assert_eq!(error, Unsendable::Field("x-split".into()));
         assert_eq!(out, b"earlier");
     }
@@ -258,7 +259,7 @@ mod tests {
         let id = RequestId::generate();
         for hsts in [None, Some("max-age=60")] {
             let mut out = Vec::new();
-            encode(Response::new(200), &plain(&id, hsts), &mut out).unwrap();
+            encode(&mut Response::new(200), &plain(&id, hsts), &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
             let written = text.contains("\r\nstrict-transport-security: max-age=60\r\n");
             assert_eq!(written, hsts.is_some(), "{text}");
@@ -270,7 +271,7 @@ mod tests {
         let mut out = Vec::new();
         for id in [&b"first"[..], b"second"] {
             let id = RequestId::from_client(id).unwrap();
-            encode(Response::new(200), &plain(&id, None), &mut out).unwrap();
+            encode(&mut Response::new(200), &plain(&id, None), &mut out).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
         let first = text.find("x-request-id: first\r\n").expect("the first id");

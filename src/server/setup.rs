@@ -4,6 +4,7 @@
 //! then the protocol is chosen ([`protocol`]). All of it runs in the connection's
 //! own task, never in the accept loop, within the header timeout.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,13 +15,19 @@ use super::protocol::{self, Choice, Chosen};
 use super::proxy_protocol::HeaderRefusal;
 use super::proxy_protocol::ProxyProtocol;
 use crate::connection::CloseReason;
-use crate::exchange::refusal::HttpError;
+use crate::exchange::refusal::{HttpError, Refusal};
 use crate::handler::Handler;
 use crate::http1;
 use crate::http2;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::transport::{Acceptor, Peer, Rewind, Security, Socket};
+
+/// The answer to plain HTTP sent to a port that speaks HTTPS.
+static PLAIN_HTTP_TO_TLS_PORT: HttpError = HttpError {
+    refusal: Refusal::Malformed,
+    detail: Cow::Borrowed("the plain HTTP request was sent to an HTTPS port: use https://"),
+};
 
 /// What is done with a socket before its first request is read: its PROXY protocol
 /// header is read, when one is expected, then the acceptor makes its stream.
@@ -54,26 +61,22 @@ impl<A: Acceptor> ConnectionSetup<A> {
     ) -> CloseReason {
         // Awaited in a statement of its own, so that what the setup holds takes no
         // room in the task while the connection is served.
-        let set_up = match self.set_up(socket, peer, &shared).await {
-            Ok(set_up) => set_up,
-            Err(reason) => return reason,
-        };
         let SetUp {
             mut stream,
             security,
             peer,
             chosen,
             plain_to_tls_port,
-        } = set_up;
+        } = match self.set_up(socket, peer, &shared).await {
+            Ok(set_up) => set_up,
+            Err(reason) => return reason,
+        };
         match chosen {
-            Chosen::Http1 if plain_to_tls_port => {
+            Chosen::Http1 => {
                 // As nginx and Go's net/http do, without waiting for the request.
-                let refusal = HttpError::bad_request(
-                    "the plain HTTP request was sent to an HTTPS port: use https://",
-                );
-                http1::serve(stream, peer, security, shared, Some(refusal)).await
+                let refusal = plain_to_tls_port.then_some(&PLAIN_HTTP_TO_TLS_PORT);
+                http1::serve(stream, peer, security, shared, refusal).await
             }
-            Chosen::Http1 => http1::serve(stream, peer, security, shared, None).await,
             // Boxed: HTTP/2's connection (h2's state, its codec, the streams' set)
             // is several times HTTP/1's, and every HTTP/1 connection's task would
             // otherwise be sized for it (the test below checks that it is not).

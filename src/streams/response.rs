@@ -16,7 +16,7 @@ use crate::exchange::sendable::{Unsendable, read_body};
 
 /// The head and body sent for `response`; no body after HEAD.
 pub fn convert(
-    mut response: Response,
+    response: &mut Response,
     head_only: bool,
     fields: &AnswerFields<'_>,
 ) -> Result<(http::Response<()>, Bytes), Unsendable> {
@@ -24,7 +24,7 @@ pub fn convert(
     let bodiless = has_no_content(status);
     let mut body = Vec::new();
     if !bodiless {
-        read_body(&mut response, &mut body)?;
+        read_body(response, &mut body)?;
     }
     let mut head = http::Response::new(());
     *head.status_mut() = http::StatusCode::from_u16(status.into())
@@ -95,7 +95,7 @@ mod tests {
         let mut response = json_response(StatusCode::Ok, b"{\"result\":1}".to_vec());
         response.insert_header("connection", "close");
         response.insert_header("X-Custom", "yes");
-        let (head, body) = convert(response, false, &fields(&id)).unwrap();
+        let (head, body) = convert(&mut response, false, &fields(&id)).unwrap();
         assert_eq!(head.status(), 200);
         let headers = head.headers();
         assert_eq!(headers["content-length"], "12");
@@ -112,12 +112,16 @@ mod tests {
     #[test]
     fn head_and_no_content_carry_no_body() {
         let id = RequestId::generate();
-        let response = json_response(StatusCode::Ok, b"{}".to_vec());
-        let (head, body) = convert(response, true, &fields(&id)).unwrap();
+        let mut response = json_response(StatusCode::Ok, b"{}".to_vec());
+        let (head, body) = convert(&mut response, true, &fields(&id)).unwrap();
         assert_eq!(head.headers()["content-length"], "2");
         assert!(body.is_empty());
-        let (head, body) =
-            convert(Response::new(StatusCode::NoContent), false, &fields(&id)).unwrap();
+        let (head, body) = convert(
+            &mut Response::new(StatusCode::NoContent),
+            false,
+            &fields(&id),
+        )
+        .unwrap();
         assert!(!head.headers().contains_key("content-length"));
         assert!(body.is_empty());
     }

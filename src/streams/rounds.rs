@@ -150,15 +150,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn streams_are_taken_up_and_answered_in_rounds_until_nothing_moves() {
+    /// Ten streams ready, and the round they are answered in.
+    fn one_round(stop_after: u32) -> (Streams<'static>, MadeUpSource, Round<&'static str>) {
         let mut streams = Streams::default();
         let mut source = MadeUpSource {
             ready: 10,
             ended: 0,
-            stop_after: u32::MAX,
+            stop_after,
         };
         let round = smol::block_on(poll_fn(|cx| poll_round(&mut streams, &mut source, cx)));
+        (streams, source, round)
+    }
+
+    #[test]
+    fn streams_are_taken_up_and_answered_in_rounds_until_nothing_moves() {
+        let (mut streams, mut source, round) = one_round(u32::MAX);
         assert_eq!(round, Round::Progress);
         assert_eq!((source.ready, source.ended, streams.len()), (0, 10, 0));
         // Nothing left to take up or answer: the round waits.
@@ -172,13 +178,7 @@ mod tests {
     /// of ten ends with ten answers, and the event wins over the progress.
     #[test]
     fn an_event_ends_the_round() {
-        let mut streams = Streams::default();
-        let mut source = MadeUpSource {
-            ready: 10,
-            ended: 0,
-            stop_after: 3,
-        };
-        let round = smol::block_on(poll_fn(|cx| poll_round(&mut streams, &mut source, cx)));
+        let (_, source, round) = one_round(3);
         assert_eq!(round, Round::Event("enough"));
         assert_eq!((source.ready, source.ended), (0, 10));
     }

@@ -10,9 +10,10 @@ use smol::io::{AsyncRead, AsyncWrite};
 /// `stream`, with `prefix` read again before it.
 #[derive(Debug)]
 pub struct Rewind<S> {
-    /// What was read before, from `start` on; freed once read again.
-    prefix: Box<[u8]>,
-    start: usize,
+    /// What was read before and is not yet read again; `None` once it has been.
+    /// Boxed: every connection holds a `Rewind` for its whole life, and its prefix
+    /// only for its first read.
+    prefix: Option<Box<[u8]>>,
     stream: S,
 }
 
@@ -20,15 +21,15 @@ impl<S> Rewind<S> {
     /// `stream`, whose first bytes, `prefix`, were read already.
     pub fn new(prefix: Vec<u8>, stream: S) -> Self {
         Rewind {
-            prefix: prefix.into_boxed_slice(),
-            start: 0,
+            prefix: (!prefix.is_empty()).then(|| prefix.into_boxed_slice()),
             stream,
         }
     }
 
     /// The bytes read before and not yet read again.
+    #[cfg(test)]
     pub fn prefix(&self) -> &[u8] {
-        &self.prefix[self.start..]
+        self.prefix.as_deref().unwrap_or_default()
     }
 }
 
@@ -39,17 +40,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let left = this.prefix();
-        if left.is_empty() || buf.is_empty() {
+        let Some(prefix) = this.prefix.take() else {
             return Pin::new(&mut this.stream).poll_read(cx, buf);
-        }
-        let n = left.len().min(buf.len());
-        buf[..n].copy_from_slice(&left[..n]);
-        this.start += n;
-        if this.start == this.prefix.len() {
-            this.prefix = Box::default();
-            this.start = 0;
-        }
+        };
+        let n = prefix.len().min(buf.len());
+        buf[..n].copy_from_slice(&prefix[..n]);
+        // Nearly always read whole: a reader's buffer is larger than a first read.
+        this.prefix = (n < prefix.len()).then(|| prefix[n..].into());
         Poll::Ready(Ok(n))
     }
 }
