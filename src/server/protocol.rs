@@ -9,6 +9,7 @@ use smol::io::{AsyncRead, AsyncReadExt};
 
 use crate::http2::PREFACE as HTTP2_PREFACE;
 use crate::transport::Rewind;
+use crate::transport::scratch::read_onto;
 
 /// How many of the preface's bytes tell it from HTTP/1: `PRI` starts no HTTP/1
 /// method but the preface's own.
@@ -39,9 +40,13 @@ pub enum Chosen {
 /// How a connection's protocol is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
-    /// HTTP/2, agreed on by ALPN: its preface must follow.
+    /// HTTP/2, agreed on by ALPN: its preface must follow. The stream is TLS,
+    /// whose reads go through the thread's scratch buffer themselves: the preface
+    /// is read into a buffer of its own.
     Http2,
-    /// By the first bytes of a cleartext connection.
+    /// By the first bytes of a cleartext connection, which reads straight from
+    /// its socket: its first read takes all that has arrived, through the thread's
+    /// scratch buffer, so that HTTP/1 finds its whole head in it.
     Preface,
     /// HTTP/1.x, whatever comes.
     Http1,
@@ -66,19 +71,21 @@ pub async fn choose<S: AsyncRead + Unpin>(
     let mut first = Vec::new();
     let chosen = match choice {
         Choice::Http1 => Chosen::Http1,
-        Choice::Http2 => read_preface(&mut stream, &mut first, 0).await?,
-        Choice::Preface => read_preface(&mut stream, &mut first, DECIDING).await?,
+        Choice::Http2 => read_preface(&mut stream, &mut first, 0, false).await?,
+        Choice::Preface => read_preface(&mut stream, &mut first, DECIDING, true).await?,
     };
     Ok((chosen, Rewind::new(first, stream)))
 }
 
 /// Reads until the bytes read onto `first` are the whole preface, or are not
 /// HTTP/2's. Fewer than `http1_below` bytes that do not start the preface, or a
-/// stream that ends before them, are HTTP/1's.
+/// stream that ends before them, are HTTP/1's. With `through_scratch`, each read
+/// takes all that has arrived; otherwise no more than the preface's bytes.
 async fn read_preface<S: AsyncRead + Unpin>(
     stream: &mut S,
     first: &mut Vec<u8>,
     http1_below: usize,
+    through_scratch: bool,
 ) -> io::Result<Chosen> {
     loop {
         let deciding = first.len().min(http1_below);
@@ -92,11 +99,14 @@ async fn read_preface<S: AsyncRead + Unpin>(
         if seen == HTTP2_PREFACE.len() {
             return Ok(Chosen::Http2);
         }
-        // No more than the preface's bytes at a time: a TLS stream's reads go
-        // through the thread's scratch buffer, so this one cannot.
-        let mut more = [0; HTTP2_PREFACE.len()];
-        let n = stream.read(&mut more[..HTTP2_PREFACE.len() - seen]).await?;
-        first.extend_from_slice(&more[..n]);
+        let n = if through_scratch {
+            read_onto(stream, first).await?
+        } else {
+            let mut more = [0; HTTP2_PREFACE.len()];
+            let n = stream.read(&mut more[..HTTP2_PREFACE.len() - seen]).await?;
+            first.extend_from_slice(&more[..n]);
+            n
+        };
         if n == 0 {
             return Ok(match first.len() < http1_below {
                 true => Chosen::Http1,
