@@ -27,24 +27,31 @@ pub struct AnswerFields<'a> {
     pub hsts: Option<&'a str>,
 }
 
+/// Where a protocol writes a response's fields.
+pub trait FieldSink {
+    /// Why a field cannot be written.
+    type Error;
+
+    /// Writes one field. A protocol marks its `#[inline(always)]`, so that the
+    /// names [`AnswerFields::write_each`] passes are constants where they are
+    /// written.
+    fn field(&mut self, name: &str, value: &str) -> Result<(), Self::Error>;
+}
+
 impl AnswerFields<'_> {
-    /// Calls `write` with each field, in order: the application's,
+    /// Writes each field into `sink`, in order: the application's,
     /// `Strict-Transport-Security` over HTTPS, `Date`, and `X-Request-Id` last.
-    /// Stops at the first error. Inlined, so that each name is a constant where it
-    /// is written.
+    /// Stops at the first error.
     #[inline(always)]
-    pub fn write_each<E>(
-        &self,
-        mut write: impl FnMut(&str, &str) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn write_each<S: FieldSink>(&self, sink: &mut S) -> Result<(), S::Error> {
         for (name, value) in self.every_answer {
-            write(name, value)?;
+            sink.field(name, value)?;
         }
         if let Some(hsts) = self.hsts {
-            write("strict-transport-security", hsts)?;
+            sink.field("strict-transport-security", hsts)?;
         }
-        with_current_date(|date| write("date", date))?;
-        write(REQUEST_ID, self.request_id.as_str())
+        with_current_date(|date| sink.field("date", date))?;
+        sink.field(REQUEST_ID, self.request_id.as_str())
     }
 }
 

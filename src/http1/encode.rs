@@ -6,7 +6,9 @@
 
 use http_types::{Response, StatusCode};
 
-use crate::exchange::fields::{AnswerFields, has_no_content, is_set_by_server, is_writable};
+use crate::exchange::fields::{
+    AnswerFields, FieldSink, has_no_content, is_set_by_server, is_writable,
+};
 use crate::exchange::sendable::{Unsendable, read_body};
 
 /// What the connection layer adds to a response.
@@ -68,11 +70,7 @@ fn write_response(
     if let Some(connection) = envelope.connection {
         write_field(out, "connection", connection);
     }
-    let written: Result<(), Unsendable> = envelope.fields.write_each(|name, value| {
-        write_field(out, name, value);
-        Ok(())
-    });
-    written?;
+    let Ok(()) = envelope.fields.write_each(&mut HeadFields(out));
     out.extend_from_slice(b"\r\n\r\n");
     match unsized_body {
         _ if !sends_body => return Ok(0),
@@ -103,6 +101,20 @@ fn write_own_fields(response: &Response, out: &mut Vec<u8>) -> Result<(), Unsend
         }
     }
     Ok(())
+}
+
+/// A head's field lines, as the fields every answer carries are written.
+struct HeadFields<'o>(&'o mut Vec<u8>);
+
+impl FieldSink for HeadFields<'_> {
+    /// Writing into a buffer cannot fail: the fields were checked at start-up.
+    type Error = std::convert::Infallible;
+
+    #[inline(always)]
+    fn field(&mut self, name: &str, value: &str) -> Result<(), Self::Error> {
+        write_field(self.0, name, value);
+        Ok(())
+    }
 }
 
 /// Writes a field, after the line end of the one before.

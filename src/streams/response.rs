@@ -10,7 +10,7 @@ use http::header::{HeaderName, HeaderValue};
 use http_types::Response;
 
 use crate::exchange::fields::{
-    AnswerFields, REQUEST_ID, has_no_content, is_set_by_server, is_writable,
+    AnswerFields, FieldSink, REQUEST_ID, has_no_content, is_set_by_server, is_writable,
 };
 use crate::exchange::sendable::{Unsendable, read_body};
 
@@ -41,7 +41,7 @@ pub fn convert(
             append(headers, name.as_str(), value.as_str())?;
         }
     }
-    fields.write_each(|name, value| append(headers, name, value))?;
+    fields.write_each(&mut HeadFields(headers))?;
     let body = if head_only || bodiless {
         Bytes::new()
     } else {
@@ -54,6 +54,18 @@ pub fn convert(
 /// and `Transfer-Encoding`, which the server never takes from a response.
 fn is_connection_specific(name: &str) -> bool {
     matches!(name, "keep-alive" | "proxy-connection" | "upgrade")
+}
+
+/// A head's fields, as the fields every answer carries are written.
+struct HeadFields<'h>(&'h mut http::HeaderMap);
+
+impl FieldSink for HeadFields<'_> {
+    type Error = Unsendable;
+
+    #[inline(always)]
+    fn field(&mut self, name: &str, value: &str) -> Result<(), Unsendable> {
+        append(self.0, name, value)
+    }
 }
 
 /// Appends a field. `X-Request-Id` is marked for HPACK and QPACK as never indexed:
