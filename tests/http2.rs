@@ -463,6 +463,50 @@ fn an_invalid_preface_after_alpn_h2_gets_goaway_protocol_error() {
     );
 }
 
+/// The protocol is chosen from the first bytes in cleartext however they are cut:
+/// the preface one byte at a time (with pauses a peek-and-retry loop would have to
+/// wait out) is HTTP/2, an HTTP/1 request cut the same way is HTTP/1.1, and a
+/// client that starts like the preface and then breaks off gets GOAWAY.
+#[test]
+fn the_protocol_is_chosen_however_the_first_bytes_are_cut() {
+    let server = TestServer::start(test_config());
+    let send_slowly = |stream: &mut TcpStream, bytes: &[u8], slow: usize| {
+        for &byte in &bytes[..slow] {
+            stream.write_all(&[byte]).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        stream.write_all(&bytes[slow..]).unwrap();
+    };
+    let mut http2 = raw_connection(&server);
+    let mut request = client_preface();
+    request.extend(frame(1, 5, 1, &get_block("/healthz")));
+    send_slowly(&mut http2, &request, PREFACE.len() + 2);
+    http2.shutdown(std::net::Shutdown::Write).unwrap();
+    let (received, _) = read_until_closed(http2);
+    let frames = frames(&received);
+    let status = answer_on(&frames, 1).map(|block| block[0]);
+    assert_eq!(status, Some(STATUS_200), "{frames:?}");
+
+    let mut http1 = raw_connection(&server);
+    send_slowly(
+        &mut http1,
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        6,
+    );
+    let (received, _) = read_until_closed(http1);
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+
+    let mut broken = raw_connection(&server);
+    send_slowly(&mut broken, b"PRI * HTTP/1.1\r\n\r\n", 5);
+    let (received, _) = read_until_closed(broken);
+    // GOAWAY: 8 bytes, type 7, stream 0, last stream 0, PROTOCOL_ERROR.
+    assert_eq!(
+        received,
+        [0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    );
+}
+
 /// A frame as (type, flags, stream id, payload).
 type Frame<'a> = (u8, u8, u32, &'a [u8]);
 
