@@ -33,6 +33,8 @@ pub enum Chosen {
     Http2,
     /// HTTP/2, whose preface the client broke off from: it gets GOAWAY.
     BrokenPreface,
+    /// Plain HTTP sent to a port that speaks HTTPS: HTTP/1, which refuses it.
+    PlainToTlsPort,
     /// The client left before anything decided.
     Closed,
 }
@@ -50,6 +52,8 @@ pub enum Choice {
     Preface,
     /// HTTP/1.x, whatever comes.
     Http1,
+    /// None: the client spoke plain HTTP to a port that speaks HTTPS.
+    PlainToTlsPort,
 }
 
 impl Choice {
@@ -71,22 +75,24 @@ pub async fn choose<S: AsyncRead + Unpin>(
     let mut first = Vec::new();
     let chosen = match choice {
         Choice::Http1 => Chosen::Http1,
-        Choice::Http2 => read_preface(&mut stream, &mut first, 0, false).await?,
-        Choice::Preface => read_preface(&mut stream, &mut first, DECIDING, true).await?,
+        Choice::PlainToTlsPort => Chosen::PlainToTlsPort,
+        Choice::Http2 => read_preface(&mut stream, &mut first, false).await?,
+        Choice::Preface => read_preface(&mut stream, &mut first, true).await?,
     };
     Ok((chosen, Rewind::new(first, stream)))
 }
 
 /// Reads until the bytes read onto `first` are the whole preface, or are not
-/// HTTP/2's. Fewer than `http1_below` bytes that do not start the preface, or a
-/// stream that ends before them, are HTTP/1's. With `through_scratch`, each read
-/// takes all that has arrived; otherwise no more than the preface's bytes.
+/// HTTP/2's. In `cleartext`, fewer than `DECIDING` bytes that do not start the
+/// preface, or a stream that ends before them, are HTTP/1's, and each read takes
+/// all that has arrived; over TLS (ALPN said h2) anything else is a broken
+/// preface, and no more than the preface's bytes are read.
 async fn read_preface<S: AsyncRead + Unpin>(
     stream: &mut S,
     first: &mut Vec<u8>,
-    http1_below: usize,
-    through_scratch: bool,
+    cleartext: bool,
 ) -> io::Result<Chosen> {
+    let http1_below = if cleartext { DECIDING } else { 0 };
     loop {
         let deciding = first.len().min(http1_below);
         if first[..deciding] != HTTP2_PREFACE[..deciding] {
@@ -99,7 +105,7 @@ async fn read_preface<S: AsyncRead + Unpin>(
         if seen == HTTP2_PREFACE.len() {
             return Ok(Chosen::Http2);
         }
-        let n = if through_scratch {
+        let n = if cleartext {
             read_onto(stream, first).await?
         } else {
             let mut more = [0; HTTP2_PREFACE.len()];
@@ -182,6 +188,10 @@ mod tests {
             (Chosen::Http1, input.to_vec())
         );
         assert_eq!(chosen(Choice::Http1, HTTP2_PREFACE, &[]).0, Chosen::Http1);
+        assert_eq!(
+            chosen(Choice::PlainToTlsPort, input, &[]),
+            (Chosen::PlainToTlsPort, input.to_vec())
+        );
         assert_eq!(
             chosen(Choice::Http2, HTTP2_PREFACE, &[5]),
             (Chosen::Http2, HTTP2_PREFACE.to_vec())

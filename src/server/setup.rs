@@ -47,8 +47,6 @@ struct SetUp<S> {
     security: Security,
     peer: Peer,
     chosen: Chosen,
-    /// The client spoke plain HTTP to a port that speaks HTTPS.
-    plain_to_tls_port: bool,
 }
 
 impl<A: Acceptor> ConnectionSetup<A> {
@@ -66,15 +64,15 @@ impl<A: Acceptor> ConnectionSetup<A> {
             security,
             peer,
             chosen,
-            plain_to_tls_port,
         } = match self.set_up(socket, peer, &shared).await {
             Ok(set_up) => set_up,
             Err(reason) => return reason,
         };
         match chosen {
-            Chosen::Http1 => {
+            Chosen::Http1 => http1::serve(stream, peer, security, shared, None).await,
+            Chosen::PlainToTlsPort => {
                 // As nginx and Go's net/http do, without waiting for the request.
-                let refusal = plain_to_tls_port.then_some(&PLAIN_HTTP_TO_TLS_PORT);
+                let refusal = Some(&PLAIN_HTTP_TO_TLS_PORT);
                 http1::serve(stream, peer, security, shared, refusal).await
             }
             // Boxed: HTTP/2's connection (h2's state, its codec, the streams' set)
@@ -116,9 +114,8 @@ impl<A: Acceptor> ConnectionSetup<A> {
         };
         let tls_port = self.acceptor.https() && socket.is_tcp();
         let (stream, security) = self.accept(socket, &peer, deadline, shared).await?;
-        let plain_to_tls_port = tls_port && security == Security::Plain;
         let choice = match (security, self.http2) {
-            _ if plain_to_tls_port => Choice::Http1,
+            (Security::Plain, _) if tls_port => Choice::PlainToTlsPort,
             (Security::Tls(_), _) => Choice::by_alpn(A::alpn_protocol(&stream)),
             (Security::Plain, true) => Choice::Preface,
             (Security::Plain, false) => Choice::Http1,
@@ -130,7 +127,6 @@ impl<A: Acceptor> ConnectionSetup<A> {
                 security,
                 peer,
                 chosen,
-                plain_to_tls_port,
             }),
             Some(Err(error)) => {
                 debug!("{peer}: failed before its first request: {error}");
