@@ -116,7 +116,7 @@ fn main() {
         for _ in 0..CONNECTIONS {
             let (stream, peer) = listener.accept().unwrap();
             let socket = Socket::tcp(stream).unwrap();
-            let (stream, _) = acceptor.accept(socket, &Peer::Tcp(peer)).await.unwrap();
+            let (stream, _) = acceptor.accept(socket, &Peer::Ip(peer)).await.unwrap();
             streams.push(stream);
         }
         streams

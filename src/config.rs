@@ -110,6 +110,13 @@ pub struct Config {
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub http2: bool,
 
+    /// Serve HTTP/3 over QUIC, on a UDP socket beside each HTTPS listener (same
+    /// address and port), and say so in `Alt-Svc`. On by default with --tls-cert;
+    /// off by default with --proxy-protocol, whose balancer forwards TCP only.
+    #[arg(long, env = "SMOL_TOY_HTTP3", value_name = "on|off",
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub http3: Option<bool>,
+
     /// Most streams an HTTP/2 client may have open at once on one connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
     #[arg(long, env = "SMOL_TOY_MAX_CONCURRENT_STREAMS", default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS,
@@ -260,6 +267,7 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             proxy_protocol: self.proxy_protocol,
             http2: self.http2,
+            http3: self.http3_served(),
             hsts_max_age: self.hsts_max_age,
             shutdown_delay: *self.shutdown_delay,
             shutdown_timeout: *self.shutdown_timeout,
@@ -273,7 +281,14 @@ impl Config {
             unix_socket: self.unix_socket.clone(),
             unix_socket_mode: self.unix_socket_mode,
             backlog: self.backlog,
+            quic: self.http3_served(),
         }
+    }
+
+    /// Whether HTTP/3 is served: with HTTPS, unless `--http3 off`, or
+    /// `--proxy-protocol` without `--http3 on`.
+    pub fn http3_served(&self) -> bool {
+        self.certificate_files().is_some() && self.http3.unwrap_or(!self.proxy_protocol)
     }
 
     /// The connection cap: the configured one, else what the open-file limit allows.

@@ -50,17 +50,20 @@ pub enum Protocol {
     Http1,
     /// HTTP/2, over TLS (ALPN `h2`) or in cleartext by prior knowledge.
     Http2,
+    /// HTTP/3, over QUIC (ALPN `h3`).
+    Http3,
 }
 
 impl Protocol {
     /// Every protocol, in the order of their counters.
-    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::Http2];
+    pub const ALL: [Protocol; 3] = [Protocol::Http1, Protocol::Http2, Protocol::Http3];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
             Protocol::Http1 => "http1",
             Protocol::Http2 => "http2",
+            Protocol::Http3 => "http3",
         }
     }
 }

@@ -142,7 +142,7 @@ fn connect_tcp(addr: SocketAddr, address: &str, deadline: Instant) -> Result<Tcp
 /// this address, why the check cannot pass.
 fn send_local_header(tcp: &TcpStream, config: &Config, address: &str) -> Result<(), Unhealthy> {
     let source = tcp.local_addr().map_err(|e| failed(address, e))?;
-    if !config.trusted_proxies.trusts(&Peer::Tcp(source)) {
+    if !config.trusted_proxies.trusts(&Peer::Ip(source)) {
         let trusted = match config.trusted_proxies.to_string() {
             list if list.is_empty() => "none".to_owned(),
             list => list,

@@ -12,6 +12,7 @@ use log::debug;
 use smol::future::FutureExt;
 use smol::io::AsyncRead;
 
+use crate::connection::Protocol;
 use crate::exchange::answer::{self, Work};
 use crate::exchange::dispatch::{self, Answered, Dispatch, dispatch};
 use crate::exchange::fields::{AnswerFields, is_writable};
@@ -137,6 +138,9 @@ pub struct Shared<H> {
     /// The `Strict-Transport-Security` value every response over HTTPS carries;
     /// `None` for none.
     pub(crate) hsts: Option<String>,
+    /// The `Alt-Svc` value every response over HTTPS on TCP carries while HTTP/3
+    /// is served; `None` for none.
+    pub(crate) alt_svc: Option<String>,
 }
 
 impl<H: Handler> Shared<H> {
@@ -171,6 +175,7 @@ impl<H: Handler> Shared<H> {
             metrics,
             access_log,
             hsts: None,
+            alt_svc: None,
         }
     }
 
@@ -232,6 +237,10 @@ impl<H: Handler> Shared<H> {
             request_id: exchange.request_id(),
             every_answer: H::RESPONSE_FIELDS,
             hsts: carrier.security.tls_version().and(self.hsts.as_deref()),
+            alt_svc: match carrier.protocol {
+                Protocol::Http3 => None,
+                _ => carrier.security.tls_version().and(self.alt_svc.as_deref()),
+            },
         };
         answer::respond(answered, carrier.peer, &fields, send)
     }
@@ -251,6 +260,13 @@ impl<H: Handler> Shared<H> {
     /// `max-age`, in seconds; 0 for none.
     pub fn with_hsts(mut self, max_age: u64) -> Self {
         self.hsts = (max_age > 0).then(|| format!("max-age={max_age}"));
+        self
+    }
+
+    /// Makes every response over HTTPS on TCP say that HTTP/3 is served on UDP
+    /// `port` (of the same host), for a day (RFC 7838); `None` for none.
+    pub fn with_alt_svc(mut self, port: Option<u16>) -> Self {
+        self.alt_svc = port.map(|port| format!("h3=\":{port}\"; ma=86400"));
         self
     }
 }

@@ -227,7 +227,7 @@ impl<H: Handler> InMemoryServer<H> {
     /// Serves one in-memory connection to its end on the current thread, and
     /// returns the stream with everything the server wrote.
     pub fn serve(&self, mut stream: MemoryStream) -> MemoryStream {
-        let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let peer = Peer::Ip(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         async_io::block_on(
             async {
                 serve(
@@ -250,7 +250,7 @@ impl<H: Handler> InMemoryServer<H> {
     /// to its end on the current thread, and returns the stream with everything the
     /// server wrote, and why the connection ended.
     pub fn serve_http2(&self, mut stream: MemoryStream) -> (MemoryStream, &'static str) {
-        let peer = Peer::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        let peer = Peer::Ip(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let shared = Arc::clone(&self.shared);
         let reason = async_io::block_on(
             async { Some(crate::http2::serve(&mut stream, peer, Security::Plain, shared).await) }

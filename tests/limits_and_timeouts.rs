@@ -324,7 +324,7 @@ impl Acceptor for StallsOne {
                 None => async_io::Timer::after(Duration::from_millis(1)).await,
             };
         };
-        if *peer == Peer::Tcp(stalled) {
+        if *peer == Peer::Ip(stalled) {
             std::future::pending::<()>().await;
         }
         Ok((socket, Security::Plain))

@@ -129,6 +129,7 @@ mod tests {
             request_id: id,
             every_answer: &[],
             hsts: None,
+            alt_svc: None,
         }
     }
 

@@ -119,7 +119,7 @@ mod tests {
 
     fn client(trusted: &str, peer: &str, xff: &[&str], real_ip: Option<&str>) -> IpAddr {
         let trusted: TrustedProxies = trusted.parse().unwrap();
-        let peer = Peer::Tcp(std::net::SocketAddr::new(ip(peer), 4000));
+        let peer = Peer::Ip(std::net::SocketAddr::new(ip(peer), 4000));
         trusted.client(&peer, xff.iter().copied(), real_ip).unwrap()
     }
 
@@ -135,7 +135,7 @@ mod tests {
         // A trusted one (an HTTP proxy behind the TCP balancer) is believed.
         let client = trusted.client(&proxied("10.1.2.3"), xff.iter().copied(), None);
         assert_eq!(client, Some(ip("1.2.3.4")));
-        assert_eq!(proxied("10.1.2.3").socket_peer(), Peer::Tcp(proxy));
+        assert_eq!(proxied("10.1.2.3").socket_peer(), Peer::Ip(proxy));
         assert_eq!(
             proxied("10.1.2.3").to_string(),
             "10.1.2.3:4000 via 127.0.0.1:9"

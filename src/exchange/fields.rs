@@ -1,7 +1,8 @@
 //! Header fields for any protocol: the token rule, what a value may hold to be
 //! written, how a value with bytes 0x80-0xFF is handed to http-types, and the fields
 //! every answer carries besides the response's own (`X-Request-Id`, the
-//! application's fields, `Strict-Transport-Security` over HTTPS, `Date`).
+//! application's fields, `Strict-Transport-Security` over HTTPS, `Alt-Svc` naming
+//! HTTP/3 over HTTPS on TCP, `Date`).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -25,6 +26,8 @@ pub struct AnswerFields<'a> {
     pub every_answer: &'static [ResponseField],
     /// The `Strict-Transport-Security` value, over HTTPS.
     pub hsts: Option<&'a str>,
+    /// The `Alt-Svc` value that names HTTP/3, over HTTPS on TCP.
+    pub alt_svc: Option<&'a str>,
 }
 
 /// Where a protocol writes a response's fields.
@@ -40,7 +43,8 @@ pub trait FieldSink {
 
 impl AnswerFields<'_> {
     /// Writes each field into `sink`, in order: the application's,
-    /// `Strict-Transport-Security` over HTTPS, `Date`, and `X-Request-Id` last.
+    /// `Strict-Transport-Security` and `Alt-Svc` over HTTPS, `Date`, and
+    /// `X-Request-Id` last.
     /// Stops at the first error.
     #[inline(always)]
     pub fn write_each<S: FieldSink>(&self, sink: &mut S) -> Result<(), S::Error> {
@@ -49,6 +53,9 @@ impl AnswerFields<'_> {
         }
         if let Some(hsts) = self.hsts {
             sink.field("strict-transport-security", hsts)?;
+        }
+        if let Some(alt_svc) = self.alt_svc {
+            sink.field("alt-svc", alt_svc)?;
         }
         with_current_date(|date| sink.field("date", date))?;
         sink.field(REQUEST_ID, self.request_id.as_str())

@@ -150,6 +150,7 @@ mod tests {
                 request_id: &id,
                 every_answer: NO_STORE,
                 hsts: None,
+                alt_svc: None,
             },
         };
         encode(&mut response, &envelope, &mut out).unwrap();
@@ -233,6 +234,7 @@ mod tests {
                 request_id: &id,
                 every_answer: NO_STORE,
                 hsts: None,
+                alt_svc: None,
             },
         };
         let mut out = b"earlier".to_vec();
@@ -262,6 +264,7 @@ mod tests {
                 request_id: id,
                 every_answer: &[],
                 hsts,
+                alt_svc: None,
             },
         }
     }

@@ -6,17 +6,20 @@
 //! - [`tls`]: handshakes, the certificate's expiry and reloads, over HTTPS.
 //! - [`log_sink`]: log lines dropped while stderr was stalled.
 //! - [`http2`]: HTTP/2 connections, streams, GOAWAYs and floods.
+//! - [`http3`]: QUIC handshakes, HTTP/3 streams, GOAWAYs and attacks.
 //! - here: connections, requests by protocol, and the registry that puts everything together.
 //!
 //! Every handle is resolved when the server starts; recording bumps atomics.
 
 mod http2;
+mod http3;
 mod log_sink;
 mod process;
 mod requests;
 mod tls;
 
 pub use http2::{Flood, Http2Metrics};
+pub use http3::{Http3Attack, Http3Metrics, QuicHandshake};
 pub use tls::{Handshake, TlsMetrics};
 
 use std::sync::Arc;
@@ -51,6 +54,8 @@ pub struct Metrics {
     by_protocol: [Counter; Protocol::ALL.len()],
     /// What HTTP/2 counts.
     pub http2: Http2Metrics,
+    /// What HTTP/3 counts.
+    pub http3: Http3Metrics,
 }
 
 impl Metrics {
@@ -100,7 +105,7 @@ impl Metrics {
             limit,
         );
         register_build_info(&mut registry);
-        let (by_protocol, http2) = register_protocols(&mut registry);
+        let (by_protocol, http2, http3) = register_protocols(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         registry.register_collector(Box::new(LogSinkCollector));
         Metrics {
@@ -112,6 +117,7 @@ impl Metrics {
             accept_errors,
             by_protocol,
             http2,
+            http3,
         }
     }
 
@@ -181,18 +187,22 @@ impl Drop for InFlight<'_> {
 }
 
 /// The counters of requests by protocol, and HTTP/2's metrics, in `registry`.
-fn register_protocols(registry: &mut Registry) -> ([Counter; Protocol::ALL.len()], Http2Metrics) {
+fn register_protocols(
+    registry: &mut Registry,
+) -> ([Counter; Protocol::ALL.len()], Http2Metrics, Http3Metrics) {
     let protocol_family = Family::<[(&'static str, &'static str); 1], Counter>::default();
     let by_protocol = Protocol::ALL
         .map(|protocol| (protocol_family.get_or_create(&[("protocol", protocol.label())])).clone());
     registry.register(
         "smol_toy_http_requests_by_protocol",
-        "Requests answered, by protocol (http1: HTTP/1.0 and 1.1; http2)",
+        "Requests answered, by protocol (http1: HTTP/1.0 and 1.1; http2; http3)",
         protocol_family,
     );
     let http2 = Http2Metrics::new();
     http2.register(registry);
-    (by_protocol, http2)
+    let http3 = Http3Metrics::new();
+    http3.register(registry);
+    (by_protocol, http2, http3)
 }
 
 /// `smol_toy_build_info{version}`: a gauge rather than an OpenMetrics info, which

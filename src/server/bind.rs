@@ -1,10 +1,12 @@
 //! Where the listening sockets come from: systemd (socket activation), a Unix socket
-//! path, or a TCP address; each with the backlog asked for.
+//! path, or a TCP address; each with the backlog asked for. For HTTP/3, a UDP
+//! socket beside each TCP listener, on its address and port; or the UDP sockets
+//! systemd passed (`ListenDatagram=`).
 
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -36,6 +38,10 @@ pub fn listen(options: &ListenOptions) -> Result<Listeners, ListenError> {
              and --unix-socket are not used",
             inherited.len()
         );
+        let datagrams = inherited.iter().any(|l| matches!(l, Listener::Udp(_)));
+        if options.quic && !datagrams {
+            info!("socket activation: no UDP socket passed (ListenDatagram=): no HTTP/3");
+        }
         let listening = inherited
             .into_iter()
             .map(|listener| Listening {
@@ -61,10 +67,25 @@ pub fn listen(options: &ListenOptions) -> Result<Listeners, ListenError> {
             (Listener::Tcp(listener), None)
         }
     };
-    let listening = vec![Listening {
-        listener,
-        inherited: false,
-    }];
+    let mut listening = vec![];
+    if let (true, Listener::Tcp(tcp)) = (options.quic, &listener) {
+        let addr = tcp
+            .local_addr()
+            .map_err(|e| ListenError::Bind(options.addr.to_string(), e))?;
+        let udp =
+            bind_udp(addr).map_err(|error| ListenError::Bind(format!("udp {addr}"), error))?;
+        listening.push(Listening {
+            listener: Listener::Udp(udp),
+            inherited: false,
+        });
+    }
+    listening.insert(
+        0,
+        Listening {
+            listener,
+            inherited: false,
+        },
+    );
     Ok(Listeners {
         listening,
         socket_file,
@@ -104,8 +125,19 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// A UDP socket on `addr`, for QUIC; dual-stack on an IPv6 address, as the TCP
+/// listener is, so that `::` also takes IPv4 clients.
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// The listening sockets systemd passed to this process (`LISTEN_FDS`, with
-/// `LISTEN_PID` naming it), TCP or Unix; none when it passed none.
+/// `LISTEN_PID` naming it), TCP, Unix or UDP; none when it passed none.
 fn inherited() -> io::Result<Vec<Listener>> {
     let mut passed = ListenFd::from_env();
     let mut listeners = Vec::with_capacity(passed.len());
@@ -113,9 +145,13 @@ fn inherited() -> io::Result<Vec<Listener>> {
         let listener = match passed.take_tcp_listener(index) {
             Ok(Some(listener)) => Listener::Tcp(listener),
             Ok(None) => continue,
-            Err(_) => match passed.take_unix_listener(index)? {
-                Some(listener) => Listener::Unix(listener),
-                None => continue,
+            Err(_) => match passed.take_unix_listener(index) {
+                Ok(Some(listener)) => Listener::Unix(listener),
+                Ok(None) => continue,
+                Err(_) => match passed.take_udp_socket(index)? {
+                    Some(socket) => Listener::Udp(socket),
+                    None => continue,
+                },
             },
         };
         listeners.push(listener);

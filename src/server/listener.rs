@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
@@ -14,9 +14,14 @@ use log::{debug, info, warn};
 use smol::Executor;
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 
+use std::future::Future;
+
 use super::drain::{OpenConnection, OpenConnections};
 use super::setup::ConnectionSetup;
+use crate::connection::CloseReason;
 use crate::handler::Handler;
+use crate::http3;
+use crate::metrics::QuicHandshake;
 use crate::shared::Shared;
 use crate::transport::{Acceptor, Peer, Socket};
 
@@ -34,6 +39,8 @@ pub enum Listener {
     Tcp(TcpListener),
     /// Listens on a Unix domain socket.
     Unix(UnixListener),
+    /// Receives QUIC over UDP: HTTP/3.
+    Udp(UdpSocket),
 }
 
 impl Listener {
@@ -48,12 +55,16 @@ impl Listener {
                 if let Err(error) = stream.set_nodelay(true) {
                     debug!("{addr}: cannot set TCP_NODELAY: {error}");
                 }
-                Ok((Socket::tcp(stream)?, Peer::Tcp(addr)))
+                Ok((Socket::tcp(stream)?, Peer::Ip(addr)))
             }
             Listener::Unix(listener) => {
                 let (stream, _) = listener.accept()?;
                 Ok((Socket::unix(stream)?, Peer::Unix))
             }
+            Listener::Udp(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a UDP socket is served by its QUIC endpoint",
+            )),
         }
     }
 }
@@ -63,6 +74,7 @@ impl AsFd for Listener {
         match self {
             Listener::Tcp(listener) => listener.as_fd(),
             Listener::Unix(listener) => listener.as_fd(),
+            Listener::Udp(socket) => socket.as_fd(),
         }
     }
 }
@@ -76,6 +88,10 @@ impl Listener {
             (Listener::Tcp(listener), true) => match listener.local_addr() {
                 Ok(addr) => format!("https://{addr}"),
                 Err(_) => "a TCP socket".to_owned(),
+            },
+            (Listener::Udp(socket), true) => match socket.local_addr() {
+                Ok(addr) => format!("https://{addr} (HTTP/3, UDP)"),
+                Err(_) => "a UDP socket".to_owned(),
             },
             _ => self.to_string(),
         }
@@ -95,6 +111,10 @@ impl fmt::Display for Listener {
                     None => f.write_str("an unnamed Unix socket"),
                 },
                 Err(_) => f.write_str("a Unix socket"),
+            },
+            Listener::Udp(socket) => match socket.local_addr() {
+                Ok(addr) => write!(f, "udp://{addr}"),
+                Err(_) => f.write_str("a UDP socket"),
             },
         }
     }
@@ -190,20 +210,53 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
         }
     }
 
+    /// Accepts QUIC connections on `endpoint` until the server stops accepting,
+    /// then refuses them. At the connection cap, a new one is refused at once
+    /// (CONNECTION_REFUSED): a QUIC client has no backlog to wait in.
+    pub async fn accept_quic_until_shutdown(&self, endpoint: &quinn::Endpoint) {
+        let shutdown = &self.shared.rules.accepting_stopped;
+        while let Some(Some(incoming)) = shutdown.until_triggered(endpoint.accept()).await {
+            let Some(permit) = self.permits.try_acquire_arc() else {
+                self.shared.metrics.http3.handshake(QuicHandshake::Refused);
+                incoming.refuse();
+                continue;
+            };
+            self.spawn(permit, |shared| http3::serve(incoming, shared));
+        }
+        let refusing = endpoint.clone();
+        self.executor
+            .spawn(async move {
+                while let Some(incoming) = refusing.accept().await {
+                    incoming.refuse();
+                }
+            })
+            .detach();
+    }
+
     fn spawn_connection(&self, socket: Socket, peer: Peer, permit: SemaphoreGuardArc) {
+        let setup = Arc::clone(&self.setup);
+        self.spawn(permit, move |shared| async move {
+            setup.accept_and_serve(socket, peer, shared).await
+        });
+    }
+
+    /// Runs a connection's task, `serve`, holding `permit` and counted as open
+    /// until it ends.
+    fn spawn<F>(&self, permit: SemaphoreGuardArc, serve: impl FnOnce(Arc<Shared<H>>) -> F)
+    where
+        F: Future<Output = CloseReason> + Send + 'static,
+    {
         let held = HeldByConnection {
             _permit: permit,
             _open: self.open.open(),
         };
         let shared = Arc::clone(self.shared);
-        let setup = Arc::clone(&self.setup);
         shared.metrics.connection_opened();
+        let served = serve(Arc::clone(&shared));
         self.executor
             .spawn(async move {
                 let _held = held;
-                let reason = setup
-                    .accept_and_serve(socket, peer, Arc::clone(&shared))
-                    .await;
+                let reason = served.await;
                 shared.metrics.connection_closed(reason);
             })
             .detach();

@@ -28,13 +28,15 @@ use std::thread;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use log::info;
+use log::{info, warn};
 use smol::Executor;
+use smol::future::FutureExt;
 use smol::lock::Semaphore;
 
 use crate::exchange::AccessLog;
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
+use crate::quic;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 use crate::transport::{Acceptor, PlainHttp};
@@ -67,17 +69,23 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
 ) -> io::Result<Stopped> {
     acceptor.offer_alpn(protocol::alpn_offer(options.http2));
     let status = serving_status(&listeners, options, acceptor.https());
+    let (datagrams, listeners): (Vec<_>, Vec<_>) =
+        (listeners.into_iter()).partition(|l| matches!(l.listener, Listener::Udp(_)));
     let listeners = (listeners.into_iter())
         .map(|l| Ok((Async::new(l.listener)?, l.inherited)))
         .collect::<io::Result<Vec<_>>>()?;
+    let executor = Arc::new(Executor::new());
+    let endpoints = quic_endpoints(datagrams, options, &acceptor, &executor)?;
     let setup = ConnectionSetup {
         proxy_protocol: (options.proxy_protocol)
             .then(|| ProxyProtocol::new(options.trusted_proxies.clone())),
         acceptor,
         http2: options.http2,
     };
-    let shared = Arc::new(shared(options, handler, &setup, shutdown));
-    let executor = Executor::new();
+    let alt_svc = (endpoints.first())
+        .and_then(|e| e.local_addr().ok())
+        .map(|a| a.port());
+    let shared = Arc::new(shared(options, handler, &setup, shutdown).with_alt_svc(alt_svc));
     let accept_loop = AcceptLoop {
         executor: &executor,
         shared: &shared,
@@ -89,20 +97,60 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
     spawn_server_tasks(&executor, &shared, options.shutdown_delay);
     notify::ready(&status);
     let serve = async move {
-        join_all(
-            listeners
-                .iter()
-                .map(|(l, _)| accept_loop.accept_until_shutdown(l)),
-        )
-        .await;
+        let accepting =
+            (listeners.iter()).map(|(l, _)| accept_loop.accept_until_shutdown(l).boxed());
+        let accepting_quic =
+            (endpoints.iter()).map(|e| accept_loop.accept_quic_until_shutdown(e).boxed());
+        join_all(accepting.chain(accepting_quic)).await;
         // The backlog of a socket systemd holds belongs to the next process.
         for (listener, _) in listeners.iter().filter(|(_, inherited)| !inherited) {
             accept_loop.accept_backlog(listener);
         }
         drop(listeners);
-        accept_loop.open.drain(options.shutdown_timeout).await
+        let stopped = accept_loop.open.drain(options.shutdown_timeout).await;
+        // The last QUIC connections' closes go out before the sockets close.
+        for endpoint in &endpoints {
+            let idle = endpoint.wait_idle();
+            let _ = idle
+                .or(async {
+                    Timer::after(QUIC_CLOSE_WAIT).await;
+                })
+                .await;
+        }
+        stopped
     };
     run_workers(&executor, options.threads, serve)
+}
+
+/// How long the exit waits for QUIC connections to finish closing.
+const QUIC_CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// A QUIC endpoint for each UDP socket, when HTTP/3 is served: `options.http3`,
+/// and an acceptor that serves HTTPS.
+fn quic_endpoints<A: Acceptor>(
+    datagrams: Vec<Listening>,
+    options: &ServerOptions,
+    acceptor: &A,
+    executor: &Arc<Executor<'static>>,
+) -> io::Result<Vec<quinn::Endpoint>> {
+    let tls = acceptor.http3_tls().filter(|_| options.http3);
+    let Some(tls) = tls.filter(|_| !datagrams.is_empty()) else {
+        if !datagrams.is_empty() {
+            warn!("HTTP/3 is off (no --tls-cert, or --http3 off): the UDP sockets are not served");
+        }
+        return Ok(Vec::new());
+    };
+    let config = quic::endpoint::server_config(tls, &options.limits).map_err(io::Error::other)?;
+    let runtime = Arc::new(quic::runtime::OnExecutor {
+        executor: Arc::clone(executor),
+    });
+    let sockets = datagrams.into_iter().filter_map(|l| match l.listener {
+        Listener::Udp(socket) => Some(socket),
+        _ => None,
+    });
+    sockets
+        .map(|socket| quic::endpoint::endpoint(socket, config.clone(), Arc::clone(&runtime)))
+        .collect()
 }
 
 /// What the connections of a server run with `options` and `setup` share.

@@ -25,6 +25,9 @@ pub struct ServerOptions {
     /// HTTP/2 is spoken besides HTTP/1.x: by ALPN over TLS, by prior knowledge in
     /// cleartext.
     pub http2: bool,
+    /// HTTP/3 is served over QUIC on the UDP sockets among the listeners, when the
+    /// acceptor serves HTTPS.
+    pub http3: bool,
     /// The `max-age` of `Strict-Transport-Security` over HTTPS; 0 for none.
     pub hsts_max_age: u64,
     /// How long to keep accepting after a shutdown is asked for.
@@ -44,4 +47,6 @@ pub struct ListenOptions {
     pub unix_socket_mode: u32,
     /// The listen backlog.
     pub backlog: u32,
+    /// A UDP socket beside the TCP listener, on its address and port, for HTTP/3.
+    pub quic: bool,
 }

@@ -98,7 +98,7 @@ impl<A: Acceptor> ConnectionSetup<A> {
     ) -> Result<SetUp<A::Stream>, CloseReason> {
         let deadline = Instant::now() + shared.rules.limits.header_timeout;
         let peer = match (&self.proxy_protocol, peer) {
-            (Some(proxy_protocol), Peer::Tcp(addr)) => {
+            (Some(proxy_protocol), Peer::Ip(addr)) => {
                 let header = proxy_protocol.read_header(&mut socket, addr);
                 match shared.timeouts.run_until(Some(deadline), header).await {
                     Some(Ok(peer)) => peer,
@@ -187,7 +187,7 @@ mod tests {
     fn accepted(listener: &TcpListener) -> (Socket, Peer, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (socket, address) = listener.accept().unwrap();
-        (Socket::tcp(socket).unwrap(), Peer::Tcp(address), client)
+        (Socket::tcp(socket).unwrap(), Peer::Ip(address), client)
     }
 
     /// Every connection's task holds this future for the connection's life, and

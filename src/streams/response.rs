@@ -98,6 +98,7 @@ mod tests {
             request_id: id,
             every_answer: &[("cache-control", "no-store")],
             hsts: Some("max-age=60"),
+            alt_svc: None,
         }
     }
 

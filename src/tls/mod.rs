@@ -114,7 +114,12 @@ impl TlsAcceptor {
         let certificates = Arc::new(InService {
             current: RwLock::new((loaded.key, loaded.summary)),
         });
-        let config = server_config(Arc::clone(&provider), Arc::clone(&certificates) as _);
+        let versions = [&TLS13, &TLS12];
+        let config = server_config(
+            Arc::clone(&provider),
+            &versions,
+            Arc::clone(&certificates) as _,
+        );
         Ok(TlsAcceptor {
             config,
             inner: Arc::new(Inner {
@@ -216,6 +221,18 @@ impl Acceptor for Option<TlsAcceptor> {
         }
     }
 
+    fn http3_tls(&self) -> Option<Arc<ServerConfig>> {
+        let tls = self.as_ref()?;
+        let inner = &tls.inner;
+        let certificates = Arc::clone(&inner.certificates) as _;
+        let mut config = server_config(Arc::clone(&inner.provider), &[&TLS13], certificates);
+        let config_mut = Arc::make_mut(&mut config);
+        config_mut.alpn_protocols = vec![b"h3".to_vec()];
+        // 0-RTT stays off: a request in early data can be replayed.
+        config_mut.max_early_data_size = 0;
+        Some(config)
+    }
+
     fn timed_out(&self) {
         if let Some(tls) = self {
             tls.inner.metrics.handshake(Handshake::Timeout);
@@ -229,16 +246,17 @@ impl Acceptor for Option<TlsAcceptor> {
     }
 }
 
-/// TLS 1.3 and 1.2 only, ring's cipher suites (all with forward secrecy: ECDHE key
+/// TLS 1.3 and 1.2 (QUIC: 1.3) only, ring's cipher suites (all with forward secrecy: ECDHE key
 /// exchange, AEAD ciphers) in the server's order, and the server's order of the
 /// protocols offered by ALPN ([`Acceptor::offer_alpn`]), none until the server
 /// says which.
 fn server_config(
     provider: Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
     certificates: Arc<dyn ResolvesServerCert>,
 ) -> Arc<ServerConfig> {
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&TLS13, &TLS12])
+        .with_protocol_versions(versions)
         .expect("ring supports TLS 1.3 and 1.2")
         .with_no_client_auth()
         .with_cert_resolver(certificates);

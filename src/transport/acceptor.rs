@@ -42,6 +42,12 @@ pub trait Acceptor: Send + Sync + 'static {
     /// Offers these protocols by ALPN, in the server's order of preference.
     fn offer_alpn(&mut self, _protocols: &[&[u8]]) {}
 
+    /// The TLS that QUIC's handshakes serve HTTP/3 with, if the acceptor serves
+    /// HTTPS: the same certificate, reloaded with it.
+    fn http3_tls(&self) -> Option<std::sync::Arc<rustls::ServerConfig>> {
+        None
+    }
+
     /// Adds what the acceptor counts to the server's metrics.
     fn register_metrics(&self, _metrics: &mut Metrics) {}
 }

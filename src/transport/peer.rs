@@ -29,8 +29,8 @@ impl Security {
 /// Who is at the other end of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
-    /// A TCP client, at this address.
-    Tcp(SocketAddr),
+    /// A client at this address: over TCP, or over QUIC (UDP).
+    Ip(SocketAddr),
     /// A TCP client whose connection a trusted proxy forwarded and named in a PROXY
     /// protocol header; shown as `CLIENT via PROXY`. Shared rather than inline, so
     /// that a `Peer` stays the size of one address in every connection.
@@ -54,11 +54,11 @@ impl Peer {
         Peer::Proxied(Arc::new(Proxied { client, proxy }))
     }
 
-    /// The client's IP address, for a TCP peer: behind a PROXY protocol header, the
+    /// The client's IP address, for a TCP or QUIC peer: behind a PROXY protocol header, the
     /// one the header named.
     pub fn ip(&self) -> Option<IpAddr> {
         match self {
-            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Ip(addr) => Some(addr.ip()),
             Peer::Proxied(proxied) => Some(proxied.client.ip()),
             Peer::Unix => None,
         }
@@ -67,7 +67,7 @@ impl Peer {
     /// The socket's own peer: the proxy, for a client behind a PROXY protocol header.
     pub fn socket_peer(&self) -> Peer {
         match self {
-            Peer::Proxied(proxied) => Peer::Tcp(proxied.proxy),
+            Peer::Proxied(proxied) => Peer::Ip(proxied.proxy),
             peer => peer.clone(),
         }
     }
@@ -76,7 +76,7 @@ impl Peer {
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Ip(addr) => addr.fmt(f),
             Peer::Proxied(proxied) => write!(f, "{} via {}", proxied.client, proxied.proxy),
             Peer::Unix => f.write_str("unix"),
         }

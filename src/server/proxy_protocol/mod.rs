@@ -59,7 +59,7 @@ impl ProxyProtocol {
         socket: &mut Socket,
         peer: SocketAddr,
     ) -> Result<Peer, HeaderRefusal> {
-        let read = if self.trusted.trusts(&Peer::Tcp(peer)) {
+        let read = if self.trusted.trusts(&Peer::Ip(peer)) {
             read_header(socket, peer).await
         } else {
             Err(Refused(
@@ -121,7 +121,7 @@ async fn read_header(socket: &mut Socket, peer: SocketAddr) -> Result<Peer, Refu
         if let Some(client) = client {
             return Ok(match client {
                 Some(client) => Peer::proxied(client, peer),
-                None => Peer::Tcp(peer),
+                None => Peer::Ip(peer),
             });
         }
     }

@@ -1,0 +1,201 @@
+//! What an HTTP/3 connection decides, apart from the QUIC and h3 machinery it
+//! drives: when it is idle, when it sends GOAWAY, when it ends and why. The loop
+//! in `conn.rs` does what this says; each decision is a method, tested here
+//! without a socket.
+
+use std::time::Instant;
+
+use crate::connection::CloseReason;
+use crate::shared::Limits;
+use crate::streams::stream::StreamEnd;
+
+/// The state of one HTTP/3 connection.
+#[derive(Debug)]
+pub struct State<'a> {
+    limits: &'a Limits,
+    /// Since when no stream has been open (from the handshake on); `None` while
+    /// one is.
+    idle_since: Option<Instant>,
+    /// GOAWAY has been sent: no stream is taken up after the ones in flight.
+    going: Option<CloseReason>,
+    /// How many request streams were taken up.
+    streams_taken: u64,
+}
+
+/// A deadline that passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// No stream was open for the keep-alive timeout.
+    Idle,
+}
+
+/// What the connection does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Carry on.
+    Continue,
+    /// Send GOAWAY: the streams in flight finish, no new one is taken.
+    GoAway,
+    /// Close the connection now (with H3_NO_ERROR), for this reason.
+    End(CloseReason),
+}
+
+/// How the connection was found closed, as h3 or quinn reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The client sent GOAWAY and has no stream left, or closed the connection.
+    ByClient,
+    /// No packet arrived for QUIC's idle timeout.
+    TimedOut,
+    /// h3 closed it for the client's error, or quinn for a transport error.
+    Failed,
+}
+
+impl<'a> State<'a> {
+    /// A connection whose handshake finished at `now`.
+    pub fn new(limits: &'a Limits, now: Instant) -> Self {
+        State {
+            limits,
+            idle_since: Some(now),
+            going: None,
+            streams_taken: 0,
+        }
+    }
+
+    /// The next deadline, with `open` streams being read or answered.
+    pub fn deadline(&self, open: usize) -> Option<(Instant, Expiry)> {
+        if open > 0 || self.going.is_some() {
+            return None;
+        }
+        let idle_since = self.idle_since?;
+        Some((idle_since + self.limits.keep_alive_timeout, Expiry::Idle))
+    }
+
+    /// After each turn of the loop, with `open` streams being read or answered:
+    /// whether the connection is done.
+    pub fn settled(&mut self, open: usize, now: Instant) -> Action {
+        if open > 0 {
+            self.idle_since = None;
+            return Action::Continue;
+        }
+        if let Some(reason) = self.going {
+            return Action::End(reason);
+        }
+        self.idle_since.get_or_insert(now);
+        Action::Continue
+    }
+
+    /// A request stream was taken up.
+    pub fn stream_taken(&mut self) {
+        self.streams_taken += 1;
+        self.idle_since = None;
+    }
+
+    /// Whether GOAWAY has been sent.
+    pub fn is_going(&self) -> bool {
+        self.going.is_some()
+    }
+
+    /// A stream's answer ended thus.
+    pub fn stream_ended(&mut self, end: StreamEnd) -> Action {
+        match end {
+            StreamEnd::WriteStalled => Action::End(CloseReason::WriteTimeout),
+            StreamEnd::Answered | StreamEnd::Reset | StreamEnd::Gone => Action::Continue,
+        }
+    }
+
+    /// A shutdown was asked for: GOAWAY, once.
+    pub fn shutdown_asked(&mut self) -> Action {
+        self.go_away(CloseReason::Shutdown)
+    }
+
+    /// A deadline passed.
+    pub fn expired(&mut self, expiry: Expiry) -> Action {
+        match expiry {
+            Expiry::Idle => {
+                self.go_away(CloseReason::IdleTimeout);
+                Action::End(CloseReason::IdleTimeout)
+            }
+        }
+    }
+
+    /// Why the connection ended, now that it is closed.
+    pub fn closed(&self, closed: Closed) -> CloseReason {
+        match closed {
+            Closed::ByClient => self.going.unwrap_or(CloseReason::ClientClosed),
+            Closed::TimedOut => CloseReason::IdleTimeout,
+            Closed::Failed => CloseReason::Error,
+        }
+    }
+
+    fn go_away(&mut self, reason: CloseReason) -> Action {
+        match self.going {
+            Some(_) => Action::Continue,
+            None => {
+                self.going = Some(reason);
+                Action::GoAway
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::default_limits;
+
+    #[test]
+    fn a_connection_with_no_stream_open_ends_at_the_keep_alive_timeout() {
+        let limits = default_limits();
+        let start = Instant::now();
+        let mut state = State::new(&limits, start);
+        let idle = (start + limits.keep_alive_timeout, Expiry::Idle);
+        assert_eq!(state.deadline(0), Some(idle), "from the handshake on");
+        state.stream_taken();
+        assert_eq!(state.settled(1, start), Action::Continue);
+        assert_eq!(state.deadline(1), None, "not while a stream is open");
+        let later = start + Duration::from_secs(3);
+        assert_eq!(state.settled(0, later), Action::Continue);
+        let idle = (later + limits.keep_alive_timeout, Expiry::Idle);
+        assert_eq!(state.deadline(0), Some(idle), "from the last stream's end");
+        assert_eq!(
+            state.expired(Expiry::Idle),
+            Action::End(CloseReason::IdleTimeout)
+        );
+    }
+
+    #[test]
+    fn shutdown_sends_goaway_once_and_ends_when_the_streams_are_done() {
+        let limits = default_limits();
+        let start = Instant::now();
+        let mut state = State::new(&limits, start);
+        state.stream_taken();
+        assert_eq!(state.shutdown_asked(), Action::GoAway);
+        assert_eq!(state.shutdown_asked(), Action::Continue, "once");
+        assert_eq!(
+            state.settled(2, start),
+            Action::Continue,
+            "streams in flight"
+        );
+        assert_eq!(state.deadline(0), None, "no idle timeout once going");
+        assert_eq!(state.settled(0, start), Action::End(CloseReason::Shutdown));
+        // A client that closes after the GOAWAY was closed by the shutdown.
+        assert_eq!(state.closed(Closed::ByClient), CloseReason::Shutdown);
+    }
+
+    #[test]
+    fn a_stalled_write_ends_the_connection_and_closes_say_why() {
+        let limits = default_limits();
+        let mut state = State::new(&limits, Instant::now());
+        assert_eq!(
+            state.stream_ended(StreamEnd::WriteStalled),
+            Action::End(CloseReason::WriteTimeout)
+        );
+        assert_eq!(state.stream_ended(StreamEnd::Reset), Action::Continue);
+        assert_eq!(state.closed(Closed::ByClient), CloseReason::ClientClosed);
+        assert_eq!(state.closed(Closed::TimedOut), CloseReason::IdleTimeout);
+        assert_eq!(state.closed(Closed::Failed), CloseReason::Error);
+    }
+}

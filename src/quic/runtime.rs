@@ -1,0 +1,131 @@
+//! quinn's runtime, written over smol-toy's own: quinn's endpoint and connection
+//! drivers run as tasks on the server's executor beside the connections, its
+//! timers are async-io's, and its UDP sockets are registered with async-io's
+//! reactor and read and written through quinn-udp (GSO, GRO, ECN where the kernel
+//! has them).
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use log::debug;
+use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
+use quinn::{AsyncTimer, AsyncUdpSocket, Runtime, UdpPoller};
+use smol::Executor;
+
+/// Runs quinn's tasks on `executor`.
+pub struct OnExecutor {
+    pub executor: Arc<Executor<'static>>,
+}
+
+impl fmt::Debug for OnExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnExecutor")
+    }
+}
+
+impl Runtime for OnExecutor {
+    fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        Box::pin(QuicTimer(Timer::at(at)))
+    }
+
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        self.executor.spawn(future).detach();
+    }
+
+    fn wrap_udp_socket(&self, socket: UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        Ok(Arc::new(QuicSocket::new(socket)?))
+    }
+}
+
+/// An async-io timer, as quinn sets and waits for it.
+#[derive(Debug)]
+struct QuicTimer(Timer);
+
+impl AsyncTimer for QuicTimer {
+    fn reset(mut self: Pin<&mut Self>, at: Instant) {
+        self.0.set_at(at);
+    }
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+/// A UDP socket in async-io's reactor, with what quinn-udp knows of it.
+#[derive(Debug)]
+struct QuicSocket {
+    io: Async<UdpSocket>,
+    state: UdpSocketState,
+}
+
+impl QuicSocket {
+    fn new(socket: UdpSocket) -> io::Result<Self> {
+        let state = UdpSocketState::new((&socket).into())?;
+        Ok(QuicSocket {
+            io: Async::new_nonblocking(socket)?,
+            state,
+        })
+    }
+}
+
+impl AsyncUdpSocket for QuicSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(Writable(self))
+    }
+
+    fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+        self.state.send((&self.io).into(), transmit)
+    }
+
+    /// Waits for datagrams and reads them. An error other than "no more now" (an
+    /// ICMP error a client's packet caused, say) is passed over: quinn's endpoint
+    /// would stop at it, and the socket is still good.
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buffers: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.io.poll_readable(cx))?;
+            match self.state.recv((&self.io).into(), buffers, meta) {
+                Ok(count) => return Poll::Ready(Ok(count)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => debug!("QUIC: reading a datagram failed: {error}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.state.may_fragment()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.state.gro_segments()
+    }
+}
+
+/// What tells quinn that its socket can be written again.
+#[derive(Debug)]
+struct Writable(Arc<QuicSocket>);
+
+impl UdpPoller for Writable {
+    fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.io.poll_writable(cx)
+    }
+}
