@@ -267,7 +267,7 @@ impl Config {
             trusted_proxies: self.trusted_proxies.clone(),
             proxy_protocol: self.proxy_protocol,
             http2: self.http2,
-            http3: self.http3_served(),
+            http3: self.http3.unwrap_or(!self.proxy_protocol),
             hsts_max_age: self.hsts_max_age,
             shutdown_delay: *self.shutdown_delay,
             shutdown_timeout: *self.shutdown_timeout,

@@ -39,7 +39,7 @@ pub use exchange::TrustedProxies;
 pub use handler::{Context, Handler, ResponseField, Route};
 pub use server::{
     ListenError, ListenOptions, Listener, Listeners, Listening, ServerOptions, SocketFile, Stopped,
-    bind, listen, run, run_with_acceptor,
+    bind, bind_udp, listen, run, run_with_acceptor,
 };
 pub use shared::Limits;
 pub use shutdown::Shutdown;

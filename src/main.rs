@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -54,9 +55,15 @@ fn serve(config: &Config) -> Result<ExitCode, ExitCode> {
         eprintln!("smol-toy: {error}");
         ExitCode::FAILURE
     })?;
+    // A reader that has what it wanted and closed stdout (a script reading the
+    // first line) is no reason to stop.
+    let mut stdout = std::io::stdout().lock();
     for listening in &listening {
-        println!("listening on {}", listening.listener.url(tls.is_some()));
+        let url = listening.listener.url(tls.is_some());
+        let _ = writeln!(stdout, "listening on {url}");
     }
+    let _ = stdout.flush();
+    drop(stdout);
     log_start(config);
     let toy = Toy::new(*config.delay);
     let stopped = run_with_acceptor(listening, &config.server_options(), toy, tls, shutdown);
@@ -75,6 +82,10 @@ fn serve(config: &Config) -> Result<ExitCode, ExitCode> {
 /// The TLS acceptor, with `--tls-cert`; a certificate that cannot be served, or
 /// `--proxy-protocol` without proxies to believe, is a usage error (exit 2).
 fn https(config: &Config) -> Result<Option<TlsAcceptor>, ExitCode> {
+    if config.http3 == Some(true) && config.certificate_files().is_none() {
+        eprintln!("smol-toy: --http3 on needs --tls-cert and --tls-key: QUIC is always TLS");
+        return Err(ExitCode::from(2));
+    }
     if config.proxy_protocol && config.trusted_proxies.trusts_no_ip() {
         eprintln!(
             "smol-toy: --proxy-protocol needs --trusted-proxies: the addresses of the \

@@ -58,18 +58,33 @@ impl RequestStream for H3Stream {
         end_of_stream: bool,
     ) -> Option<H3Sender> {
         self.stream.send_response(head).await.ok()?;
-        if end_of_stream {
-            self.stream.finish().await.ok()?;
-        }
-        Some(H3Sender {
+        let mut sender = H3Sender {
             stream: self.stream,
-        })
+            stopped: self.stopped,
+        };
+        if end_of_stream {
+            sender.finish().await.then_some(())?;
+        }
+        Some(sender)
     }
 }
 
 /// A stream whose head was sent.
 pub struct H3Sender {
     stream: H3RequestStream,
+    stopped: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl H3Sender {
+    /// Ends the stream, and waits until the client has acknowledged all of it:
+    /// a connection closed before then would lose the answer.
+    async fn finish(&mut self) -> bool {
+        if self.stream.finish().await.is_err() {
+            return false;
+        }
+        (&mut self.stopped).await;
+        true
+    }
 }
 
 impl ResponseSender for H3Sender {
@@ -80,6 +95,6 @@ impl ResponseSender for H3Sender {
         if self.stream.send_data(part).await.is_err() {
             return false;
         }
-        self.stream.finish().await.is_ok()
+        self.finish().await
     }
 }

@@ -54,7 +54,7 @@ impl AsyncTimer for QuicTimer {
     }
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(drop)
+        Future::poll(Pin::new(&mut self.0), cx).map(drop)
     }
 }
 

@@ -12,7 +12,7 @@ mod protocol;
 mod proxy_protocol;
 mod setup;
 
-pub use bind::{ListenError, Listeners, SocketFile, bind, listen};
+pub use bind::{ListenError, Listeners, SocketFile, bind, bind_udp, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
 pub use options::{ListenOptions, ServerOptions};

@@ -25,7 +25,7 @@ pub struct ServerOptions {
     /// HTTP/2 is spoken besides HTTP/1.x: by ALPN over TLS, by prior knowledge in
     /// cleartext.
     pub http2: bool,
-    /// HTTP/3 is served over QUIC on the UDP sockets among the listeners, when the
+    /// HTTP/3 is served over QUIC on the UDP sockets among the listeners, if the
     /// acceptor serves HTTPS.
     pub http3: bool,
     /// The `max-age` of `Strict-Transport-Security` over HTTPS; 0 for none.

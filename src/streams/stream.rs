@@ -39,8 +39,9 @@ pub trait RequestStream: Send {
     /// at the body's end; `Err` if the client reset the stream.
     fn skip_data(&mut self) -> impl Future<Output = Option<Result<usize, ()>>> + Send;
 
-    /// Sends the answer's head, with the end of the stream when `end_of_stream`;
-    /// what the request's body left is dropped. `None` if the stream is gone.
+    /// Sends the answer's head, with the end of the stream when `end_of_stream`
+    /// (done once the library has sent it all, or the client has it all); what the
+    /// request's body left is dropped. `None` if the stream is gone.
     fn send_head(
         self,
         head: http::Response<()>,
@@ -51,7 +52,8 @@ pub trait RequestStream: Send {
 /// Sends an answer's body.
 pub trait ResponseSender: Send {
     /// Sends the first part of `body` the client's window makes room for, and takes
-    /// it off; the last part ends the stream. `false` if the stream is gone.
+    /// it off; the last part ends the stream (done once the library has sent it
+    /// all, or the client has it all). `false` if the stream is gone.
     fn send_some(&mut self, body: &mut Bytes) -> impl Future<Output = bool> + Send;
 }
 
@@ -153,8 +155,13 @@ async fn deliver<H: Handler, S: RequestStream>(
         return StreamEnd::Gone;
     };
     let body_bytes = body.len();
-    let Some(mut sender) = stream.send_head(head, body.is_empty()).await else {
-        return StreamEnd::Gone;
+    // A head, as a body, may wait for the client's flow control.
+    let deadline = Instant::now() + shared.rules.limits.write_timeout;
+    let head_sent = stream.send_head(head, body.is_empty());
+    let mut sender = match shared.timeouts.run_until(Some(deadline), head_sent).await {
+        Some(Some(sender)) => sender,
+        Some(None) => return StreamEnd::Gone,
+        None => return StreamEnd::WriteStalled,
     };
     if let Err(end) = send_body(&mut sender, body, shared).await {
         return end;

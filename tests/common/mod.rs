@@ -9,6 +9,7 @@ pub mod binary;
 pub mod certs;
 pub mod client;
 pub mod h2_client;
+pub mod h3_client;
 
 use std::io;
 use std::net::SocketAddr;
@@ -120,6 +121,19 @@ impl TestServer {
         (server, acceptor)
     }
 
+    /// Serves the toy application over HTTPS and HTTP/3 (a UDP socket on the TCP
+    /// listener's port); returns the server and its acceptor.
+    pub fn start_http3(config: Config) -> (Self, TlsAcceptor) {
+        let ca = TestCa::new();
+        let leaf = ca.leaf("smol-toy-test");
+        let acceptor = TlsAcceptor::new(leaf.files).expect("the test certificate loads");
+        let handler = Toy::new(*config.delay);
+        let mut server = Self::serve_on(config, handler, Some(acceptor.clone()), true);
+        let client_config = ca.client_config(&[b"http/1.1"]);
+        server.tls = Some((ca, client_config));
+        (server, acceptor)
+    }
+
     /// The CA of an HTTPS server.
     pub fn ca(&self) -> &TestCa {
         &self.tls.as_ref().expect("an HTTPS server").0
@@ -137,19 +151,37 @@ impl TestServer {
     }
 
     fn serve<H: Handler, A: Acceptor>(config: Config, handler: H, acceptor: A) -> Self {
+        Self::serve_on(config, handler, acceptor, false)
+    }
+
+    /// Serves on a TCP listener on 127.0.0.1, and with `udp` a UDP socket on its
+    /// port.
+    fn serve_on<H: Handler, A: Acceptor>(
+        config: Config,
+        handler: H,
+        acceptor: A,
+        udp: bool,
+    ) -> Self {
         let listener = smol_toy::bind("127.0.0.1:0".parse().unwrap(), config.backlog)
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
+        let mut listening = vec![smol_toy::Listening {
+            listener: smol_toy::Listener::Tcp(listener),
+            inherited: false,
+        }];
+        if udp {
+            let socket = smol_toy::bind_udp(addr).expect("bind UDP on the TCP port");
+            listening.push(smol_toy::Listening {
+                listener: smol_toy::Listener::Udp(socket),
+                inherited: false,
+            });
+        }
         let shutdown = Shutdown::new();
         let thread = std::thread::spawn({
             let shutdown = shutdown.clone();
             move || {
-                let listening = smol_toy::Listening {
-                    listener: smol_toy::Listener::Tcp(listener),
-                    inherited: false,
-                };
                 smol_toy::run_with_acceptor(
-                    vec![listening],
+                    listening,
                     &config.server_options(),
                     handler,
                     acceptor,
