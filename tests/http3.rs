@@ -146,3 +146,246 @@ fn shutdown_sends_goaway_and_answers_the_streams_in_flight() {
     });
     server.stop();
 }
+
+fn metrics(server: &TestServer) -> String {
+    server.client().get("/metrics").body_text()
+}
+
+/// The value of the sample `name` (with its labels, if any) in `metrics`.
+fn sample(metrics: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// A varint (RFC 9000 §16) in eight bytes.
+fn varint8(value: u64) -> [u8; 8] {
+    (value | 0xc000_0000_0000_0000).to_be_bytes()
+}
+
+/// Opens a request stream beside h3's and writes `bytes` on it, raw; the stream's
+/// halves.
+async fn raw_stream(h3: &H3Connection, bytes: &[u8]) -> (quinn::SendStream, quinn::RecvStream) {
+    let (mut send, recv) = h3.quinn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    (send, recv)
+}
+
+#[test]
+fn headers_that_do_not_arrive_in_time_reset_the_stream() {
+    let mut config = test_config();
+    config.header_timeout = Duration::from_millis(300).into();
+    let server = start(config);
+    smol::block_on(async {
+        let h3 = connect(&server).await;
+        // A HEADERS frame that says 10 bytes, and two of them.
+        let (_send, mut recv) = raw_stream(&h3, &[0x01, 10, 0, 0]).await;
+        let started = Instant::now();
+        let read = recv.read_to_end(1024).await;
+        let took = started.elapsed();
+        let code = h3::error::Code::H3_REQUEST_INCOMPLETE.value();
+        match read {
+            Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(reset))) => {
+                assert_eq!(reset.into_inner(), code);
+            }
+            other => panic!("not reset: {other:?}"),
+        }
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    });
+    let metrics = metrics(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_http3_attacks_total{kind=\"slow_headers\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_frame_longer_than_the_cap_stops_its_stream_at_its_header() {
+    let server = start(test_config());
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        // HEADERS that say 1 GiB; no byte of it follows.
+        let mut header = vec![0x01];
+        header.extend(varint8(1 << 30));
+        let (send, _recv) = raw_stream(&h3, &header).await;
+        let stopped = send.stopped().await.unwrap();
+        let code = h3::error::Code::H3_EXCESSIVE_LOAD.value();
+        assert_eq!(stopped.map(|c| c.into_inner()), Some(code));
+        // The connection still serves.
+        assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
+    });
+    let metrics = metrics(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_http3_attacks_total{kind=\"frame_too_large\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_connection_with_no_stream_closes_at_the_keep_alive_timeout() {
+    let mut config = test_config();
+    config.keep_alive_timeout = Duration::from_millis(300).into();
+    let server = start(config);
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
+        let idle = Instant::now();
+        let ended = (&mut h3.driver).await;
+        let took = idle.elapsed();
+        // The server's GOAWAY and close, or QUIC's idle timeout (the same
+        // length): whichever fires first.
+        let timed_out = matches!(ended, h3::error::ConnectionError::Timeout);
+        assert!(ended.is_h3_no_error() || timed_out, "{ended:?}");
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    });
+    let metrics = server.metrics_with("reason=\"idle_timeout\"} 1");
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_connections_closed_total{reason=\"idle_timeout\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_cancelled_stream_drops_its_waiting_handler() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(30).into();
+    let server = start(config);
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        let request = http::Request::get("https://localhost/toy")
+            .body(())
+            .unwrap();
+        let mut stream = h3.send.send_request(request).await.unwrap();
+        stream.finish().await.unwrap();
+        smol::Timer::after(Duration::from_millis(200)).await;
+        // A client cancels by stopping both halves (RFC 9114 §4.1.1).
+        stream.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
+        smol::Timer::after(Duration::from_millis(200)).await;
+        assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
+    });
+    let metrics = metrics(&server);
+    assert_eq!(sample(&metrics, "smol_toy_http3_streams_reset_total"), 1.0);
+    // Only the scrape itself is in flight: the cancelled /toy no longer is.
+    assert_eq!(sample(&metrics, "smol_toy_http_requests_in_flight"), 1.0);
+}
+
+#[test]
+fn streams_beyond_the_limit_wait_for_one_to_end() {
+    let mut config = test_config();
+    config.max_concurrent_streams = 2;
+    config.delay = Duration::from_millis(300).into();
+    let server = start(config);
+    smol::block_on(async {
+        let h3 = connect(&server).await;
+        let started = Instant::now();
+        let answers: Vec<_> = (0..3)
+            .map(|_| {
+                let mut send = h3.send.clone();
+                smol::spawn(async move {
+                    let request = http::Request::get("https://localhost/toy")
+                        .body(())
+                        .unwrap();
+                    let mut stream = send.send_request(request).await.unwrap();
+                    stream.finish().await.unwrap();
+                    stream.recv_response().await.unwrap().status().as_u16()
+                })
+            })
+            .collect();
+        for answer in answers {
+            assert_eq!(answer.await, 200);
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(600),
+            "the third waited: {took:?}"
+        );
+    });
+}
+
+#[test]
+fn a_head_over_the_limit_gets_431() {
+    let mut config = test_config();
+    config.max_head_size = 1024;
+    let server = start(config);
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        let request = http::Request::get("https://localhost/toy")
+            .header("x-big", "x".repeat(2000))
+            .body(())
+            .unwrap();
+        let refused = h3.request(request).await;
+        let status = refused.map(|response| response.status());
+        assert!(matches!(status, Ok(431) | Err(_)), "{status:?}");
+        assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
+    });
+}
+
+#[test]
+fn a_connection_specific_field_is_a_malformed_request() {
+    let server = start(test_config());
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        let request = http::Request::get("https://localhost/toy")
+            .header("connection", "keep-alive")
+            .body(())
+            .unwrap();
+        assert_eq!(h3.request(request).await.unwrap().status(), 400);
+    });
+}
+
+#[test]
+fn quic_connections_count_against_the_connection_cap() {
+    let mut config = test_config();
+    config.max_connections = std::num::NonZeroUsize::new(1);
+    let server = start(config);
+    smol::block_on(async {
+        let mut first = connect(&server).await;
+        assert_eq!(first.get("/healthz").await.unwrap().status(), 200);
+        let second = h3_client::try_connect(h3_client::endpoint(server.ca()), server.addr).await;
+        assert!(second.is_err(), "refused at the cap");
+        assert_eq!(first.get("/healthz").await.unwrap().status(), 200);
+    });
+}
+
+#[test]
+fn a_client_goaway_with_no_stream_left_closes_the_connection_at_once() {
+    let mut config = test_config();
+    config.keep_alive_timeout = Duration::from_secs(30).into();
+    let server = start(config);
+    smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
+        let started = Instant::now();
+        h3.goaway.send(()).await.unwrap();
+        let ended = (&mut h3.driver).await;
+        let took = started.elapsed();
+        assert!(ended.is_h3_no_error(), "{ended:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "closed at once, not when idle: {took:?}"
+        );
+    });
+    let metrics = server.metrics_with("reason=\"client_closed\"} 1");
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_connections_closed_total{reason=\"client_closed\"}"
+        ),
+        1.0
+    );
+}

@@ -155,6 +155,13 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
         let shutdown = &self.shared.rules.accepting_stopped;
         let mut warnings = AcceptWarnings::default();
         loop {
+            // A permit is taken only once a connection is waiting, so that an idle
+            // listener holds none that a QUIC connection could have.
+            match shutdown.until_triggered(listener.readable()).await {
+                None => return,
+                Some(Ok(())) => {}
+                Some(Err(error)) => warn!("waiting for connections failed: {error}"),
+            }
             let permit = match self.permits.try_acquire_arc() {
                 Some(permit) => permit,
                 None => {
@@ -168,16 +175,13 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
                     }
                 }
             };
-            match shutdown
-                .until_triggered(listener.read_with(Listener::accept))
-                .await
-            {
-                None => return,
-                Some(Ok((stream, peer))) => {
+            match listener.get_ref().accept() {
+                Ok((stream, peer)) => {
                     warnings.recovered();
                     self.spawn_connection(stream, peer, permit);
                 }
-                Some(Err(error)) => {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => {
                     self.shared.metrics.accept_failed();
                     // Out of descriptors (EMFILE, ENFILE) or memory, or a connection
                     // reset before it was accepted: say so, pause, and retry.

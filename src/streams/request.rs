@@ -110,6 +110,11 @@ fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, HttpError> {
     for (name, value) in &parts.headers {
         let kind = FieldKind::of(name.as_str().as_bytes());
         check_value(name.as_str().as_bytes(), kind, value.as_bytes())?;
+        if is_connection_specific(name.as_str(), kind, value.as_bytes()) {
+            return Err(HttpError::bad_request(
+                "a connection-specific header field in a stream's request",
+            ));
+        }
         match kind {
             FieldKind::Host if host.is_some() => {
                 return Err(HttpError::bad_request("more than one Host header"));
@@ -126,6 +131,17 @@ fn check_fields(parts: &Parts) -> Result<CheckedFields<'_>, HttpError> {
         _ => None,
     };
     Ok(CheckedFields { host, request_id })
+}
+
+/// Whether a field belongs to an HTTP/1.1 connection, and makes a stream's
+/// request malformed (RFC 9113 §8.2.2, RFC 9114 §4.2): `TE` may only say
+/// `trailers`. h2 refuses these itself; h3 leaves them to the server.
+fn is_connection_specific(name: &str, kind: FieldKind, value: &[u8]) -> bool {
+    match kind {
+        FieldKind::Connection | FieldKind::TransferEncoding => true,
+        FieldKind::Te => !value.eq_ignore_ascii_case(b"trailers"),
+        _ => matches!(name, "keep-alive" | "proxy-connection" | "upgrade"),
+    }
 }
 
 /// The host the request is for: `:authority`, or `Host` without it (RFC 9113
@@ -167,6 +183,25 @@ mod tests {
 
     /// Joining a target to the origin's URL makes the URL parsing the whole makes,
     /// for the targets that are joined and those that are not.
+    #[test]
+    fn connection_specific_fields_make_a_request_malformed() {
+        for (name, value, malformed) in [
+            ("connection", "keep-alive", true),
+            ("keep-alive", "timeout=5", true),
+            ("proxy-connection", "close", true),
+            ("transfer-encoding", "chunked", true),
+            ("upgrade", "websocket", true),
+            ("te", "gzip", true),
+            ("te", "trailers", false),
+            ("TE", "Trailers", false),
+            ("accept", "*/*", false),
+        ] {
+            let request = http::Request::get("https://t/toy").header(name, value);
+            let parts = request.body(()).unwrap().into_parts().0;
+            assert_eq!(read(&parts).is_err(), malformed, "{name}: {value}");
+        }
+    }
+
     #[test]
     fn a_urls_target_joined_to_its_origin_is_the_url_parsed_whole() {
         let targets = [

@@ -4,10 +4,12 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{Buf, Bytes};
 use h3::client::SendRequest;
 use h3::error::{ConnectionError, StreamError};
+use smol::stream::StreamExt;
 
 use super::certs::TestCa;
 
@@ -18,6 +20,8 @@ pub struct H3Connection {
     pub send: SendRequest<h3_quinn::OpenStreams, Bytes>,
     pub quinn: quinn::Connection,
     pub driver: smol::Task<ConnectionError>,
+    /// Sends the client's GOAWAY.
+    pub goaway: smol::channel::Sender<()>,
     pub endpoint: quinn::Endpoint,
 }
 
@@ -66,11 +70,27 @@ pub async fn try_connect(
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quinn.clone()))
         .await
         .expect("HTTP/3 set up");
-    let driver = smol::spawn(async move { poll_fn(|cx| driver.poll_close(cx)).await });
+    let (goaway, goaway_asked) = smol::channel::bounded(1);
+    let mut goaway_asked = Box::pin(goaway_asked);
+    let driver = smol::spawn(async move {
+        loop {
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(closed) = driver.poll_close(cx) {
+                    return Poll::Ready(Err(closed));
+                }
+                goaway_asked.poll_next(cx).map(|_| Ok(()))
+            });
+            match next.await {
+                Err(closed) => return closed,
+                Ok(()) => driver.shutdown(0).await.unwrap(),
+            }
+        }
+    });
     Ok(H3Connection {
         send,
         quinn,
         driver,
+        goaway,
         endpoint,
     })
 }
