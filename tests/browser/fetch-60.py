@@ -1,10 +1,15 @@
 """Headless Chromium loads a page of smol-toy's origin and fires 60 fetch('/toy') at
 once; prints how long all 60 took, in milliseconds, and the protocol each used.
 
-Usage: python3 tests/browser/fetch-60.py ORIGIN CHROMIUM-DEBUG-PORT
+Usage: python3 tests/browser/fetch-60.py ORIGIN CHROMIUM-DEBUG-PORT [SPKI-HASH]
 Needs: chromium (Debian's), websocket-client. Chromium is started here, headless,
 with a new empty profile, and stopped at the end. Certificates are not checked:
 the test's certificate comes from a CA made for the run.
+
+Without SPKI-HASH, QUIC is off. With it (the base64 SHA-256 of the leaf's public
+key), Chromium speaks HTTP/3 to ORIGIN from the first request
+(--origin-to-force-quic-on), trusting the leaf by that hash: the only way it
+accepts a certificate it cannot verify over QUIC.
 """
 import json
 import shutil
@@ -17,10 +22,17 @@ import urllib.request
 import websocket
 
 origin, debug_port = sys.argv[1], int(sys.argv[2])
+if len(sys.argv) > 3:
+    quic = [
+        f"--origin-to-force-quic-on={origin.split('://')[1]}",
+        f"--ignore-certificate-errors-spki-list={sys.argv[3]}",
+    ]
+else:
+    quic = ["--disable-quic"]
 profile = tempfile.mkdtemp(prefix="smol-toy-chromium-")
 chromium = subprocess.Popen(
     [
-        "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "chromium", "--headless", "--no-sandbox", "--disable-gpu", *quic,
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--ignore-certificate-errors", f"--user-data-dir={profile}",
         f"--remote-debugging-port={debug_port}", "about:blank",
@@ -76,6 +88,8 @@ try:
     })()
     """
     result = call("Runtime.evaluate", expression=script, awaitPromise=True)
+    if "value" not in result["result"]:
+        raise SystemExit(f"the page failed: {result}")
     print(result["result"]["value"])
 finally:
     chromium.terminate()
