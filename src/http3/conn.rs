@@ -41,7 +41,7 @@ const FRAME_SLACK: u64 = 1024;
 /// streams finish; returns why it ended.
 pub async fn serve<H: Handler>(incoming: quinn::Incoming, shared: Arc<Shared<H>>) -> CloseReason {
     let limits = &shared.rules.limits;
-    let peer = Peer::Ip(incoming.remote_address());
+    let peer = Peer::at(incoming.remote_address());
     let deadline = Instant::now() + limits.header_timeout;
     let connecting = match incoming.accept() {
         Ok(connecting) => connecting,

@@ -55,7 +55,7 @@ impl Listener {
                 if let Err(error) = stream.set_nodelay(true) {
                     debug!("{addr}: cannot set TCP_NODELAY: {error}");
                 }
-                Ok((Socket::tcp(stream)?, Peer::Ip(addr)))
+                Ok((Socket::tcp(stream)?, Peer::at(addr)))
             }
             Listener::Unix(listener) => {
                 let (stream, _) = listener.accept()?;

@@ -49,6 +49,12 @@ pub struct Proxied {
 }
 
 impl Peer {
+    /// The client at `addr`, an IPv4 client on a dual-stack socket (`::ffff:a.b.c.d`)
+    /// named by its IPv4 address, as it is everywhere else.
+    pub fn at(addr: SocketAddr) -> Peer {
+        Peer::Ip(SocketAddr::new(addr.ip().to_canonical(), addr.port()))
+    }
+
     /// A client that `proxy` named in a PROXY protocol header.
     pub fn proxied(client: SocketAddr, proxy: SocketAddr) -> Peer {
         Peer::Proxied(Arc::new(Proxied { client, proxy }))
@@ -80,5 +86,18 @@ impl fmt::Display for Peer {
             Peer::Proxied(proxied) => write!(f, "{} via {}", proxied.client, proxied.proxy),
             Peer::Unix => f.write_str("unix"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv4_client_on_a_dual_stack_socket_is_named_by_its_ipv4_address() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert_eq!(Peer::at(mapped).to_string(), "127.0.0.1:5000");
+        let v6: SocketAddr = "[::1]:5000".parse().unwrap();
+        assert_eq!(Peer::at(v6).to_string(), "[::1]:5000");
     }
 }
