@@ -40,7 +40,7 @@ start_server() {
     CHILDREN+=("$SERVER_PID")
     for _ in $(seq 100); do
         if grep -qs "listening on https\?://" "$WORK/$name.out"; then
-            SERVER_PORT=$(sed -n 's|.*listening on https\?://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
+            SERVER_PORT=$(sed -n '1s|.*listening on https\?://[^ ]*:\([0-9]*\).*|\1|p' "$WORK/$name.out")
             return
         fi
         kill -0 "$SERVER_PID" 2>/dev/null || return 1

@@ -55,7 +55,7 @@ start_server() {
     pids+=($!)
     local port=""
     for _ in $(seq 100); do
-        port=$(sed -n 's|^listening on https\?://127.0.0.1:||p' "$work/$name.out")
+        port=$(sed -n '1s|^listening on https\?://127.0.0.1:||p' "$work/$name.out")
         [ -n "$port" ] && break
         sleep 0.05
     done

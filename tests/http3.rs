@@ -279,7 +279,8 @@ fn a_cancelled_stream_drops_its_waiting_handler() {
         assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
     });
     let metrics = metrics(&server);
-    assert_eq!(sample(&metrics, "smol_toy_http3_streams_reset_total"), 1.0);
+    let resets = sample(&metrics, "smol_toy_http3_streams_reset_total");
+    assert_eq!(resets, 1.0, "{metrics}");
     // Only the scrape itself is in flight: the cancelled /toy no longer is.
     assert_eq!(sample(&metrics, "smol_toy_http_requests_in_flight"), 1.0);
 }
@@ -388,4 +389,64 @@ fn a_client_goaway_with_no_stream_left_closes_the_connection_at_once() {
         ),
         1.0
     );
+}
+
+#[test]
+fn streams_opened_only_to_be_reset_close_the_connection() {
+    let mut config = test_config();
+    config.delay = Duration::from_secs(30).into();
+    let server = start(config);
+    let ended = smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        for _ in 0..200 {
+            let request = http::Request::get("https://localhost/toy")
+                .body(())
+                .unwrap();
+            let Ok(mut stream) = h3.send.send_request(request).await else {
+                break;
+            };
+            let cancelled = h3::error::Code::H3_REQUEST_CANCELLED;
+            stream.stop_sending(cancelled);
+            stream.stop_stream(cancelled);
+        }
+        (&mut h3.driver).await
+    });
+    let excessive = h3::error::Code::H3_EXCESSIVE_LOAD.value();
+    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
+        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
+    assert!(closed_for_it, "{ended:?}");
+    let metrics = metrics(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_http3_attacks_total{kind=\"rapid_reset\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn a_flood_of_unidirectional_streams_closes_the_connection() {
+    let server = start(test_config());
+    let ended = smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        for _ in 0..40 {
+            // A stream of a reserved type (0x21), which h3 reads and drops.
+            let Ok(mut stream) = h3.quinn.open_uni().await else {
+                break;
+            };
+            if stream.write_all(&[0x40, 0x21, 0]).await.is_err() {
+                break;
+            }
+            let _ = stream.finish();
+        }
+        (&mut h3.driver).await
+    });
+    let excessive = h3::error::Code::H3_EXCESSIVE_LOAD.value();
+    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
+        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
+    assert!(closed_for_it, "{ended:?}");
+    let metrics = metrics(&server);
+    let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
+    assert_eq!(sample(&metrics, kind), 1.0);
 }

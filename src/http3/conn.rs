@@ -21,11 +21,12 @@ use log::debug;
 
 use super::state::{Action, Closed, Expiry, State};
 use super::stream::H3Stream;
-use super::transport::{CapStops, QuicBidiStream, QuicConnection};
+use super::transport::{Abuse, QuicBidiStream, QuicConnection};
 use crate::connection::{CloseReason, Protocol};
 use crate::exchange::Carrier;
 use crate::handler::Handler;
 use crate::metrics::{Http3Attack, QuicHandshake};
+use crate::quic::endpoint::Handshaking;
 use crate::shared::Shared;
 use crate::streams::request::Urls;
 use crate::streams::rounds::{Round, StreamSource, Streams, poll_round};
@@ -39,7 +40,11 @@ const FRAME_SLACK: u64 = 1024;
 /// Serves one QUIC connection the client asked for, from its handshake until the
 /// client closes it, a timeout or an error ends it, or shutdown has let its
 /// streams finish; returns why it ended.
-pub async fn serve<H: Handler>(incoming: quinn::Incoming, shared: Arc<Shared<H>>) -> CloseReason {
+pub async fn serve<H: Handler>(
+    incoming: quinn::Incoming,
+    handshaking: Handshaking,
+    shared: Arc<Shared<H>>,
+) -> CloseReason {
     let limits = &shared.rules.limits;
     let peer = Peer::at(incoming.remote_address());
     let deadline = Instant::now() + limits.header_timeout;
@@ -54,17 +59,17 @@ pub async fn serve<H: Handler>(incoming: quinn::Incoming, shared: Arc<Shared<H>>
     let handshake = async {
         let connection = connecting.await.map_err(|error| error.to_string())?;
         let transport = QuicConnection::new(connection, frame_limit);
-        let cap_stops = transport.cap_stops();
+        let abuse = transport.abuse();
         let quinn = transport.quinn().clone();
         let h3 = h3::server::builder()
             .max_field_section_size(limits.max_head_size as u64)
             .build(transport)
             .await
             .map_err(|error| format!("HTTP/3 setup: {error}"))?;
-        Ok::<_, String>((h3, quinn, cap_stops))
+        Ok::<_, String>((h3, quinn, abuse))
     };
     let metrics = &shared.metrics.http3;
-    let (h3, quinn, cap_stops) = match shared.timeouts.run_until(Some(deadline), handshake).await {
+    let (h3, quinn, abuse) = match shared.timeouts.run_until(Some(deadline), handshake).await {
         Some(Ok(connection)) => connection,
         Some(Err(error)) => {
             debug!("{peer}: QUIC handshake failed: {error}");
@@ -78,6 +83,7 @@ pub async fn serve<H: Handler>(incoming: quinn::Incoming, shared: Arc<Shared<H>>
         }
     };
     metrics.handshake(QuicHandshake::Ok);
+    drop(handshaking);
     let context = StreamContext {
         shared: &shared,
         carrier: Carrier {
@@ -90,7 +96,8 @@ pub async fn serve<H: Handler>(incoming: quinn::Incoming, shared: Arc<Shared<H>>
     let mut connection = Connection {
         h3,
         quinn,
-        cap_stops,
+        abuse,
+        close_code: Code::H3_NO_ERROR,
         context: &context,
         state: State::new(limits, Instant::now()),
         urls: Urls::default(),
@@ -119,7 +126,9 @@ enum Head {
 struct Connection<'a, H> {
     h3: H3Connection,
     quinn: quinn::Connection,
-    cap_stops: Arc<CapStops>,
+    abuse: Arc<Abuse>,
+    /// The code the connection closes with.
+    close_code: Code,
     context: &'a StreamContext<'a, H>,
     state: State<'a>,
     /// The URL of the origin its last request named.
@@ -139,6 +148,8 @@ enum Event {
     ShutdownAsked,
     /// A deadline passed.
     Expired(Expiry),
+    /// The state found an attack.
+    Abused(Action),
 }
 
 impl<'a, H: Handler> Connection<'a, H> {
@@ -196,9 +207,10 @@ impl<'a, H: Handler> Connection<'a, H> {
                 metrics.attack(Http3Attack::WriteStalled);
                 self.state.stream_ended(StreamEnd::WriteStalled)
             }
-            Event::Closed(closed) => Action::End(self.closed(closed)),
+            Event::Closed(closed) => self.closed(closed),
             Event::ShutdownAsked => self.state.shutdown_asked(),
             Event::Expired(expiry) => self.state.expired(expiry),
+            Event::Abused(action) => action,
         }
     }
 
@@ -217,6 +229,12 @@ impl<'a, H: Handler> Connection<'a, H> {
                 None
             }
             Action::End(reason) => Some(reason),
+            Action::Excessive(attack) => {
+                debug!("{}: HTTP/3 {}", self.context.carrier.peer, attack.label());
+                self.context.shared.metrics.http3.attack(attack);
+                self.close_code = Code::H3_EXCESSIVE_LOAD;
+                Some(CloseReason::Error)
+            }
         }
     }
 
@@ -225,15 +243,18 @@ impl<'a, H: Handler> Connection<'a, H> {
     fn close(&self, reason: CloseReason) {
         let code = match reason {
             CloseReason::WriteTimeout => Code::H3_EXCESSIVE_LOAD,
-            _ => Code::H3_NO_ERROR,
+            _ => self.close_code,
         };
         let code = quinn::VarInt::from_u64(code.value()).unwrap_or(quinn::VarInt::MAX);
         self.quinn.close(code, b"");
     }
 
     /// Why the connection ended, now that h3 says it has.
-    fn closed(&self, closed: Result<(), ConnectionError>) -> CloseReason {
+    fn closed(&mut self, closed: Result<(), ConnectionError>) -> Action {
         let peer = self.context.carrier.peer;
+        if self.abuse.unidirectional_flood() {
+            return self.state.abused(Http3Attack::UnidirectionalStreams);
+        }
         let closed = match closed {
             Ok(()) => Closed::ByClient,
             Err(error) if error.is_h3_no_error() => Closed::ByClient,
@@ -250,7 +271,7 @@ impl<'a, H: Handler> Connection<'a, H> {
                 Closed::Failed
             }
         };
-        self.state.closed(closed)
+        Action::End(self.state.closed(closed))
     }
 
     /// Starts reading the HEADERS of a request stream the client opened, within
@@ -304,23 +325,35 @@ impl<'a, H: Handler> Connection<'a, H> {
         streams.push(stream::answer(self.context, &mut self.urls, parts, stream));
     }
 
-    /// What a stream whose head could not be read says of the client.
-    fn unreadable(&self, head: Head) {
+    /// What a stream whose head could not be read says of the client: what the
+    /// connection does, if it is more than the stream's end.
+    fn unreadable(&mut self, head: Head) -> Option<Action> {
         let metrics = &self.context.shared.metrics.http3;
         let peer = self.context.carrier.peer;
         match head {
-            Head::Read(..) => {}
+            Head::Read(..) => None,
             Head::TimedOut => {
                 debug!("{peer}: HTTP/3 HEADERS not in within the header timeout");
                 metrics.attack(Http3Attack::SlowHeaders);
+                None
             }
-            Head::Unreadable(error) => debug!("{peer}: HTTP/3 request unreadable: {error}"),
+            Head::Unreadable(StreamError::RemoteTerminate { .. }) => {
+                metrics.stream_reset();
+                match self.state.stream_reset() {
+                    Action::Continue => None,
+                    action => Some(action),
+                }
+            }
+            Head::Unreadable(error) => {
+                debug!("{peer}: HTTP/3 request unreadable: {error}");
+                None
+            }
         }
     }
 
     /// Counts the streams the frame caps stopped since last asked.
     fn count_cap_stops(&self) {
-        let stops = self.cap_stops.take();
+        let stops = self.abuse.take_frames_too_large();
         if stops > 0 {
             let metrics = &self.context.shared.metrics.http3;
             metrics.attacks(Http3Attack::FrameTooLarge, stops.into());
@@ -377,7 +410,11 @@ impl<'a, H: Handler, F: Future<Output = ()>> StreamSource<'a> for Source<'_, 'a,
                     connection.take(request, stream, streams);
                     return Poll::Ready(Ok(()));
                 }
-                head => connection.unreadable(head),
+                head => {
+                    if let Some(action) = connection.unreadable(head) {
+                        return Poll::Ready(Err(Event::Abused(action)));
+                    }
+                }
             }
         }
         match connection.h3.poll_accept_request_stream(cx) {
@@ -398,8 +435,10 @@ impl<'a, H: Handler, F: Future<Output = ()>> StreamSource<'a> for Source<'_, 'a,
             StreamEnd::Reset => connection.context.shared.metrics.http3.stream_reset(),
             StreamEnd::Answered | StreamEnd::Gone => {}
         }
-        connection.state.stream_ended(end);
-        None
+        match connection.state.stream_ended(end) {
+            Action::Continue => None,
+            action => Some(Event::Abused(action)),
+        }
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>, _open: usize) -> Option<Event> {

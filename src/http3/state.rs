@@ -6,8 +6,14 @@
 use std::time::Instant;
 
 use crate::connection::CloseReason;
+use crate::metrics::Http3Attack;
 use crate::shared::Limits;
 use crate::streams::stream::StreamEnd;
+
+/// Resets a connection may send beyond one per stream answered: a client that
+/// cancels what it asked for, now and then, is fine; one that opens streams only
+/// to reset them (CVE-2023-44487) makes work the server never gets to finish.
+const FREE_RESETS: u32 = 100;
 
 /// The state of one HTTP/3 connection.
 #[derive(Debug)]
@@ -20,6 +26,9 @@ pub struct State<'a> {
     going: Option<CloseReason>,
     /// How many request streams were taken up.
     streams_taken: u64,
+    /// Streams answered, and streams the client reset before their answer.
+    answered: u32,
+    resets: u32,
 }
 
 /// A deadline that passed.
@@ -38,6 +47,8 @@ pub enum Action {
     GoAway,
     /// Close the connection now (with H3_NO_ERROR), for this reason.
     End(CloseReason),
+    /// Close the connection now with H3_EXCESSIVE_LOAD, for this attack.
+    Excessive(Http3Attack),
 }
 
 /// How the connection was found closed, as h3 or quinn reported it.
@@ -59,6 +70,8 @@ impl<'a> State<'a> {
             idle_since: Some(now),
             going: None,
             streams_taken: 0,
+            answered: 0,
+            resets: 0,
         }
     }
 
@@ -100,8 +113,28 @@ impl<'a> State<'a> {
     pub fn stream_ended(&mut self, end: StreamEnd) -> Action {
         match end {
             StreamEnd::WriteStalled => Action::End(CloseReason::WriteTimeout),
-            StreamEnd::Answered | StreamEnd::Reset | StreamEnd::Gone => Action::Continue,
+            StreamEnd::Reset => self.stream_reset(),
+            StreamEnd::Answered => {
+                self.answered = self.answered.saturating_add(1);
+                Action::Continue
+            }
+            StreamEnd::Gone => Action::Continue,
         }
+    }
+
+    /// The client reset a stream, before its answer or before its HEADERS were
+    /// read.
+    pub fn stream_reset(&mut self) -> Action {
+        self.resets = self.resets.saturating_add(1);
+        if self.resets > FREE_RESETS.saturating_add(self.answered) {
+            return Action::Excessive(Http3Attack::RapidReset);
+        }
+        Action::Continue
+    }
+
+    /// The transport found `attack`: the connection ends for it.
+    pub fn abused(&self, attack: Http3Attack) -> Action {
+        Action::Excessive(attack)
     }
 
     /// A shutdown was asked for: GOAWAY, once.
@@ -183,6 +216,24 @@ mod tests {
         assert_eq!(state.settled(0, start), Action::End(CloseReason::Shutdown));
         // A client that closes after the GOAWAY was closed by the shutdown.
         assert_eq!(state.closed(Closed::ByClient), CloseReason::Shutdown);
+    }
+
+    #[test]
+    fn resets_beyond_the_answers_and_a_hundred_more_are_a_rapid_reset() {
+        let limits = default_limits();
+        let mut state = State::new(&limits, Instant::now());
+        for _ in 0..10 {
+            assert_eq!(state.stream_ended(StreamEnd::Answered), Action::Continue);
+        }
+        for _ in 0..FREE_RESETS + 10 {
+            assert_eq!(state.stream_ended(StreamEnd::Reset), Action::Continue);
+        }
+        let excessive = Action::Excessive(Http3Attack::RapidReset);
+        assert_eq!(
+            state.stream_reset(),
+            excessive,
+            "a reset before its HEADERS counts too"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
@@ -19,25 +19,41 @@ use quinn::{ConnectionError, ReadError, VarInt, WriteError};
 
 use super::frame_cap::{FrameCap, StreamKind};
 
+/// The unidirectional streams a client may open on one connection: its control
+/// stream, QPACK's two, and a few of reserved types (grease). More is a flood:
+/// each is work, and quinn gives its slot back as soon as h3 drops it.
+const MAX_UNIDIRECTIONAL_STREAMS: u32 = 16;
+
 /// The streams of one connection as they open, and what its caps stopped.
 pub struct QuicConnection {
     connection: quinn::Connection,
     bidirectional:
         BoxStream<'static, Result<(quinn::SendStream, quinn::RecvStream), ConnectionError>>,
     unidirectional: BoxStream<'static, Result<quinn::RecvStream, ConnectionError>>,
+    unidirectional_opened: u32,
     opener: QuicOpener,
     frame_limit: u64,
-    stopped: Arc<CapStops>,
+    abuse: Arc<Abuse>,
 }
 
-/// How many streams the frame cap stopped on a connection.
+/// What the transport stopped on one connection.
 #[derive(Debug, Default)]
-pub struct CapStops(AtomicU32);
+pub struct Abuse {
+    /// Streams stopped for a frame over the cap, not yet counted.
+    frames_too_large: AtomicU32,
+    /// The connection was closed for opening too many unidirectional streams.
+    unidirectional_flood: AtomicBool,
+}
 
-impl CapStops {
-    /// How many streams were stopped since last asked.
-    pub fn take(&self) -> u32 {
-        self.0.swap(0, Ordering::Relaxed)
+impl Abuse {
+    /// How many streams were stopped for a frame over the cap since last asked.
+    pub fn take_frames_too_large(&self) -> u32 {
+        self.frames_too_large.swap(0, Ordering::Relaxed)
+    }
+
+    /// Whether the connection was closed for a flood of unidirectional streams.
+    pub fn unidirectional_flood(&self) -> bool {
+        self.unidirectional_flood.load(Ordering::Relaxed)
     }
 }
 
@@ -65,14 +81,15 @@ impl QuicConnection {
             connection,
             bidirectional,
             unidirectional,
+            unidirectional_opened: 0,
             frame_limit,
-            stopped: Arc::default(),
+            abuse: Arc::default(),
         }
     }
 
-    /// What the frame caps of this connection's streams stopped.
-    pub fn cap_stops(&self) -> Arc<CapStops> {
-        Arc::clone(&self.stopped)
+    /// What the transport stops on this connection.
+    pub fn abuse(&self) -> Arc<Abuse> {
+        Arc::clone(&self.abuse)
     }
 
     /// The quinn connection.
@@ -84,7 +101,7 @@ impl QuicConnection {
         QuicRecvStream {
             stream,
             cap: FrameCap::new(self.frame_limit, kind),
-            stopped: Arc::clone(&self.stopped),
+            abuse: Arc::clone(&self.abuse),
         }
     }
 }
@@ -101,6 +118,19 @@ impl<B: Buf> quic::Connection<B> for QuicConnection {
         let stream = accepted
             .expect("the streams never end")
             .map_err(connection_error)?;
+        self.unidirectional_opened += 1;
+        if self.unidirectional_opened > MAX_UNIDIRECTIONAL_STREAMS {
+            debug!("HTTP/3: a flood of unidirectional streams");
+            self.abuse
+                .unidirectional_flood
+                .store(true, Ordering::Relaxed);
+            let code = Code::H3_EXCESSIVE_LOAD;
+            close(&self.connection, code, b"too many unidirectional streams");
+            let error_code = code.value();
+            return Poll::Ready(Err(ConnectionErrorIncoming::ApplicationClose {
+                error_code,
+            }));
+        }
         Poll::Ready(Ok(self.recv_stream(stream, StreamKind::Unidirectional)))
     }
 
@@ -260,7 +290,7 @@ impl<B: Buf> quic::SendStream<B> for QuicBidiStream<B> {
 pub struct QuicRecvStream {
     stream: quinn::RecvStream,
     cap: FrameCap,
-    stopped: Arc<CapStops>,
+    abuse: Arc<Abuse>,
 }
 
 impl quic::RecvStream for QuicRecvStream {
@@ -285,7 +315,7 @@ impl quic::RecvStream for QuicRecvStream {
                 too_large.frame_type,
                 too_large.length
             );
-            self.stopped.0.fetch_add(1, Ordering::Relaxed);
+            self.abuse.frames_too_large.fetch_add(1, Ordering::Relaxed);
             let code = Code::H3_EXCESSIVE_LOAD.value();
             self.stop_sending(code);
             return Poll::Ready(Err(StreamErrorIncoming::StreamTerminated {

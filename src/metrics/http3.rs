@@ -9,12 +9,18 @@ use prometheus_client::registry::Registry;
 /// `smol_toy_http3_attacks_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Http3Attack {
+    /// Streams opened and reset by the client faster than they are answered
+    /// (CVE-2023-44487's HTTP/3 form): the connection closed.
+    RapidReset,
     /// A frame other than DATA longer than the cap (a HEADERS frame that says
     /// 1 GiB): its stream stopped with H3_EXCESSIVE_LOAD.
     FrameTooLarge,
     /// A request stream whose HEADERS did not arrive within the header timeout:
     /// reset with H3_REQUEST_INCOMPLETE.
     SlowHeaders,
+    /// More unidirectional streams than a client needs (a second control stream
+    /// h3 refuses itself): the connection closed.
+    UnidirectionalStreams,
     /// A client that took none of an answer for the write timeout: its
     /// connection closed.
     WriteStalled,
@@ -22,17 +28,21 @@ pub enum Http3Attack {
 
 impl Http3Attack {
     /// Every kind, in the order of their counters.
-    pub const ALL: [Http3Attack; 3] = [
+    pub const ALL: [Http3Attack; 5] = [
+        Http3Attack::RapidReset,
         Http3Attack::FrameTooLarge,
         Http3Attack::SlowHeaders,
+        Http3Attack::UnidirectionalStreams,
         Http3Attack::WriteStalled,
     ];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
+            Http3Attack::RapidReset => "rapid_reset",
             Http3Attack::FrameTooLarge => "frame_too_large",
             Http3Attack::SlowHeaders => "slow_headers",
+            Http3Attack::UnidirectionalStreams => "unidirectional_streams",
             Http3Attack::WriteStalled => "write_stalled",
         }
     }
@@ -50,15 +60,19 @@ pub enum QuicHandshake {
     Timeout,
     /// Refused at once: the server was at its connection cap.
     Refused,
+    /// Answered with a Retry: the client must show that its address is its own
+    /// first (many handshakes were in progress).
+    Retry,
 }
 
 impl QuicHandshake {
     /// Every result, in the order of their counters.
-    pub const ALL: [QuicHandshake; 4] = [
+    pub const ALL: [QuicHandshake; 5] = [
         QuicHandshake::Ok,
         QuicHandshake::Failed,
         QuicHandshake::Timeout,
         QuicHandshake::Refused,
+        QuicHandshake::Retry,
     ];
 
     /// The label value.
@@ -68,6 +82,7 @@ impl QuicHandshake {
             QuicHandshake::Failed => "failed",
             QuicHandshake::Timeout => "timeout",
             QuicHandshake::Refused => "refused",
+            QuicHandshake::Retry => "retry",
         }
     }
 }

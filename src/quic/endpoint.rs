@@ -5,7 +5,7 @@
 use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use log::{info, warn};
 use quinn::crypto::rustls::QuicServerConfig;
@@ -78,5 +78,38 @@ fn enlarge_receive_buffer(socket: &UdpSocket) {
         ),
         Ok(_) => {}
         Err(error) => warn!("QUIC: cannot size the UDP receive buffer: {error}"),
+    }
+}
+
+/// Past this many handshakes in progress, a client whose address is not validated
+/// is asked to prove it (QUIC Retry, RFC 9000 §8.1.2) before the server holds
+/// anything for it: a flood of Initials from forged addresses then costs one
+/// stateless packet each, and a real client one round trip more.
+pub const RETRY_ABOVE_HANDSHAKES: usize = 256;
+
+/// The QUIC handshakes in progress on a server.
+#[derive(Debug, Clone, Default)]
+pub struct Handshakes(Arc<AtomicUsize>);
+
+/// One handshake in progress: counted until dropped.
+#[derive(Debug)]
+pub struct Handshaking(Arc<AtomicUsize>);
+
+impl Handshakes {
+    /// Counts a handshake as in progress until the returned guard is dropped.
+    pub fn start(&self) -> Handshaking {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Handshaking(Arc::clone(&self.0))
+    }
+
+    /// Whether a client that has not validated its address must, now.
+    pub fn retry_needed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) >= RETRY_ABOVE_HANDSHAKES
+    }
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -22,6 +22,7 @@ use crate::connection::CloseReason;
 use crate::handler::Handler;
 use crate::http3;
 use crate::metrics::QuicHandshake;
+use crate::quic::endpoint::Handshakes;
 use crate::shared::Shared;
 use crate::transport::{Acceptor, Peer, Socket};
 
@@ -145,6 +146,8 @@ pub struct AcceptLoop<'a, H, A> {
     pub connection_limit: usize,
     /// The connections open, for the drain.
     pub open: OpenConnections,
+    /// The QUIC handshakes in progress.
+    pub handshakes: Handshakes,
 }
 
 impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
@@ -219,13 +222,23 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
     /// (CONNECTION_REFUSED): a QUIC client has no backlog to wait in.
     pub async fn accept_quic_until_shutdown(&self, endpoint: &quinn::Endpoint) {
         let shutdown = &self.shared.rules.accepting_stopped;
+        let metrics = &self.shared.metrics.http3;
         while let Some(Some(incoming)) = shutdown.until_triggered(endpoint.accept()).await {
+            let must_validate = !incoming.remote_address_validated() && incoming.may_retry();
+            if must_validate && self.handshakes.retry_needed() {
+                metrics.handshake(QuicHandshake::Retry);
+                if let Err(error) = incoming.retry() {
+                    error.into_incoming().refuse();
+                }
+                continue;
+            }
             let Some(permit) = self.permits.try_acquire_arc() else {
-                self.shared.metrics.http3.handshake(QuicHandshake::Refused);
+                metrics.handshake(QuicHandshake::Refused);
                 incoming.refuse();
                 continue;
             };
-            self.spawn(permit, |shared| http3::serve(incoming, shared));
+            let handshaking = self.handshakes.start();
+            self.spawn(permit, |shared| http3::serve(incoming, handshaking, shared));
         }
         let refusing = endpoint.clone();
         self.executor

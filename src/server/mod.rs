@@ -37,6 +37,7 @@ use crate::exchange::AccessLog;
 use crate::handler::{Handler, route_paths};
 use crate::metrics::Metrics;
 use crate::quic;
+use crate::quic::endpoint::Handshakes;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
 use crate::transport::{Acceptor, PlainHttp};
@@ -93,6 +94,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
         permits: Arc::new(Semaphore::new(options.connection_limit)),
         connection_limit: options.connection_limit,
         open: OpenConnections::new(),
+        handshakes: Handshakes::default(),
     };
     spawn_server_tasks(&executor, &shared, options.shutdown_delay);
     notify::ready(&status);

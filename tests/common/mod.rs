@@ -84,6 +84,32 @@ macro_rules! over_each_stream {
 #[allow(unused_imports)]
 pub(crate) use over_each_stream;
 
+/// A TCP listener on 127.0.0.1, and with `udp` a UDP socket on its port: tried
+/// on new ports until one is free for both.
+fn bind_listeners(backlog: u32, udp: bool) -> (SocketAddr, Vec<smol_toy::Listening>) {
+    for _ in 0..50 {
+        let listener =
+            smol_toy::bind("127.0.0.1:0".parse().unwrap(), backlog).expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let mut listening = vec![smol_toy::Listening {
+            listener: smol_toy::Listener::Tcp(listener),
+            inherited: false,
+        }];
+        if udp {
+            // A client's UDP socket may hold the port already.
+            let Ok(socket) = smol_toy::bind_udp(addr) else {
+                continue;
+            };
+            listening.push(smol_toy::Listening {
+                listener: smol_toy::Listener::Udp(socket),
+                inherited: false,
+            });
+        }
+        return (addr, listening);
+    }
+    panic!("no port free for both TCP and UDP");
+}
+
 /// A server running on its own thread until it is shut down or dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -162,20 +188,7 @@ impl TestServer {
         acceptor: A,
         udp: bool,
     ) -> Self {
-        let listener = smol_toy::bind("127.0.0.1:0".parse().unwrap(), config.backlog)
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let mut listening = vec![smol_toy::Listening {
-            listener: smol_toy::Listener::Tcp(listener),
-            inherited: false,
-        }];
-        if udp {
-            let socket = smol_toy::bind_udp(addr).expect("bind UDP on the TCP port");
-            listening.push(smol_toy::Listening {
-                listener: smol_toy::Listener::Udp(socket),
-                inherited: false,
-            });
-        }
+        let (addr, listening) = bind_listeners(config.backlog, udp);
         let shutdown = Shutdown::new();
         let thread = std::thread::spawn({
             let shutdown = shutdown.clone();
