@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::exchange::TrustedProxies;
-use crate::server::{ListenOptions, ServerOptions};
+use crate::server::{ListenOptions, Retry, ServerOptions};
 use crate::shared::Limits;
 use crate::tls::CertificateFiles;
 
@@ -116,6 +116,14 @@ pub struct Config {
     #[arg(long, env = "SMOL_TOY_HTTP3", value_name = "on|off",
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub http3: Option<bool>,
+
+    /// When a new HTTP/3 client must first show that its address is its own (QUIC
+    /// Retry): `always` (unless it brings a token from an earlier connection),
+    /// so that a forged address draws at most 3× what it sent; or `under-load`,
+    /// past 256 handshakes in progress, a round trip quicker for a client's first
+    /// connection.
+    #[arg(long, env = "SMOL_TOY_QUIC_RETRY", default_value = "always", value_parser = quic_retry)]
+    pub quic_retry: Retry,
 
     /// Most streams an HTTP/2 client may have open at once on one connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
@@ -268,6 +276,7 @@ impl Config {
             proxy_protocol: self.proxy_protocol,
             http2: self.http2,
             http3: self.http3.unwrap_or(!self.proxy_protocol),
+            quic_retry: self.quic_retry,
             hsts_max_age: self.hsts_max_age,
             shutdown_delay: *self.shutdown_delay,
             shutdown_timeout: *self.shutdown_timeout,
@@ -307,6 +316,15 @@ fn descriptor_budget() -> usize {
         .unwrap_or(u64::MAX);
     let budget = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
     usize::try_from(budget).unwrap_or(usize::MAX)
+}
+
+/// Parses `--quic-retry`.
+fn quic_retry(value: &str) -> Result<Retry, String> {
+    match value {
+        "always" => Ok(Retry::Always),
+        "under-load" => Ok(Retry::UnderLoad),
+        _ => Err("expected always or under-load".to_owned()),
+    }
 }
 
 /// The smallest and largest `--max-head-size`.

@@ -38,8 +38,8 @@ pub use config::{Config, Subcommand};
 pub use exchange::TrustedProxies;
 pub use handler::{Context, Handler, ResponseField, Route};
 pub use server::{
-    ListenError, ListenOptions, Listener, Listeners, Listening, ServerOptions, SocketFile, Stopped,
-    bind, bind_udp, listen, run, run_with_acceptor,
+    ListenError, ListenOptions, Listener, Listeners, Listening, Retry, ServerOptions, SocketFile,
+    Stopped, bind, bind_udp, listen, run, run_with_acceptor,
 };
 pub use shared::Limits;
 pub use shutdown::Shutdown;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use h3::error::{Code, ConnectionError, StreamError};
+use h3::error::{Code, ConnectionError, LocalError, StreamError};
 use h3::frame::FrameStream;
 use h3::quic::{RecvStream as _, SendStream as _};
 use h3::server::RequestResolver;
@@ -183,6 +183,7 @@ impl<'a, H: Handler> Connection<'a, H> {
             }
         };
         drop(streams);
+        self.count_cap_stops();
         self.close(reason);
         reason
     }
@@ -265,6 +266,18 @@ impl<'a, H: Handler> Connection<'a, H> {
             Err(ConnectionError::Remote(error)) => {
                 debug!("{peer}: HTTP/3 connection closed by the client: {error}");
                 Closed::ByClient
+            }
+            Err(ConnectionError::Local { error }) => {
+                debug!("{peer}: HTTP/3 connection closed for the client's error: {error:?}");
+                if let LocalError::Application {
+                    code: Code::H3_STREAM_CREATION_ERROR,
+                    ..
+                } = error
+                {
+                    // A second control or QPACK stream, as h3 found.
+                    return self.state.abused(Http3Attack::UnidirectionalStreams);
+                }
+                Closed::Failed
             }
             Err(error) => {
                 debug!("{peer}: HTTP/3 connection ended: {error}");

@@ -15,7 +15,7 @@ mod setup;
 pub use bind::{ListenError, Listeners, SocketFile, bind, bind_udp, listen};
 pub use drain::Stopped;
 pub use listener::{Listener, Listening};
-pub use options::{ListenOptions, ServerOptions};
+pub use options::{ListenOptions, Retry, ServerOptions};
 #[cfg(any(test, feature = "testing"))]
 pub use proxy_protocol::{V1_MAX_LEN, V2_MAX_PAYLOAD};
 
@@ -94,7 +94,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
         permits: Arc::new(Semaphore::new(options.connection_limit)),
         connection_limit: options.connection_limit,
         open: OpenConnections::new(),
-        handshakes: Handshakes::default(),
+        handshakes: Handshakes::new(options.quic_retry),
     };
     spawn_server_tasks(&executor, &shared, options.shutdown_delay);
     notify::ready(&status);

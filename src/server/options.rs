@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::exchange::TrustedProxies;
+pub use crate::quic::endpoint::Retry;
 use crate::shared::Limits;
 
 /// How the server serves.
@@ -28,6 +29,8 @@ pub struct ServerOptions {
     /// HTTP/3 is served over QUIC on the UDP sockets among the listeners, if the
     /// acceptor serves HTTPS.
     pub http3: bool,
+    /// When a new QUIC client must validate its address first.
+    pub quic_retry: Retry,
     /// The `max-age` of `Strict-Transport-Security` over HTTPS; 0 for none.
     pub hsts_max_age: u64,
     /// How long to keep accepting after a shutdown is asked for.
