@@ -294,28 +294,46 @@ def amplification(port, seconds):
             "ended_by_server": True, "ended_after_s": 0}
 
 
-async def idle(port, count, seconds):
-    """`count` connections with no stream, held until the server closes them."""
-    clients, contexts = [], []
+async def idle(port, count, seconds, pid):
+    """`count` connections with no stream, opened together and held until the
+    server closes them; the server's RSS before and with them open."""
+    rss_before = rss_kib(pid)
     started = time.monotonic()
-    for _ in range(count):
+
+    # The contexts are held: one collected closes its connection.
+    contexts = []
+
+    async def open_one():
         context = connect("127.0.0.1", port, configuration=configuration(),
                           create_protocol=Watched)
+        contexts.append(context)
         try:
-            clients.append(await asyncio.wait_for(context.__aenter__(), 10))
-            contexts.append(context)
+            return await asyncio.wait_for(context.__aenter__(), 20)
         except Exception:
-            break
+            return None
+
+    clients = []
+    for batch in range(0, count, 100):
+        opened_now = await asyncio.gather(*(open_one() for _ in range(min(100, count - batch))))
+        clients += [c for c in opened_now if c is not None]
     opened = time.monotonic()
-    print(json.dumps({"opened": len(clients)}), file=sys.stderr, flush=True)
+    await asyncio.sleep(0.5)
+    rss_open = rss_kib(pid)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not all(c.closed for c in clients):
         await asyncio.sleep(0.1)
     closed = [c.closed for c in clients if c.closed]
     return {"sent": len(clients), "open_s": round(opened - started, 2),
-            "ended_by_server": len(closed) == len(clients),
+            "rss_before_kib": rss_before, "rss_open_kib": rss_open,
+            "kib_per_connection": round((rss_open - rss_before) / max(len(clients), 1), 1),
+            "ended_by_server": len(clients) == count and len(closed) == len(clients),
             "ended_after_s": round(max((c[0] for c in closed), default=time.monotonic()) - opened, 2),
             "close_codes": sorted({hex(c[1]) for c in closed})}
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
 
 
 def main():
@@ -324,6 +342,7 @@ def main():
     parser.add_argument("--kind", required=True)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--pid", type=int, help="the server's, for its RSS (idle)")
     args = parser.parse_args()
     if args.kind == "good":
         print(json.dumps(good_clients(args.port, args.seconds)))
@@ -340,7 +359,7 @@ def main():
     elif args.kind == "amplification":
         report = amplification(args.port, args.seconds - 0.5)
     elif args.kind == "idle":
-        report = asyncio.run(idle(args.port, args.count, args.seconds))
+        report = asyncio.run(idle(args.port, args.count, args.seconds, args.pid))
     else:
         report = asyncio.run(on_one_connection(args.port, args.kind, deadline))
     report["kind"] = args.kind
