@@ -69,6 +69,9 @@ pub async fn serve<H: Handler>(
         Ok::<_, String>((h3, quinn, abuse))
     };
     let metrics = &shared.metrics.http3;
+    // Boxed: the handshake's state is larger than the connection's, and would
+    // stay in the connection's task for as long as it is open.
+    let handshake = Box::pin(handshake);
     let (h3, quinn, abuse) = match shared.timeouts.run_until(Some(deadline), handshake).await {
         Some(Ok(connection)) => connection,
         Some(Err(error)) => {

@@ -16,6 +16,8 @@ use smol::lock::{Semaphore, SemaphoreGuardArc};
 
 use std::future::Future;
 
+use futures_util::FutureExt;
+
 use super::drain::{OpenConnection, OpenConnections};
 use super::setup::ConnectionSetup;
 use crate::connection::CloseReason;
@@ -269,14 +271,13 @@ impl<H: Handler, A: Acceptor> AcceptLoop<'_, H, A> {
         };
         let shared = Arc::clone(self.shared);
         shared.metrics.connection_opened();
-        let served = serve(Arc::clone(&shared));
-        self.executor
-            .spawn(async move {
-                let _held = held;
-                let reason = served.await;
-                shared.metrics.connection_closed(reason);
-            })
-            .detach();
+        // A combinator, not an async block awaiting `serve`'s future: that would
+        // hold the future twice over, as its capture and as what it awaits.
+        let served = serve(Arc::clone(&shared)).map(move |reason| {
+            drop(held);
+            shared.metrics.connection_closed(reason);
+        });
+        self.executor.spawn(served).detach();
     }
 }
 
