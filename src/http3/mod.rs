@@ -3,7 +3,7 @@
 //! (`streams`, `shared`, `exchange`). Its files: `docs/architecture.md`.
 
 mod conn;
-mod frame_cap;
+pub(crate) mod frame_cap;
 mod state;
 mod stream;
 mod transport;
