@@ -152,6 +152,34 @@ PY
 }
 check "SIGHUP: a new QUIC handshake gets the renewed certificate; a broken one is refused" reload_reaches_quic
 
+socket_activation() {
+    # systemd's part: a TCP and a UDP socket on one port, passed as descriptors 3
+    # and 4 (ListenStream= and ListenDatagram=).
+    coproc holder {
+        RUST_LOG=info python3 "$here/hold-socket.py" --udp "$binary" --tls-cert "$work/renewed.pem" \
+            --tls-key "$work/renewed.key" 2>"$work/activated.err"
+    }
+    local port line out
+    read -r line <&"${holder[0]}"
+    port=${line#port }
+    echo start >&"${holder[1]}"
+    read -r line <&"${holder[0]}"
+    echo "$line"
+    sleep 0.5
+    out=$(timeout 20 python3 "$here/http3/aioquic_get.py" 127.0.0.1 "$port" /toy 3 "$work/ca.pem") ||
+        { echo "$out"; cat "$work/activated.err"; return 1; }
+    echo "$out"
+    grep -q '"statuses": \["200"\]' <<<"$out" || return 1
+    curl -sS -i --cacert "$work/ca.pem" --resolve "localhost:$port:127.0.0.1" "https://localhost:$port/toy" |
+        grep -qi "^alt-svc: h3=\":$port\"" || return 1
+    echo stop >&"${holder[1]}"
+    read -r line <&"${holder[0]}"
+    echo "$line"
+    exec {holder[1]}>&-
+    grep -q "serving 2 socket(s) passed by systemd" "$work/activated.err" && [ "$line" = "exited 0" ]
+}
+check "socket activation: the TCP and UDP sockets systemd passes (ListenDatagram=) serve HTTPS and HTTP/3" socket_activation
+
 access_and_metrics() {
     grep -qE 'smol_toy::access\] 127\.0\.0\.1 [^ ]+ "GET /toy HTTP/3" 200 12 .*"aioquic"' "$work/server.err" ||
         { grep access "$work/server.err" | tail -n 3; return 1; }
