@@ -275,6 +275,50 @@ pub fn serve_in_memory<H: Handler>(
     InMemoryServer::new(handler, limits).serve(stream)
 }
 
+/// The HTTP/3 frame cap of `limit` bytes read over `bytes` in pieces of the
+/// lengths `pieces` say (the rest at once), and over the whole at once: whether
+/// each stopped at a frame over the cap. However a stream's bytes are cut, the
+/// answer must be the same.
+pub fn frame_cap_verdicts(
+    bytes: &[u8],
+    pieces: &[usize],
+    limit: u64,
+    unidirectional: bool,
+) -> (bool, bool) {
+    use crate::http3::frame_cap::{FrameCap, StreamKind};
+    let kind = match unidirectional {
+        true => StreamKind::Unidirectional,
+        false => StreamKind::Request,
+    };
+    let whole = FrameCap::new(limit, kind).read(bytes).is_err();
+    let mut cap = FrameCap::new(limit, kind);
+    let mut rest = bytes;
+    let mut stopped = false;
+    for &piece in pieces {
+        let (part, tail) = rest.split_at(piece.min(rest.len()));
+        rest = tail;
+        stopped |= cap.read(part).is_err();
+        if stopped {
+            break;
+        }
+    }
+    if !stopped {
+        stopped = cap.read(rest).is_err();
+    }
+    (whole, stopped)
+}
+
+/// Reads a stream's request head, as HTTP/2 and HTTP/3 hand it over, by the rules
+/// every stream protocol shares: the status of its refusal, if it is refused.
+pub fn read_stream_head(head: &http::request::Parts) -> Option<u16> {
+    let read = crate::streams::request::read(
+        head,
+        &mut crate::streams::request::Urls::default(),
+        http_types::Version::Http3_0,
+    );
+    read.err().map(|refused| refused.status() as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -352,48 +396,4 @@ mod tests {
         assert!(stream.output().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
         assert!(stream.write_closed());
     }
-}
-
-/// The HTTP/3 frame cap of `limit` bytes read over `bytes` in pieces of the
-/// lengths `pieces` say (the rest at once), and over the whole at once: whether
-/// each stopped at a frame over the cap. However a stream's bytes are cut, the
-/// answer must be the same.
-pub fn frame_cap_verdicts(
-    bytes: &[u8],
-    pieces: &[usize],
-    limit: u64,
-    unidirectional: bool,
-) -> (bool, bool) {
-    use crate::http3::frame_cap::{FrameCap, StreamKind};
-    let kind = match unidirectional {
-        true => StreamKind::Unidirectional,
-        false => StreamKind::Request,
-    };
-    let whole = FrameCap::new(limit, kind).read(bytes).is_err();
-    let mut cap = FrameCap::new(limit, kind);
-    let mut rest = bytes;
-    let mut stopped = false;
-    for &piece in pieces {
-        let (part, tail) = rest.split_at(piece.min(rest.len()));
-        rest = tail;
-        stopped |= cap.read(part).is_err();
-        if stopped {
-            break;
-        }
-    }
-    if !stopped {
-        stopped = cap.read(rest).is_err();
-    }
-    (whole, stopped)
-}
-
-/// Reads a stream's request head, as HTTP/2 and HTTP/3 hand it over, by the rules
-/// every stream protocol shares: the status of its refusal, if it is refused.
-pub fn read_stream_head(head: &http::request::Parts) -> Option<u16> {
-    let read = crate::streams::request::read(
-        head,
-        &mut crate::streams::request::Urls::default(),
-        http_types::Version::Http3_0,
-    );
-    read.err().map(|refused| refused.status() as u16)
 }

@@ -10,6 +10,7 @@ use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -63,6 +64,9 @@ impl AsyncTimer for QuicTimer {
 struct QuicSocket {
     io: Async<UdpSocket>,
     state: UdpSocketState,
+    /// The last send found the kernel's buffer full: until the reactor says the
+    /// socket is writable again, a sender waits.
+    send_blocked: AtomicBool,
 }
 
 impl QuicSocket {
@@ -71,6 +75,7 @@ impl QuicSocket {
         Ok(QuicSocket {
             io: Async::new_nonblocking(socket)?,
             state,
+            send_blocked: AtomicBool::new(false),
         })
     }
 }
@@ -81,12 +86,17 @@ impl AsyncUdpSocket for QuicSocket {
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
-        self.state.send((&self.io).into(), transmit)
+        let sent = self.state.send((&self.io).into(), transmit);
+        if matches!(&sent, Err(error) if error.kind() == io::ErrorKind::WouldBlock) {
+            self.send_blocked.store(true, Ordering::Relaxed);
+        }
+        sent
     }
 
-    /// Waits for datagrams and reads them. An error other than "no more now" (an
-    /// ICMP error a client's packet caused, say) is passed over: quinn's endpoint
-    /// would stop at it, and the socket is still good.
+    /// Reads the datagrams that have come, and waits for more only when there are
+    /// none: a wait is a round trip through the reactor. An error other than "no
+    /// more now" (an ICMP error a client's packet caused, say) is passed over:
+    /// quinn's endpoint would stop at it, and the socket is still good.
     fn poll_recv(
         &self,
         cx: &mut Context<'_>,
@@ -94,10 +104,11 @@ impl AsyncUdpSocket for QuicSocket {
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(self.io.poll_readable(cx))?;
             match self.state.recv((&self.io).into(), buffers, meta) {
                 Ok(count) => return Poll::Ready(Ok(count)),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.io.poll_readable(cx))?;
+                }
                 Err(error) => debug!("QUIC: reading a datagram failed: {error}"),
             }
         }
@@ -120,12 +131,20 @@ impl AsyncUdpSocket for QuicSocket {
     }
 }
 
-/// What tells quinn that its socket can be written again.
+/// What tells quinn that its socket can be written. quinn asks before every
+/// datagram; a UDP socket can nearly always be, so the answer is yes unless the
+/// last send found the buffer full, and only then a wait in the reactor (asking
+/// the reactor each time cost a wake-up per datagram).
 #[derive(Debug)]
 struct Writable(Arc<QuicSocket>);
 
 impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.io.poll_writable(cx)
+        let socket = &self.0;
+        if socket.send_blocked.load(Ordering::Relaxed) {
+            ready!(socket.io.poll_writable(cx))?;
+            socket.send_blocked.store(false, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(()))
     }
 }
