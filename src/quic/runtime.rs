@@ -33,7 +33,11 @@ impl fmt::Debug for OnExecutor {
 
 impl Runtime for OnExecutor {
     fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
-        Box::pin(QuicTimer(Timer::at(at)))
+        Box::pin(QuicTimer {
+            timer: Timer::at(at),
+            armed: at,
+            deadline: at,
+        })
     }
 
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
@@ -45,17 +49,39 @@ impl Runtime for OnExecutor {
     }
 }
 
-/// An async-io timer, as quinn sets and waits for it.
+/// A connection's timer. quinn moves its deadline at nearly every packet, mostly
+/// later (the idle timeout, the next acknowledgement), and each move of an
+/// async-io timer is a message to the reactor and a wake-up of its thread. This
+/// one moves its async-io timer only earlier; when that fires before the deadline
+/// now wanted, it is set once more, for that deadline.
 #[derive(Debug)]
-struct QuicTimer(Timer);
+struct QuicTimer {
+    timer: Timer,
+    /// When the async-io timer fires.
+    armed: Instant,
+    /// When quinn wants to be woken.
+    deadline: Instant,
+}
 
 impl AsyncTimer for QuicTimer {
     fn reset(mut self: Pin<&mut Self>, at: Instant) {
-        self.0.set_at(at);
+        self.deadline = at;
+        if at < self.armed {
+            self.armed = at;
+            self.timer.set_at(at);
+        }
     }
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Future::poll(Pin::new(&mut self.0), cx).map(drop)
+        loop {
+            ready!(Future::poll(Pin::new(&mut self.timer), cx));
+            if self.deadline <= self.armed {
+                return Poll::Ready(());
+            }
+            let deadline = self.deadline;
+            self.armed = deadline;
+            self.timer.set_at(deadline);
+        }
     }
 }
 
