@@ -23,15 +23,19 @@ fuzz_target!(|data: &[u8]| {
     let pieces: Vec<usize> = pieces.iter().map(|&n| usize::from(n)).collect();
     let limit = u64::from(u16::from_be_bytes([*high, *low]));
     let (whole, cut) = frame_cap_verdicts(stream, &pieces, limit, flags & 1 == 1);
-    assert_eq!(whole, cut, "the cap's verdict depends on how the bytes are cut");
+    assert_eq!(
+        whole, cut,
+        "the cap's verdict depends on how the bytes are cut"
+    );
 
     let mut parts = stream.split(|&b| b == 0);
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return;
     };
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("https://localhost{}", String::from_utf8_lossy(target)));
+    let mut request = http::Request::builder().method(method).uri(format!(
+        "https://localhost{}",
+        String::from_utf8_lossy(target)
+    ));
     while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
         request = request.header(name, value);
     }
