@@ -16,25 +16,10 @@ use smol_toy::Stopped;
 
 use common::client::Client;
 use common::h2_client::{self, H2Connection};
-use common::{TestServer, test_config};
+use common::{TestServer, sample, test_config};
 use smol_toy::testing::{InMemoryServer, MemoryStream, default_limits};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// The value of the sample `name` (with its labels) in a scrape.
-fn sample(metrics: &str, name: &str) -> f64 {
-    let prefix = format!("{name} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-        .parse()
-        .unwrap()
-}
-
-fn metrics(server: &TestServer) -> String {
-    server.client().get("/metrics").body_text()
-}
 
 #[test]
 fn toy_and_healthz_over_h2c() {
@@ -95,7 +80,7 @@ fn a_hundred_toy_streams_on_one_connection_are_answered_together() {
         took >= Duration::from_secs(1) && took < Duration::from_millis(1800),
         "{took:?}"
     );
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     assert_eq!(sample(&metrics, "smol_toy_http2_connections_total"), 1.0);
     assert_eq!(sample(&metrics, "smol_toy_http2_streams_total"), 100.0);
 }
@@ -351,10 +336,10 @@ fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
     let flood = r#"smol_toy_http2_floods_total{kind="too_many_streams"} 1"#;
     let deadline = Instant::now() + Duration::from_secs(3);
     let ended = |seen: &str| seen.contains(cut) || seen.contains(flood);
-    let mut seen = metrics(&server);
+    let mut seen = server.metrics();
     while !ended(&seen) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
-        seen = metrics(&server);
+        seen = server.metrics();
     }
     assert!(ended(&seen), "{seen}");
 }
@@ -390,7 +375,7 @@ fn the_metrics_count_each_protocol_exactly() {
         assert_eq!(h2.get("/nope").await.unwrap().status(), 404);
     });
     assert_eq!(server.client().get("/healthz").status, 200);
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     for (name, value) in [
         ("smol_toy_http2_connections_total", 1.0),
         ("smol_toy_http2_streams_total", 3.0),
@@ -432,7 +417,7 @@ fn a_stream_the_client_resets_stops_its_handler() {
         smol::Timer::after(Duration::from_millis(200)).await;
         assert_eq!(h2.get("/healthz").await.unwrap().status(), 200);
     });
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     assert_eq!(sample(&metrics, "smol_toy_http2_streams_reset_total"), 1.0);
     // Only the scrape itself is in flight: the reset /toy no longer is.
     assert_eq!(sample(&metrics, "smol_toy_http_requests_in_flight"), 1.0);

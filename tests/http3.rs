@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::h3_client::{self, H3Connection};
-use common::{TestServer, test_config};
+use common::{TestServer, sample, test_config};
 use smol_toy::Config;
 
 fn start(config: Config) -> TestServer {
@@ -147,21 +147,6 @@ fn shutdown_sends_goaway_and_answers_the_streams_in_flight() {
     server.stop();
 }
 
-fn metrics(server: &TestServer) -> String {
-    server.client().get("/metrics").body_text()
-}
-
-/// The value of the sample `name` (with its labels, if any) in `metrics`.
-fn sample(metrics: &str, name: &str) -> f64 {
-    let prefix = format!("{name} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-        .parse()
-        .unwrap()
-}
-
 /// A varint (RFC 9000 §16) in eight bytes.
 fn varint8(value: u64) -> [u8; 8] {
     (value | 0xc000_0000_0000_0000).to_be_bytes()
@@ -197,7 +182,7 @@ fn headers_that_do_not_arrive_in_time_reset_the_stream() {
         assert!(took >= Duration::from_millis(250), "{took:?}");
         assert!(took < Duration::from_millis(1500), "{took:?}");
     });
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     assert_eq!(
         sample(
             &metrics,
@@ -222,7 +207,7 @@ fn a_frame_longer_than_the_cap_stops_its_stream_at_its_header() {
         // The connection still serves.
         assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
     });
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     assert_eq!(
         sample(
             &metrics,
@@ -278,7 +263,7 @@ fn a_cancelled_stream_drops_its_waiting_handler() {
         smol::Timer::after(Duration::from_millis(200)).await;
         assert_eq!(h3.get("/healthz").await.unwrap().status(), 200);
     });
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     let resets = sample(&metrics, "smol_toy_http3_streams_reset_total");
     assert_eq!(resets, 1.0, "{metrics}");
     // Only the scrape itself is in flight: the cancelled /toy no longer is.
@@ -415,7 +400,7 @@ fn streams_opened_only_to_be_reset_close_the_connection() {
     let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
         h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
     assert!(closed_for_it, "{ended:?}");
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     assert_eq!(
         sample(
             &metrics,
@@ -446,7 +431,25 @@ fn a_flood_of_unidirectional_streams_closes_the_connection() {
     let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
         h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
     assert!(closed_for_it, "{ended:?}");
-    let metrics = metrics(&server);
+    let metrics = server.metrics();
     let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
     assert_eq!(sample(&metrics, kind), 1.0);
+}
+
+#[test]
+fn a_second_control_stream_closes_the_connection_and_is_counted() {
+    let server = start(test_config());
+    let ended = smol::block_on(async {
+        let mut h3 = connect(&server).await;
+        let mut control = h3.quinn.open_uni().await.unwrap();
+        // The control stream's type, then an empty SETTINGS frame.
+        control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
+        (&mut h3.driver).await
+    });
+    let creation_error = h3::error::Code::H3_STREAM_CREATION_ERROR.value();
+    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
+        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == creation_error);
+    assert!(closed_for_it, "{ended:?}");
+    let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
+    assert_eq!(sample(&server.metrics(), kind), 1.0);
 }

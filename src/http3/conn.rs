@@ -7,19 +7,17 @@
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use h3::error::{Code, ConnectionError, LocalError, StreamError};
-use h3::frame::FrameStream;
-use h3::quic::{RecvStream as _, SendStream as _};
-use h3::server::RequestResolver;
-use h3::stream::BufRecvStream;
+use futures_util::stream::FuturesUnordered;
+use h3::error::{Code, ConnectionError, StreamError};
 use log::debug;
 
-use super::state::{Action, Closed, Expiry, State};
+use super::handshake::{self, Failed};
+use super::head::{self, Head, HeadFuture};
+use super::state::{Action, Expiry, State, ending};
 use super::stream::H3Stream;
 use super::transport::{Abuse, QuicBidiStream, QuicConnection};
 use crate::connection::{CloseReason, Protocol};
@@ -29,13 +27,12 @@ use crate::metrics::{Http3Attack, QuicHandshake};
 use crate::quic::endpoint::Handshaking;
 use crate::shared::Shared;
 use crate::streams::request::Urls;
-use crate::streams::rounds::{Round, StreamSource, Streams, poll_round};
+use crate::streams::rounds::{Round, Streams, poll_round};
 use crate::streams::stream::{self, StreamContext, StreamEnd};
 use crate::transport::{Peer, Security};
+use source::Source;
 
-/// How much longer than the longest head a frame other than DATA may be: the
-/// QPACK encoding's own bytes.
-const FRAME_SLACK: u64 = 1024;
+mod source;
 
 /// Serves one QUIC connection the client asked for, from its handshake until the
 /// client closes it, a timeout or an error ends it, or shutdown has let its
@@ -55,34 +52,18 @@ pub async fn serve<H: Handler>(
             return CloseReason::Error;
         }
     };
-    let frame_limit = limits.max_head_size as u64 + FRAME_SLACK;
-    let handshake = async {
-        let connection = connecting.await.map_err(|error| error.to_string())?;
-        let transport = QuicConnection::new(connection, frame_limit);
-        let abuse = transport.abuse();
-        let quinn = transport.quinn().clone();
-        let h3 = h3::server::builder()
-            .max_field_section_size(limits.max_head_size as u64)
-            .build(transport)
-            .await
-            .map_err(|error| format!("HTTP/3 setup: {error}"))?;
-        Ok::<_, String>((h3, quinn, abuse))
-    };
     let metrics = &shared.metrics.http3;
-    // Boxed: the handshake's state is larger than the connection's, and would
-    // stay in the connection's task for as long as it is open.
-    let handshake = Box::pin(handshake);
-    let (h3, quinn, abuse) = match shared.timeouts.run_until(Some(deadline), handshake).await {
-        Some(Ok(connection)) => connection,
-        Some(Err(error)) => {
-            debug!("{peer}: QUIC handshake failed: {error}");
-            metrics.handshake(QuicHandshake::Failed);
-            return CloseReason::ClientClosed;
-        }
-        None => {
+    let (h3, quinn, abuse) = match handshake::set_up(connecting, deadline, &shared).await {
+        Ok(connection) => connection,
+        Err(Failed::Timeout) => {
             debug!("{peer}: QUIC handshake timed out");
             metrics.handshake(QuicHandshake::Timeout);
             return CloseReason::HeaderTimeout;
+        }
+        Err(Failed::Error(error)) => {
+            debug!("{peer}: QUIC handshake failed: {error}");
+            metrics.handshake(QuicHandshake::Failed);
+            return CloseReason::ClientClosed;
         }
     };
     metrics.handshake(QuicHandshake::Ok);
@@ -110,22 +91,6 @@ pub async fn serve<H: Handler>(
 }
 
 type H3Connection = h3::server::Connection<QuicConnection, Bytes>;
-type Resolver = RequestResolver<QuicConnection, Bytes>;
-
-/// A request stream whose HEADERS are being read.
-type HeadFuture<'a> = Pin<Box<dyn Future<Output = Head> + Send + 'a>>;
-
-/// What a request stream's HEADERS came to.
-enum Head {
-    /// The request's head, and its stream.
-    Read(Box<(http::Request<()>, H3Stream)>),
-    /// No HEADERS within the header timeout: the stream was reset.
-    TimedOut,
-    /// h3 could not read them (it answered, reset the stream or closed the
-    /// connection, as the error asked).
-    Unreadable(StreamError),
-}
-
 struct Connection<'a, H> {
     h3: H3Connection,
     quinn: quinn::Connection,
@@ -255,68 +220,28 @@ impl<'a, H: Handler> Connection<'a, H> {
 
     /// Why the connection ended, now that h3 says it has.
     fn closed(&mut self, closed: Result<(), ConnectionError>) -> Action {
-        let peer = self.context.carrier.peer;
+        if let Err(error) = &closed {
+            debug!(
+                "{}: HTTP/3 connection ended: {error}",
+                self.context.carrier.peer
+            );
+        }
         if self.abuse.unidirectional_flood() {
             return self.state.abused(Http3Attack::UnidirectionalStreams);
         }
-        let closed = match closed {
-            Ok(()) => Closed::ByClient,
-            Err(error) if error.is_h3_no_error() => Closed::ByClient,
-            Err(ConnectionError::Timeout) => Closed::TimedOut,
-            Err(ConnectionError::Remote(h3::quic::ConnectionErrorIncoming::Timeout)) => {
-                Closed::TimedOut
-            }
-            Err(ConnectionError::Remote(error)) => {
-                debug!("{peer}: HTTP/3 connection closed by the client: {error}");
-                Closed::ByClient
-            }
-            Err(ConnectionError::Local { error }) => {
-                debug!("{peer}: HTTP/3 connection closed for the client's error: {error:?}");
-                if let LocalError::Application {
-                    code: Code::H3_STREAM_CREATION_ERROR,
-                    ..
-                } = error
-                {
-                    // A second control or QPACK stream, as h3 found.
-                    return self.state.abused(Http3Attack::UnidirectionalStreams);
-                }
-                Closed::Failed
-            }
-            Err(error) => {
-                debug!("{peer}: HTTP/3 connection ended: {error}");
-                Closed::Failed
-            }
-        };
-        Action::End(self.state.closed(closed))
+        match ending(&closed) {
+            Ok(closed) => Action::End(self.state.closed(closed)),
+            Err(attack) => self.state.abused(attack),
+        }
     }
 
     /// Starts reading the HEADERS of a request stream the client opened, within
     /// the header timeout.
     fn start_head(&mut self, stream: QuicBidiStream<Bytes>) {
-        let stopped = Box::pin(stream.send.stopped());
-        let resolver = self
-            .h3
-            .create_resolver(FrameStream::new(BufRecvStream::new(stream)));
         let shared = self.context.shared;
         let deadline = Instant::now() + shared.rules.limits.header_timeout;
-        self.heads.push(Box::pin(async move {
-            let read = shared
-                .timeouts
-                .run_until(Some(deadline), read_head(resolver))
-                .await;
-            match read {
-                Some(Ok((request, stream))) => {
-                    let stream = H3Stream {
-                        stream,
-                        stopped,
-                        ended: false,
-                    };
-                    Head::Read(Box::new((request, stream)))
-                }
-                Some(Err(error)) => Head::Unreadable(error),
-                None => Head::TimedOut,
-            }
-        }));
+        let head = head::read(&self.h3, stream, &shared.timeouts, deadline);
+        self.heads.push(head);
     }
 
     /// Takes up a stream whose head was read: its answer starts, or, once the
@@ -374,94 +299,5 @@ impl<'a, H: Handler> Connection<'a, H> {
             let metrics = &self.context.shared.metrics.http3;
             metrics.attacks(Http3Attack::FrameTooLarge, stops.into());
         }
-    }
-}
-
-/// Reads a request stream's HEADERS; the stream is reset with
-/// H3_REQUEST_INCOMPLETE if they do not arrive in time (the future is dropped).
-async fn read_head(
-    resolver: Resolver,
-) -> Result<(http::Request<()>, super::stream::H3RequestStream), StreamError> {
-    let mut guard = ResetUnlessRead(Some(resolver));
-    let resolver = guard.0.as_mut().expect("taken only once read");
-    let frame = poll_fn(|cx| resolver.frame_stream.poll_next(cx)).await;
-    let resolver = guard.0.take().expect("taken only once read");
-    resolver.accept_with_frame(frame)?.resolve().await
-}
-
-/// A request stream whose HEADERS are not read yet: reset if dropped so.
-struct ResetUnlessRead(Option<Resolver>);
-
-impl Drop for ResetUnlessRead {
-    fn drop(&mut self) {
-        if let Some(resolver) = self.0.take() {
-            let code = Code::H3_REQUEST_INCOMPLETE.value();
-            let mut stream = resolver.frame_stream.into_inner();
-            stream.stop_sending(code);
-            stream.reset(code);
-        }
-    }
-}
-
-/// The connection, as its rounds see it: where streams come from, and what ends a
-/// round.
-struct Source<'c, 'a, H, F> {
-    connection: &'c mut Connection<'a, H>,
-    shutdown: Pin<&'c mut F>,
-}
-
-impl<'a, H: Handler, F: Future<Output = ()>> StreamSource<'a> for Source<'_, 'a, H, F> {
-    type Event = Event;
-
-    fn poll_take(
-        &mut self,
-        cx: &mut Context<'_>,
-        streams: &mut Streams<'a>,
-    ) -> Poll<Result<(), Event>> {
-        let connection = &mut *self.connection;
-        while let Poll::Ready(Some(head)) = connection.heads.poll_next_unpin(cx) {
-            match head {
-                Head::Read(read) => {
-                    let (request, stream) = *read;
-                    connection.take(request, stream, streams);
-                    return Poll::Ready(Ok(()));
-                }
-                head => {
-                    if let Some(action) = connection.unreadable(head) {
-                        return Poll::Ready(Err(Event::Abused(action)));
-                    }
-                }
-            }
-        }
-        match connection.h3.poll_accept_request_stream(cx) {
-            Poll::Ready(Ok(Some(stream))) => {
-                connection.start_head(stream);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Ok(None)) => Poll::Ready(Err(Event::Closed(Ok(())))),
-            Poll::Ready(Err(error)) => Poll::Ready(Err(Event::Closed(Err(error)))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn ended(&mut self, end: StreamEnd) -> Option<Event> {
-        let connection = &mut *self.connection;
-        match end {
-            StreamEnd::WriteStalled => return Some(Event::WriteStalled),
-            StreamEnd::Reset => connection.context.shared.metrics.http3.stream_reset(),
-            StreamEnd::Answered | StreamEnd::Gone => {}
-        }
-        match connection.state.stream_ended(end) {
-            Action::Continue => None,
-            action => Some(Event::Abused(action)),
-        }
-    }
-
-    fn poll_event(&mut self, cx: &mut Context<'_>, _open: usize) -> Option<Event> {
-        let connection = &mut *self.connection;
-        if !connection.state.is_going() && self.shutdown.as_mut().poll(cx).is_ready() {
-            return Some(Event::ShutdownAsked);
-        }
-        None
     }
 }

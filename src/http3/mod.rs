@@ -4,6 +4,9 @@
 
 mod conn;
 pub(crate) mod frame_cap;
+mod handshake;
+mod head;
+mod quic_stream;
 mod state;
 mod stream;
 mod transport;

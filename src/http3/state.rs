@@ -5,6 +5,9 @@
 
 use std::time::Instant;
 
+use h3::error::{Code, ConnectionError, LocalError};
+use h3::quic::ConnectionErrorIncoming;
+
 use crate::connection::CloseReason;
 use crate::metrics::Http3Attack;
 use crate::shared::Limits;
@@ -60,6 +63,27 @@ pub enum Closed {
     TimedOut,
     /// h3 closed it for the client's error, or quinn for a transport error.
     Failed,
+}
+
+/// How h3 says a connection ended: closed thus, or an attack h3 found itself.
+pub fn ending(closed: &Result<(), ConnectionError>) -> Result<Closed, Http3Attack> {
+    Ok(match closed {
+        Ok(()) => Closed::ByClient,
+        Err(error) if error.is_h3_no_error() => Closed::ByClient,
+        Err(
+            ConnectionError::Timeout | ConnectionError::Remote(ConnectionErrorIncoming::Timeout),
+        ) => Closed::TimedOut,
+        Err(ConnectionError::Remote(_)) => Closed::ByClient,
+        // A second control or QPACK stream.
+        Err(ConnectionError::Local {
+            error:
+                LocalError::Application {
+                    code: Code::H3_STREAM_CREATION_ERROR,
+                    ..
+                },
+        }) => return Err(Http3Attack::UnidirectionalStreams),
+        Err(_) => Closed::Failed,
+    })
 }
 
 impl<'a> State<'a> {
@@ -234,6 +258,30 @@ mod tests {
             excessive,
             "a reset before its HEADERS counts too"
         );
+    }
+
+    #[test]
+    fn how_h3_says_a_connection_ended_is_read_as_a_close_or_an_attack() {
+        let application = |error_code: Code| {
+            Err(ConnectionError::Remote(
+                ConnectionErrorIncoming::ApplicationClose {
+                    error_code: error_code.value(),
+                },
+            ))
+        };
+        assert_eq!(ending(&Ok(())), Ok(Closed::ByClient), "the client's GOAWAY");
+        assert_eq!(
+            ending(&application(Code::H3_NO_ERROR)),
+            Ok(Closed::ByClient)
+        );
+        assert_eq!(
+            ending(&application(Code::H3_INTERNAL_ERROR)),
+            Ok(Closed::ByClient)
+        );
+        let idle = Err(ConnectionError::Remote(ConnectionErrorIncoming::Timeout));
+        assert_eq!(ending(&idle), Ok(Closed::TimedOut));
+        // h3's own errors (LocalError) cannot be made outside h3: a second control
+        // stream is tests/http3.rs's.
     }
 
     #[test]

@@ -1,23 +1,25 @@
 //! h3's transport, over quinn: h3's QUIC traits written over quinn's connection
-//! and streams. It stands where h3-quinn would, for what that crate cannot give:
-//! each stream's bytes pass the [`FrameCap`]; a request stream's
-//! client can be seen to stop reading its answer (`STOP_SENDING`) while its
-//! handler waits; and a read is polled in place, with no boxed future per stream.
+//! (here) and its streams (`quic_stream.rs`). It stands where h3-quinn would, for
+//! what that crate cannot give: each stream's bytes pass the frame cap; a request
+//! stream's client can be seen to stop reading its answer (`STOP_SENDING`) while
+//! its handler waits; a read is polled in place, with no boxed future per stream;
+//! and a flood of unidirectional streams ends the connection.
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use h3::error::Code;
-use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
+use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming};
 use log::debug;
-use quinn::{ConnectionError, ReadError, VarInt, WriteError};
+use quinn::{ConnectionError, VarInt};
 
 use super::frame_cap::{FrameCap, StreamKind};
+pub use super::quic_stream::{QuicBidiStream, QuicRecvStream, QuicSendStream};
 
 /// The unidirectional streams a client may open on one connection: its control
 /// stream, QPACK's two, and a few of reserved types (grease). More is a flood:
@@ -46,6 +48,11 @@ pub struct Abuse {
 }
 
 impl Abuse {
+    /// Counts a stream stopped for a frame over the cap.
+    pub(super) fn frame_too_large(&self) {
+        self.frames_too_large.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How many streams were stopped for a frame over the cap since last asked.
     pub fn take_frames_too_large(&self) -> u32 {
         self.frames_too_large.swap(0, Ordering::Relaxed)
@@ -98,11 +105,8 @@ impl QuicConnection {
     }
 
     fn recv_stream(&self, stream: quinn::RecvStream, kind: StreamKind) -> QuicRecvStream {
-        QuicRecvStream {
-            stream,
-            cap: FrameCap::new(self.frame_limit, kind),
-            abuse: Arc::clone(&self.abuse),
-        }
+        let cap = FrameCap::new(self.frame_limit, kind);
+        QuicRecvStream::new(stream, cap, Arc::clone(&self.abuse))
     }
 }
 
@@ -162,9 +166,9 @@ impl<B: Buf> quic::OpenStreams<B> for QuicConnection {
 
     fn poll_open_bidi(
         &mut self,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Result<QuicBidiStream<B>, StreamErrorIncoming>> {
-        Poll::Ready(Err(server_opens_no_request_streams()))
+        quic::OpenStreams::<B>::poll_open_bidi(&mut self.opener, cx)
     }
 
     fn poll_open_send(
@@ -175,7 +179,7 @@ impl<B: Buf> quic::OpenStreams<B> for QuicConnection {
     }
 
     fn close(&mut self, code: Code, reason: &[u8]) {
-        close(&self.connection, code, reason);
+        quic::OpenStreams::<B>::close(&mut self.opener, code, reason);
     }
 }
 
@@ -230,209 +234,13 @@ fn server_opens_no_request_streams() -> StreamErrorIncoming {
     StreamErrorIncoming::Unknown("an HTTP/3 server opens no request streams".into())
 }
 
-/// A request stream: the answer's half and the request's.
-pub struct QuicBidiStream<B: Buf> {
-    pub send: QuicSendStream<B>,
-    pub recv: QuicRecvStream,
-}
-
-impl<B: Buf> quic::BidiStream<B> for QuicBidiStream<B> {
-    type SendStream = QuicSendStream<B>;
-    type RecvStream = QuicRecvStream;
-
-    fn split(self) -> (QuicSendStream<B>, QuicRecvStream) {
-        (self.send, self.recv)
-    }
-}
-
-impl<B: Buf> quic::RecvStream for QuicBidiStream<B> {
-    type Buf = Bytes;
-
-    fn poll_data(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<Bytes>, StreamErrorIncoming>> {
-        self.recv.poll_data(cx)
-    }
-
-    fn stop_sending(&mut self, error_code: u64) {
-        self.recv.stop_sending(error_code);
-    }
-
-    fn recv_id(&self) -> StreamId {
-        self.recv.recv_id()
-    }
-}
-
-impl<B: Buf> quic::SendStream<B> for QuicBidiStream<B> {
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
-        self.send.poll_ready(cx)
-    }
-
-    fn send_data<T: Into<WriteBuf<B>>>(&mut self, data: T) -> Result<(), StreamErrorIncoming> {
-        self.send.send_data(data)
-    }
-
-    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
-        self.send.poll_finish(cx)
-    }
-
-    fn reset(&mut self, reset_code: u64) {
-        self.send.reset(reset_code);
-    }
-
-    fn send_id(&self) -> StreamId {
-        self.send.send_id()
-    }
-}
-
-/// What a stream receives, through its frame cap.
-pub struct QuicRecvStream {
-    stream: quinn::RecvStream,
-    cap: FrameCap,
-    abuse: Arc<Abuse>,
-}
-
-impl quic::RecvStream for QuicRecvStream {
-    type Buf = Bytes;
-
-    fn poll_data(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<Bytes>, StreamErrorIncoming>> {
-        // quinn keeps the waker of a read that must wait; the future itself holds
-        // nothing, and is made anew at each poll.
-        let read = ready!(pin!(self.stream.read_chunk(usize::MAX, true)).poll(cx));
-        let chunk = match read {
-            Ok(Some(chunk)) => chunk.bytes,
-            Ok(None) => return Poll::Ready(Ok(None)),
-            Err(error) => return Poll::Ready(Err(read_error(error))),
-        };
-        if let Err(too_large) = self.cap.read(&chunk) {
-            debug!(
-                "HTTP/3: stream {}: a frame of type {:#x} says {} bytes, over the cap",
-                self.stream.id(),
-                too_large.frame_type,
-                too_large.length
-            );
-            self.abuse.frames_too_large.fetch_add(1, Ordering::Relaxed);
-            let code = Code::H3_EXCESSIVE_LOAD.value();
-            self.stop_sending(code);
-            return Poll::Ready(Err(StreamErrorIncoming::StreamTerminated {
-                error_code: code,
-            }));
-        }
-        Poll::Ready(Ok(Some(chunk)))
-    }
-
-    fn stop_sending(&mut self, error_code: u64) {
-        let code = VarInt::from_u64(error_code).unwrap_or(VarInt::MAX);
-        // Already stopped, or all read: nothing to tell the client.
-        let _ = self.stream.stop(code);
-    }
-
-    fn recv_id(&self) -> StreamId {
-        stream_id(self.stream.id())
-    }
-}
-
-/// What a stream sends: the frame being written, written as quinn takes it.
-pub struct QuicSendStream<B: Buf> {
-    stream: quinn::SendStream,
-    writing: Option<WriteBuf<B>>,
-}
-
-impl<B: Buf> QuicSendStream<B> {
-    fn new(stream: quinn::SendStream) -> Self {
-        QuicSendStream {
-            stream,
-            writing: None,
-        }
-    }
-
-    /// Done once the client has stopped reading the stream (or the stream's data
-    /// is all acknowledged, or the connection is gone): a future of its own, which
-    /// does not borrow the stream.
-    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
-        let stopped = self.stream.stopped();
-        async move {
-            let _ = stopped.await;
-        }
-    }
-}
-
-impl<B: Buf> quic::SendStream<B> for QuicSendStream<B> {
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
-        if let Some(writing) = &mut self.writing {
-            while writing.has_remaining() {
-                let written = ready!(Pin::new(&mut self.stream).poll_write(cx, writing.chunk()));
-                writing.advance(written.map_err(write_error)?);
-            }
-            self.writing = None;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    fn send_data<T: Into<WriteBuf<B>>>(&mut self, data: T) -> Result<(), StreamErrorIncoming> {
-        if self.writing.is_some() {
-            return Err(StreamErrorIncoming::Unknown(
-                "a frame was sent before the last was written".into(),
-            ));
-        }
-        self.writing = Some(data.into());
-        Ok(())
-    }
-
-    fn poll_finish(&mut self, _: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
-        let finished = self.stream.finish();
-        Poll::Ready(finished.map_err(|closed| StreamErrorIncoming::Unknown(Box::new(closed))))
-    }
-
-    fn reset(&mut self, reset_code: u64) {
-        let code = VarInt::from_u64(reset_code).unwrap_or(VarInt::MAX);
-        let _ = self.stream.reset(code);
-    }
-
-    fn send_id(&self) -> StreamId {
-        stream_id(self.stream.id())
-    }
-}
-
-fn stream_id(id: quinn::StreamId) -> StreamId {
-    StreamId::try_from(u64::from(id)).expect("quinn's stream ids are varints")
-}
-
 /// A connection's end, as h3 reads it.
-fn connection_error(error: ConnectionError) -> ConnectionErrorIncoming {
+pub(super) fn connection_error(error: ConnectionError) -> ConnectionErrorIncoming {
     match error {
         ConnectionError::ApplicationClosed(close) => ConnectionErrorIncoming::ApplicationClose {
             error_code: close.error_code.into_inner(),
         },
         ConnectionError::TimedOut => ConnectionErrorIncoming::Timeout,
         error => ConnectionErrorIncoming::Undefined(Arc::new(error)),
-    }
-}
-
-fn read_error(error: ReadError) -> StreamErrorIncoming {
-    match error {
-        ReadError::Reset(code) => StreamErrorIncoming::StreamTerminated {
-            error_code: code.into_inner(),
-        },
-        ReadError::ConnectionLost(error) => StreamErrorIncoming::ConnectionErrorIncoming {
-            connection_error: connection_error(error),
-        },
-        error => StreamErrorIncoming::Unknown(Box::new(error)),
-    }
-}
-
-fn write_error(error: WriteError) -> StreamErrorIncoming {
-    match error {
-        WriteError::Stopped(code) => StreamErrorIncoming::StreamTerminated {
-            error_code: code.into_inner(),
-        },
-        WriteError::ConnectionLost(error) => StreamErrorIncoming::ConnectionErrorIncoming {
-            connection_error: connection_error(error),
-        },
-        error => StreamErrorIncoming::Unknown(Box::new(error)),
     }
 }

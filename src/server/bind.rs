@@ -67,25 +67,14 @@ pub fn listen(options: &ListenOptions) -> Result<Listeners, ListenError> {
             (Listener::Tcp(listener), None)
         }
     };
-    let mut listening = vec![];
-    if let (true, Listener::Tcp(tcp)) = (options.quic, &listener) {
-        let addr = tcp
-            .local_addr()
-            .map_err(|e| ListenError::Bind(options.addr.to_string(), e))?;
-        let udp =
-            bind_udp(addr).map_err(|error| ListenError::Bind(format!("udp {addr}"), error))?;
-        listening.push(Listening {
-            listener: Listener::Udp(udp),
-            inherited: false,
-        });
-    }
-    listening.insert(
-        0,
-        Listening {
+    let datagrams = quic_beside(&listener, options)?;
+    let listening = std::iter::once(listener)
+        .chain(datagrams)
+        .map(|listener| Listening {
             listener,
             inherited: false,
-        },
-    );
+        })
+        .collect();
     Ok(Listeners {
         listening,
         socket_file,
@@ -123,6 +112,24 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     Ok(socket.into())
+}
+
+/// With `options.quic`, a UDP socket beside a TCP listener, on its address and port.
+fn quic_beside(
+    listener: &Listener,
+    options: &ListenOptions,
+) -> Result<Option<Listener>, ListenError> {
+    let Listener::Tcp(tcp) = listener else {
+        return Ok(None);
+    };
+    if !options.quic {
+        return Ok(None);
+    }
+    let addr = tcp
+        .local_addr()
+        .map_err(|e| ListenError::Bind(options.addr.to_string(), e))?;
+    let udp = bind_udp(addr).map_err(|error| ListenError::Bind(format!("udp {addr}"), error))?;
+    Ok(Some(Listener::Udp(udp)))
 }
 
 /// A UDP socket on `addr`, for QUIC; dual-stack on an IPv6 address, as the TCP

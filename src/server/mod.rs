@@ -110,15 +110,7 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
         }
         drop(listeners);
         let stopped = accept_loop.open.drain(options.shutdown_timeout).await;
-        // The last QUIC connections' closes go out before the sockets close.
-        for endpoint in &endpoints {
-            let idle = endpoint.wait_idle();
-            let _ = idle
-                .or(async {
-                    Timer::after(QUIC_CLOSE_WAIT).await;
-                })
-                .await;
-        }
+        quic_closed(&endpoints).await;
         stopped
     };
     run_workers(&executor, options.threads, serve)
@@ -126,6 +118,17 @@ pub fn run_with_acceptor<H: Handler, A: Acceptor>(
 
 /// How long the exit waits for QUIC connections to finish closing.
 const QUIC_CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Waits, up to [`QUIC_CLOSE_WAIT`], until the last QUIC connections' closes have
+/// gone out, so that the sockets do not close before them.
+async fn quic_closed(endpoints: &[quinn::Endpoint]) {
+    let closed = join_all(endpoints.iter().map(|endpoint| endpoint.wait_idle()));
+    closed
+        .or(async {
+            Timer::after(QUIC_CLOSE_WAIT).await;
+        })
+        .await;
+}
 
 /// A QUIC endpoint for each UDP socket, when HTTP/3 is served: `options.http3`,
 /// and an acceptor that serves HTTPS.

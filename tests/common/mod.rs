@@ -84,6 +84,17 @@ macro_rules! over_each_stream {
 #[allow(unused_imports)]
 pub(crate) use over_each_stream;
 
+/// The value of the sample `name` (with its labels, if any) in a scrape.
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
 /// A TCP listener on 127.0.0.1, and with `udp` a UDP socket on its port: tried
 /// on new ports until one is free for both.
 fn bind_listeners(backlog: u32, udp: bool) -> (SocketAddr, Vec<smol_toy::Listening>) {
@@ -233,6 +244,11 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// A scrape of `/metrics`, over HTTP/1.1 (over HTTPS for an HTTPS server).
+    pub fn metrics(&self) -> String {
+        self.client().get("/metrics").body_text()
     }
 
     /// A connected client; over HTTPS, with the handshake done.
