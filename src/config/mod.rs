@@ -11,6 +11,9 @@ use crate::exchange::TrustedProxies;
 use crate::server::{ListenOptions, Retry, ServerOptions};
 use crate::shared::Limits;
 use crate::tls::CertificateFiles;
+use values::{head_size, octal_mode, positive_duration, quic_retry, timer_slack};
+
+mod values;
 
 /// The port the original Flask app listened on.
 pub const DEFAULT_PORT: u16 = 4567;
@@ -25,8 +28,6 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How late `/toy`'s wait may end, so that the waits ending together share a wake-up.
 pub const DEFAULT_TIMER_SLACK: Duration = Duration::from_millis(10);
-/// The largest `--timer-slack`.
-const MAX_TIMER_SLACK: Duration = Duration::from_millis(100);
 /// How long writing one response may take.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and header fields) accepted.
@@ -316,54 +317,6 @@ fn descriptor_budget() -> usize {
         .unwrap_or(u64::MAX);
     let budget = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
     usize::try_from(budget).unwrap_or(usize::MAX)
-}
-
-/// Parses `--quic-retry`.
-fn quic_retry(value: &str) -> Result<Retry, String> {
-    match value {
-        "always" => Ok(Retry::Always),
-        "under-load" => Ok(Retry::UnderLoad),
-        _ => Err("expected always or under-load".to_owned()),
-    }
-}
-
-/// The smallest and largest `--max-head-size`.
-const HEAD_SIZE_RANGE: std::ops::RangeInclusive<usize> = 256..=1024 * 1024;
-
-/// Parses a head size limit within [`HEAD_SIZE_RANGE`].
-fn head_size(text: &str) -> Result<usize, String> {
-    let size: usize = text.parse().map_err(|e| format!("{e}"))?;
-    if !HEAD_SIZE_RANGE.contains(&size) {
-        let (min, max) = HEAD_SIZE_RANGE.into_inner();
-        return Err(format!("must be from {min} to {max} bytes"));
-    }
-    Ok(size)
-}
-
-/// Parses a timer slack of at most [`MAX_TIMER_SLACK`].
-fn timer_slack(text: &str) -> Result<humantime::Duration, String> {
-    let slack: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
-    if *slack > MAX_TIMER_SLACK {
-        return Err("must be at most 100ms".to_string());
-    }
-    Ok(slack)
-}
-
-/// Parses a duration that must be longer than zero.
-fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
-    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
-    if duration.is_zero() {
-        return Err("must be longer than 0".to_string());
-    }
-    Ok(duration)
-}
-
-/// A file mode in octal, such as `660`.
-fn octal_mode(text: &str) -> Result<u32, String> {
-    match u32::from_str_radix(text, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err("expected permissions in octal, 000 to 777, such as 660".to_owned()),
-    }
 }
 
 #[cfg(test)]
