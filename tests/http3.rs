@@ -18,6 +18,25 @@ async fn connect(server: &TestServer) -> H3Connection {
     h3_client::connect(server.addr, server.ca()).await
 }
 
+/// Asks `/toy` on a stream of `h3` of its own, in a task: its answer's status.
+fn spawn_toy(h3: &H3Connection) -> smol::Task<u16> {
+    let mut send = h3.send.clone();
+    smol::spawn(async move {
+        let request = http::Request::get("https://localhost/toy")
+            .body(())
+            .unwrap();
+        let mut stream = send.send_request(request).await.unwrap();
+        stream.finish().await.unwrap();
+        stream.recv_response().await.unwrap().status().as_u16()
+    })
+}
+
+/// Whether the server closed the connection with `code`.
+fn closed_with(ended: &h3::error::ConnectionError, code: h3::error::Code) -> bool {
+    matches!(ended, h3::error::ConnectionError::Remote(
+        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == code.value())
+}
+
 #[test]
 fn every_route_answers_over_http3_as_over_https() {
     let server = start(test_config());
@@ -78,15 +97,7 @@ fn a_thousand_toy_streams_on_ten_connections_wait_together() {
         let mut answers = Vec::new();
         for connection in &connections {
             for _ in 0..100 {
-                let mut send = connection.send.clone();
-                answers.push(smol::spawn(async move {
-                    let request = http::Request::get("https://localhost/toy")
-                        .body(())
-                        .unwrap();
-                    let mut stream = send.send_request(request).await.unwrap();
-                    stream.finish().await.unwrap();
-                    stream.recv_response().await.unwrap().status().as_u16()
-                }));
+                answers.push(spawn_toy(connection));
             }
         }
         for answer in answers {
@@ -128,15 +139,7 @@ fn shutdown_sends_goaway_and_answers_the_streams_in_flight() {
     let server = start(config);
     smol::block_on(async {
         let mut h3 = connect(&server).await;
-        let mut send = h3.send.clone();
-        let waiting = smol::spawn(async move {
-            let request = http::Request::get("https://localhost/toy")
-                .body(())
-                .unwrap();
-            let mut stream = send.send_request(request).await.unwrap();
-            stream.finish().await.unwrap();
-            stream.recv_response().await.unwrap().status().as_u16()
-        });
+        let waiting = spawn_toy(&h3);
         // The stream is taken up before the shutdown.
         smol::Timer::after(Duration::from_millis(100)).await;
         server.shutdown();
@@ -279,19 +282,7 @@ fn streams_beyond_the_limit_wait_for_one_to_end() {
     smol::block_on(async {
         let h3 = connect(&server).await;
         let started = Instant::now();
-        let answers: Vec<_> = (0..3)
-            .map(|_| {
-                let mut send = h3.send.clone();
-                smol::spawn(async move {
-                    let request = http::Request::get("https://localhost/toy")
-                        .body(())
-                        .unwrap();
-                    let mut stream = send.send_request(request).await.unwrap();
-                    stream.finish().await.unwrap();
-                    stream.recv_response().await.unwrap().status().as_u16()
-                })
-            })
-            .collect();
+        let answers: Vec<_> = (0..3).map(|_| spawn_toy(&h3)).collect();
         for answer in answers {
             assert_eq!(answer.await, 200);
         }
@@ -396,10 +387,10 @@ fn streams_opened_only_to_be_reset_close_the_connection() {
         }
         (&mut h3.driver).await
     });
-    let excessive = h3::error::Code::H3_EXCESSIVE_LOAD.value();
-    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
-        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
-    assert!(closed_for_it, "{ended:?}");
+    assert!(
+        closed_with(&ended, h3::error::Code::H3_EXCESSIVE_LOAD),
+        "{ended:?}"
+    );
     let metrics = server.metrics();
     assert_eq!(
         sample(
@@ -427,10 +418,10 @@ fn a_flood_of_unidirectional_streams_closes_the_connection() {
         }
         (&mut h3.driver).await
     });
-    let excessive = h3::error::Code::H3_EXCESSIVE_LOAD.value();
-    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
-        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == excessive);
-    assert!(closed_for_it, "{ended:?}");
+    assert!(
+        closed_with(&ended, h3::error::Code::H3_EXCESSIVE_LOAD),
+        "{ended:?}"
+    );
     let metrics = server.metrics();
     let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
     assert_eq!(sample(&metrics, kind), 1.0);
@@ -446,10 +437,10 @@ fn a_second_control_stream_closes_the_connection_and_is_counted() {
         control.write_all(&[0x00, 0x04, 0x00]).await.unwrap();
         (&mut h3.driver).await
     });
-    let creation_error = h3::error::Code::H3_STREAM_CREATION_ERROR.value();
-    let closed_for_it = matches!(&ended, h3::error::ConnectionError::Remote(
-        h3::quic::ConnectionErrorIncoming::ApplicationClose { error_code }) if *error_code == creation_error);
-    assert!(closed_for_it, "{ended:?}");
+    assert!(
+        closed_with(&ended, h3::error::Code::H3_STREAM_CREATION_ERROR),
+        "{ended:?}"
+    );
     let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
     assert_eq!(sample(&server.metrics(), kind), 1.0);
 }
