@@ -444,3 +444,46 @@ fn a_second_control_stream_closes_the_connection_and_is_counted() {
     let kind = "smol_toy_http3_attacks_total{kind=\"unidirectional_streams\"}";
     assert_eq!(sample(&server.metrics(), kind), 1.0);
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
+    let mut config = test_config();
+    config.write_timeout = Duration::from_millis(300).into();
+    let server = start(config);
+    let (ended, took) = smol::block_on(async {
+        // A window of 1 KiB on each stream, and /metrics' answer is larger.
+        let mut transport = quinn::TransportConfig::default();
+        transport.stream_receive_window(quinn::VarInt::from_u32(1024));
+        let endpoint = h3_client::endpoint_with(server.ca(), transport);
+        let mut h3 = h3_client::try_connect(endpoint, server.addr).await.unwrap();
+        let request = http::Request::get("https://localhost/metrics")
+            .body(())
+            .unwrap();
+        let mut stream = h3.send.send_request(request).await.unwrap();
+        stream.finish().await.unwrap();
+        // Never read: the answer stops at the window.
+        let started = Instant::now();
+        let ended = (&mut h3.driver).await;
+        drop(stream);
+        (ended, started.elapsed())
+    });
+    assert!(
+        closed_with(&ended, h3::error::Code::H3_EXCESSIVE_LOAD),
+        "{ended:?}"
+    );
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let metrics = server.metrics();
+    assert_eq!(
+        sample(
+            &metrics,
+            "smol_toy_http3_attacks_total{kind=\"write_stalled\"}"
+        ),
+        1.0
+    );
+    let closed = "smol_toy_connections_closed_total{reason=\"write_timeout\"}";
+    assert_eq!(
+        sample(&server.metrics_with(&format!("{closed} 1")), closed),
+        1.0
+    );
+}

@@ -47,10 +47,17 @@ impl H3Response {
 
 /// A QUIC client endpoint trusting `ca`, offering ALPN h3.
 pub fn endpoint(ca: &TestCa) -> quinn::Endpoint {
+    endpoint_with(ca, quinn::TransportConfig::default())
+}
+
+/// The same, with `transport`'s settings (a small receive window, say).
+pub fn endpoint_with(ca: &TestCa, transport: quinn::TransportConfig) -> quinn::Endpoint {
     let tls = (*ca.client_config(&[b"h3"])).clone();
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport));
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+    endpoint.set_default_client_config(config);
     endpoint
 }
 
