@@ -16,24 +16,13 @@ timeout 60 h2load -c "$connections" -m $((streams / connections)) -n "$streams" 
 client=$!
 CHILDREN+=("$client")
 # Every stream is open once the server counts them all.
-for _ in $(seq 200); do
-    opened=$(curl -sS "http://127.0.0.1:$SERVER_PORT/metrics" |
-        sed -n 's/^smol_toy_http2_streams_total //p')
-    [ "${opened:-0}" -ge "$streams" ] && break
-    sleep 0.05
-done
-signalled=$(date +%s.%N)
-kill -TERM "$SERVER_PID"
-code=0
-wait "$SERVER_PID" || code=$?
-exited=$(date +%s.%N)
+sigterm_once_counted "http://127.0.0.1:$SERVER_PORT" smol_toy_http2_streams_total "$streams" 200
 wait "$client" || true
 grep -E "^requests:|^status codes:|^finished in" "$WORK/h2load.out"
-elapsed=$(python3 -c "print(round($exited - $signalled, 3))")
-echo "server: exit code $code, ${elapsed} s after SIGTERM, with ${opened:-?} streams opened"
+echo "server: exit code $SERVER_EXIT, ${STOP_ELAPSED} s after SIGTERM, with ${OPENED:-?} streams opened"
 if grep -q "$streams succeeded, 0 failed, 0 errored" "$WORK/h2load.out" &&
-    grep -q "status codes: $streams 2xx" "$WORK/h2load.out" && [ "$code" = 0 ] &&
-    python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)"; then
+    grep -q "status codes: $streams 2xx" "$WORK/h2load.out" && [ "$SERVER_EXIT" = 0 ] &&
+    python3 -c "import sys; sys.exit(0 if $STOP_ELAPSED < 10 else 1)"; then
     echo "h2-drain: PASS ($streams of $streams HTTP/2 streams in flight answered 200, exit 0)"
 else
     cat "$WORK/h2load.out" >&2

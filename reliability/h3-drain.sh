@@ -21,17 +21,7 @@ for index in $(seq "$connections"); do
     clients+=($!)
     CHILDREN+=($!)
 done
-for _ in $(seq 300); do
-    opened=$(curl -sSk "https://127.0.0.1:$SERVER_PORT/metrics" |
-        sed -n 's/^smol_toy_http3_streams_total //p')
-    [ "${opened:-0}" -ge "$streams" ] && break
-    sleep 0.05
-done
-signalled=$(date +%s.%N)
-kill -TERM "$SERVER_PID"
-code=0
-wait "$SERVER_PID" || code=$?
-exited=$(date +%s.%N)
+sigterm_once_counted "https://127.0.0.1:$SERVER_PORT" smol_toy_http3_streams_total "$streams" 300
 failed=0
 for index in "${!clients[@]}"; do
     wait "${clients[$index]}" || failed=$((failed + 1))
@@ -40,11 +30,10 @@ answered=$(cat "$WORK"/client-*.json | python3 -c '
 import json, sys
 lines = [json.loads(line) for line in sys.stdin if line.strip()]
 print(sum(1 for j in lines if j["statuses"] == ["200"]) * '"$((streams / connections))"')')
-elapsed=$(python3 -c "print(round($exited - $signalled, 3))")
-echo "server: exit code $code, ${elapsed} s after SIGTERM, with ${opened:-?} streams opened;" \
+echo "server: exit code $SERVER_EXIT, ${STOP_ELAPSED} s after SIGTERM, with ${OPENED:-?} streams opened;" \
     "answered 200: $answered of $streams; clients failed: $failed"
-if [ "$answered" = "$streams" ] && [ "$failed" = 0 ] && [ "$code" = 0 ] &&
-    python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)"; then
+if [ "$answered" = "$streams" ] && [ "$failed" = 0 ] && [ "$SERVER_EXIT" = 0 ] &&
+    python3 -c "import sys; sys.exit(0 if $STOP_ELAPSED < 10 else 1)"; then
     echo "h3-drain: PASS ($streams of $streams HTTP/3 streams in flight answered 200, exit 0)"
 else
     tail -n 5 "$WORK"/client-*.err >&2

@@ -106,3 +106,22 @@ except ConnectionRefusedError:
 sys.exit(1)
 PY
 }
+
+# sigterm_once_counted URL NAME COUNT TRIES: waits until the metric NAME at URL
+# (`/metrics` over http or https) reaches COUNT, or TRIES × 50 ms, then sends
+# SIGTERM to the server and waits for it; sets OPENED (the count seen), SERVER_EXIT
+# (its exit code) and STOP_ELAPSED (seconds from the signal to the exit).
+sigterm_once_counted() {
+    for _ in $(seq "$4"); do
+        OPENED=$(curl -sSk "$1/metrics" | sed -n "s/^$2 //p")
+        [ "${OPENED:-0}" -ge "$3" ] && break
+        sleep 0.05
+    done
+    local signalled exited
+    signalled=$(date +%s.%N)
+    kill -TERM "$SERVER_PID"
+    SERVER_EXIT=0
+    wait "$SERVER_PID" || SERVER_EXIT=$?
+    exited=$(date +%s.%N)
+    STOP_ELAPSED=$(python3 -c "print(round($exited - $signalled, 3))")
+}
