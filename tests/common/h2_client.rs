@@ -19,25 +19,8 @@ pub struct H2Connection {
     pub driver: smol::Task<Result<(), h2::Error>>,
 }
 
-/// A response: its head and its whole body.
-pub struct H2Response {
-    pub head: http::response::Parts,
-    pub body: Bytes,
-}
-
-impl H2Response {
-    pub fn status(&self) -> u16 {
-        self.head.status.as_u16()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
+/// A response over HTTP/2.
+pub type H2Response = super::StreamResponse;
 
 /// Connects in cleartext, and starts HTTP/2 with the preface.
 pub async fn connect(addr: SocketAddr) -> H2Connection {

@@ -25,25 +25,8 @@ pub struct H3Connection {
     pub endpoint: quinn::Endpoint,
 }
 
-/// A response: its head and its whole body.
-pub struct H3Response {
-    pub head: http::response::Parts,
-    pub body: Vec<u8>,
-}
-
-impl H3Response {
-    pub fn status(&self) -> u16 {
-        self.head.status.as_u16()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
+/// A response over HTTP/3.
+pub type H3Response = super::StreamResponse;
 
 /// A QUIC client endpoint trusting `ca`, offering ALPN h3.
 pub fn endpoint(ca: &TestCa) -> quinn::Endpoint {
@@ -125,6 +108,9 @@ impl H3Connection {
                 chunk.advance(read);
             }
         }
-        Ok(H3Response { head, body })
+        Ok(H3Response {
+            head,
+            body: Bytes::from(body),
+        })
     }
 }

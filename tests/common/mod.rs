@@ -84,6 +84,27 @@ macro_rules! over_each_stream {
 #[allow(unused_imports)]
 pub(crate) use over_each_stream;
 
+/// A response read from a stream protocol's client (h2's, h3's): its head and its
+/// whole body.
+pub struct StreamResponse {
+    pub head: http::response::Parts,
+    pub body: bytes::Bytes,
+}
+
+impl StreamResponse {
+    pub fn status(&self) -> u16 {
+        self.head.status.as_u16()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
 /// The value of the sample `name` (with its labels, if any) in a scrape.
 pub fn sample(metrics: &str, name: &str) -> f64 {
     let prefix = format!("{name} ");
